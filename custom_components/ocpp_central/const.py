@@ -1,0 +1,48 @@
+"""Constants of the OCPP Central System integration: domain, config keys and defaults."""
+
+from typing import Final
+
+DOMAIN: Final = "ocpp_central"
+
+# Config entry (the central system).
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_SSL_CERTFILE: Final = "ssl_certfile"
+CONF_SSL_KEYFILE: Final = "ssl_keyfile"
+DEFAULT_HOST: Final = "0.0.0.0"
+DEFAULT_PORT: Final = 9000
+
+# Options of the central system.
+CONF_UNKNOWN_CHARGERS: Final = "unknown_chargers"
+UNKNOWN_CHARGERS_REJECT: Final = "reject"
+UNKNOWN_CHARGERS_OFFER: Final = "offer"
+CONF_UNKNOWN_TAGS: Final = "unknown_tags"
+UNKNOWN_TAGS_ACCEPT: Final = "accept"
+UNKNOWN_TAGS_REJECT: Final = "reject"
+DEFAULT_UNKNOWN_CHARGERS: Final = UNKNOWN_CHARGERS_OFFER
+DEFAULT_UNKNOWN_TAGS: Final = UNKNOWN_TAGS_REJECT
+
+# Subentry types.
+SUBENTRY_CHARGER: Final = "charger"
+SUBENTRY_ID_TAG: Final = "id_tag"
+
+# Charger subentry fields.
+CONF_CHARGE_BOX_ID: Final = "charge_box_id"
+CONF_PASSWORD: Final = "password"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+CONF_METER_INTERVAL: Final = "meter_interval"
+CONF_MAX_CURRENT: Final = "max_current"
+CONF_LENIENT: Final = "lenient"
+DEFAULT_HEARTBEAT_INTERVAL: Final = 300
+DEFAULT_METER_INTERVAL: Final = 30
+DEFAULT_MAX_CURRENT: Final = 32
+MAX_CHARGE_BOX_ID_LENGTH: Final = 48
+
+# Id-tag subentry fields.
+CONF_ID_TAG: Final = "id_tag"
+CONF_NAME: Final = "name"
+CONF_STATUS: Final = "status"
+CONF_EXPIRY: Final = "expiry"
+TAG_STATUS_ACCEPTED: Final = "accepted"
+TAG_STATUS_BLOCKED: Final = "blocked"
+MAX_ID_TAG_LENGTH: Final = 20

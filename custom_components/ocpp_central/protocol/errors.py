@@ -1,0 +1,58 @@
+"""Errors of the OCPP-J 1.6 RPC layer, named as in OCPP-J 1.6 section 4.2.3 (table 7)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class CallErrorCode(StrEnum):
+    """The CallError codes of OCPP-J 1.6 section 4.2.3 (spelling as in the spec)."""
+
+    NOT_IMPLEMENTED = "NotImplemented"
+    NOT_SUPPORTED = "NotSupported"
+    INTERNAL_ERROR = "InternalError"
+    PROTOCOL_ERROR = "ProtocolError"
+    SECURITY_ERROR = "SecurityError"
+    FORMATION_VIOLATION = "FormationViolation"
+    PROPERTY_CONSTRAINT_VIOLATION = "PropertyConstraintViolation"
+    # "Occurence" is misspelled in the spec and must stay so on the wire.
+    OCCURENCE_CONSTRAINT_VIOLATION = "OccurenceConstraintViolation"
+    TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
+    GENERIC_ERROR = "GenericError"
+
+
+class OcppError(Exception):
+    """Base of every error the protocol package raises."""
+
+
+class CallError(OcppError):
+    """A CallError: raised by a handler to answer a CALL, or received for our own CALL."""
+
+    def __init__(
+        self,
+        code: CallErrorCode,
+        description: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep the code, description and details that go on the wire."""
+        super().__init__(f"{code}: {description}" if description else str(code))
+        self.code = code
+        self.description = description
+        self.details: dict[str, Any] = details if details is not None else {}
+
+
+class CallErrorReceived(CallError):
+    """The charger answered one of our CALLs with a CallError."""
+
+
+class CallTimeoutError(OcppError):
+    """The charger did not answer one of our CALLs within the response timeout."""
+
+
+class NotConnectedError(OcppError):
+    """A command was sent to a charger that is not connected (or got disconnected)."""
+
+
+class ValidationFailed(CallError):
+    """A payload broke its OCPP 1.6 JSON schema (incoming or outgoing)."""

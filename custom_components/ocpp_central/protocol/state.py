@@ -1,0 +1,214 @@
+"""What the central system knows of one charger, and who to tell when it changes.
+
+The session writes these objects; everything else (Home Assistant entities, diagnostics,
+the smart-charging controller) only reads them. A change is announced once per handled
+message as a set of keys `(connector_id, field)`, so a listener learns what changed
+without comparing whole objects. Connector 0 is the charger itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Keys of change notifications: (connector_id, field). Fields in use:
+#   connector 0: "connected", "boot", "heartbeat", "firmware_status",
+#                "diagnostics_status", "connectors" (a connector appeared),
+#                "configuration", "security_event"
+#   every connector (0 too): "status", "readings", "transaction", "current_limit"
+type StateKey = tuple[int, str]
+type Listener = Callable[[], None]
+type EventListener = Callable[[ChargerEvent], None]
+
+CONNECTED: StateKey = (0, "connected")
+BOOT: StateKey = (0, "boot")
+HEARTBEAT: StateKey = (0, "heartbeat")
+FIRMWARE_STATUS: StateKey = (0, "firmware_status")
+DIAGNOSTICS_STATUS: StateKey = (0, "diagnostics_status")
+CONNECTORS: StateKey = (0, "connectors")
+CONFIGURATION: StateKey = (0, "configuration")
+SECURITY_EVENT: StateKey = (0, "security_event")
+STATUS = "status"
+READINGS = "readings"
+TRANSACTION = "transaction"
+CURRENT_LIMIT = "current_limit"
+
+
+@dataclass(slots=True)
+class BootInfo:
+    """The identity a charger gave in its BootNotification (OCPP 1.6 section 6.2)."""
+
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    charge_box_serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+
+
+@dataclass(slots=True)
+class Reading:
+    """One sampled value, normalised to base units: W, Wh, var, varh, A, V, %, Celsius, Hz."""
+
+    value: float
+    unit: str
+    timestamp: datetime
+    context: str = "Sample.Periodic"
+    location: str | None = None
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A charging session as the central system records it.
+
+    `meter_start` and `meter_last` are the charger's energy register in Wh; session
+    energy is their difference (meterStart 0 is valid).
+    """
+
+    transaction_id: int
+    connector_id: int
+    id_tag: str
+    meter_start: float
+    start_time: datetime
+    meter_last: float | None = None
+    last_update: datetime | None = None
+    reservation_id: int | None = None
+    stop_time: datetime | None = None
+    stop_reason: str | None = None
+
+    @property
+    def energy(self) -> float:
+        """Energy delivered in this session so far, in Wh (never negative)."""
+        if self.meter_last is None:
+            return 0.0
+        return max(0.0, self.meter_last - self.meter_start)
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    """One connector (or, for id 0, the charger as a whole)."""
+
+    connector_id: int
+    status: str | None = None  # ChargePointStatus, e.g. "Charging"
+    error_code: str | None = None  # ChargePointErrorCode, e.g. "NoError"
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+    status_time: datetime | None = None
+    # Latest value per measurand, keyed "Measurand" or "Measurand.Phase", e.g.
+    # "Energy.Active.Import.Register", "Current.Import.L1", "Voltage.L1-N".
+    readings: dict[str, Reading] = field(default_factory=dict)
+    transaction: Transaction | None = None
+    # The limit in A the charger accepted last (None: never limited by us).
+    current_limit: float | None = None
+
+    def reading(self, key: str) -> float | None:
+        """Return the latest value for `key`, or None when the charger never sent it."""
+        found = self.readings.get(key)
+        return None if found is None else found.value
+
+
+@dataclass(slots=True)
+class ConfigurationValue:
+    """One key of the charger's configuration (GetConfiguration)."""
+
+    value: str | None
+    readonly: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class ChargerEvent:
+    """Something that happened rather than a state: a tag presented, a session started."""
+
+    connector_id: int
+    kind: str  # "id_tag" or "session"
+    event_type: str  # id_tag: accepted/blocked/expired/invalid/unknown; session: started/stopped
+    data: dict[str, Any]
+
+
+class ChargerState:
+    """Everything known of one charger, with change notification by key."""
+
+    __slots__ = (
+        "_event_listeners",
+        "_listeners",
+        "boot",
+        "charge_box_id",
+        "configuration",
+        "connected",
+        "connectors",
+        "diagnostics_status",
+        "firmware_status",
+        "last_heartbeat",
+        "last_security_event",
+        "registration",
+    )
+
+    def __init__(self, charge_box_id: str) -> None:
+        """Start with what we know before the charger ever connected: nothing."""
+        self.charge_box_id = charge_box_id
+        self.connected = False
+        self.registration: str | None = None  # Accepted / Pending / Rejected
+        self.boot: BootInfo | None = None
+        self.last_heartbeat: datetime | None = None
+        self.firmware_status: str | None = None
+        self.diagnostics_status: str | None = None
+        self.last_security_event: dict[str, Any] | None = None
+        self.connectors: dict[int, ConnectorState] = {0: ConnectorState(0)}
+        self.configuration: dict[str, ConfigurationValue] = {}
+        self._listeners: dict[StateKey, list[Listener]] = {}
+        self._event_listeners: list[EventListener] = []
+
+    def connector(self, connector_id: int) -> ConnectorState:
+        """Return connector `connector_id`, creating it (and announcing it) if new."""
+        found = self.connectors.get(connector_id)
+        if found is None:
+            found = self.connectors[connector_id] = ConnectorState(connector_id)
+        return found
+
+    @property
+    def connector_ids(self) -> list[int]:
+        """Real connectors (1..n) in order, without the charger itself (0)."""
+        return sorted(c for c in self.connectors if c > 0)
+
+    def subscribe(self, keys: Iterable[StateKey], listener: Listener) -> Callable[[], None]:
+        """Call `listener` whenever one of `keys` changes; return the unsubscribe function."""
+        keys = tuple(keys)
+        for key in keys:
+            self._listeners.setdefault(key, []).append(listener)
+
+        def unsubscribe() -> None:
+            for key in keys:
+                listeners = self._listeners.get(key)
+                if listeners and listener in listeners:
+                    listeners.remove(listener)
+                    if not listeners:
+                        del self._listeners[key]
+
+        return unsubscribe
+
+    def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
+        """Call `listener` with every ChargerEvent; return the unsubscribe function."""
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def notify(self, changed: Iterable[StateKey]) -> None:
+        """Tell each listener of `changed` once, however many of its keys changed."""
+        listeners = self._listeners
+        called: list[Listener] = []
+        for key in changed:
+            for listener in listeners.get(key, ()):
+                if listener not in called:
+                    called.append(listener)
+        for listener in called:
+            listener()
+
+    def emit(self, event: ChargerEvent) -> None:
+        """Hand `event` to every event listener."""
+        for listener in tuple(self._event_listeners):
+            listener(event)
