@@ -46,3 +46,6 @@ CONF_EXPIRY: Final = "expiry"
 TAG_STATUS_ACCEPTED: Final = "accepted"
 TAG_STATUS_BLOCKED: Final = "blocked"
 MAX_ID_TAG_LENGTH: Final = 20
+
+# Remote starts from Home Assistant present this id tag; our authorisation always accepts it.
+DEFAULT_REMOTE_ID_TAG: Final = "HomeAssistant"
