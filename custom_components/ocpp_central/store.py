@@ -1,0 +1,347 @@
+"""What the central system must remember across Home Assistant restarts.
+
+One store per config entry holds the transaction counter, each charger's open
+transactions, the last energy register per connector and the local authorisation
+list last sent to each charger. It implements the persistence half of the protocol's
+`SessionHooks` (`next_transaction_id`, `open_transactions`, `transaction_*`); the
+runtime adds `authorize`.
+
+Transaction ids are integers the central system hands out in StartTransaction.conf
+(OCPP 1.6 section 6.46) and must never be reused, even after a crash: ids are taken
+from a block whose upper bound was written to disk before the first id of it was
+handed out (`async_load` reserves the first block and waits for the write).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+import logging
+from typing import Any, Final, TypedDict, override
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .protocol.state import Transaction
+
+_LOGGER = logging.getLogger(__name__)
+
+STORAGE_VERSION: Final = 1
+STORAGE_MINOR_VERSION: Final = 1
+# Ids reserved on disk ahead of use. A new block is written once half of the current
+# one is used, so a write has many transactions' time to land before the block runs out.
+TRANSACTION_ID_BLOCK: Final = 100
+# Meter values arrive every few seconds per charger; coalesce their writes.
+METER_SAVE_DELAY: Final = 30.0
+ENERGY_REGISTER: Final = "Energy.Active.Import.Register"
+
+
+class StoredTransaction(TypedDict):
+    """An open transaction as written to disk."""
+
+    transaction_id: int
+    connector_id: int
+    id_tag: str
+    meter_start: float
+    start_time: str
+    meter_last: float | None
+    last_update: str | None
+    reservation_id: int | None
+
+
+class StoredEnergy(TypedDict):
+    """The last energy register (Wh) one connector reported."""
+
+    value: float
+    timestamp: str
+
+
+class StoredLocalList(TypedDict):
+    """The local authorisation list as last accepted by a charger (SendLocalList)."""
+
+    version: int
+    entries: dict[str, dict[str, Any]]
+
+
+class StoredCharger(TypedDict, total=False):
+    """Everything remembered of one charger."""
+
+    transactions: list[StoredTransaction]
+    energy: dict[str, StoredEnergy]
+    local_list: StoredLocalList
+
+
+class StoredData(TypedDict):
+    """The whole store."""
+
+    transaction_id_reserved: int
+    next_transaction_id: int
+    chargers: dict[str, StoredCharger]
+
+
+@dataclass(slots=True)
+class LocalListState:
+    """The local list a charger holds, as far as we know (OCPP 1.6 section 5.15)."""
+
+    version: int
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Charger:
+    transactions: dict[int, Transaction] = field(default_factory=dict)
+    energy: dict[int, tuple[float, datetime]] = field(default_factory=dict)
+    local_list: LocalListState | None = None
+
+
+def _empty() -> StoredData:
+    return {"transaction_id_reserved": 1, "next_transaction_id": 1, "chargers": {}}
+
+
+class _OcppStorage(Store[StoredData]):
+    """The storage file, with its migration hook."""
+
+    @override
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> StoredData:
+        """Bring data written by an older version to the current layout.
+
+        Minor versions only add keys, which this fills with defaults (a newer major
+        version is refused by `Store` itself rather than misread).
+        """
+        migrated = _empty()
+        migrated.update(old_data)  # type: ignore[typeddict-item]
+        return migrated
+
+
+def _transaction_to_dict(tx: Transaction) -> StoredTransaction:
+    return {
+        "transaction_id": tx.transaction_id,
+        "connector_id": tx.connector_id,
+        "id_tag": tx.id_tag,
+        "meter_start": tx.meter_start,
+        "start_time": tx.start_time.isoformat(),
+        "meter_last": tx.meter_last,
+        "last_update": None if tx.last_update is None else tx.last_update.isoformat(),
+        "reservation_id": tx.reservation_id,
+    }
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else dt_util.parse_datetime(value)
+
+
+def _transaction_from_dict(data: StoredTransaction) -> Transaction:
+    return Transaction(
+        transaction_id=int(data["transaction_id"]),
+        connector_id=int(data["connector_id"]),
+        id_tag=data["id_tag"],
+        meter_start=float(data["meter_start"]),
+        start_time=_parse_time(data["start_time"]) or dt_util.utcnow(),
+        meter_last=None if data.get("meter_last") is None else float(data["meter_last"]),  # type: ignore[arg-type]
+        last_update=_parse_time(data.get("last_update")),
+        reservation_id=data.get("reservation_id"),
+    )
+
+
+class OcppStore:
+    """Transaction counter, open transactions, energy registers and local lists of one entry."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Prepare the store of config entry `entry_id`; call `async_load` before use."""
+        self._hass = hass
+        self._storage = _OcppStorage(
+            hass,
+            STORAGE_VERSION,
+            f"{DOMAIN}.{entry_id}",
+            minor_version=STORAGE_MINOR_VERSION,
+            atomic_writes=True,
+        )
+        self._next_id = 1
+        self._reserved = 1
+        self._chargers: dict[str, _Charger] = {}
+
+    async def async_load(self) -> None:
+        """Read the file and reserve a first block of transaction ids on disk."""
+        data = await self._storage.async_load() or _empty()
+        for charge_box_id, stored in data.get("chargers", {}).items():
+            self._chargers[charge_box_id] = self._charger_from_dict(stored)
+        highest_open = max(
+            (tx for charger in self._chargers.values() for tx in charger.transactions),
+            default=0,
+        )
+        # Ids below the reserved bound may have been handed out before a crash.
+        self._next_id = max(
+            int(data.get("transaction_id_reserved", 1)),
+            int(data.get("next_transaction_id", 1)),
+            highest_open + 1,
+        )
+        self._reserved = self._next_id + TRANSACTION_ID_BLOCK
+        await self.async_save()
+
+    @staticmethod
+    def _charger_from_dict(stored: StoredCharger) -> _Charger:
+        charger = _Charger()
+        for item in stored.get("transactions", []):
+            tx = _transaction_from_dict(item)
+            charger.transactions[tx.transaction_id] = tx
+        for connector, energy in stored.get("energy", {}).items():
+            when = _parse_time(energy["timestamp"]) or dt_util.utcnow()
+            charger.energy[int(connector)] = (float(energy["value"]), when)
+        if (local := stored.get("local_list")) is not None:
+            charger.local_list = LocalListState(local["version"], dict(local["entries"]))
+        return charger
+
+    def _to_dict(self) -> StoredData:
+        chargers: dict[str, StoredCharger] = {}
+        for charge_box_id, charger in self._chargers.items():
+            stored: StoredCharger = {
+                "transactions": [_transaction_to_dict(tx) for tx in charger.transactions.values()],
+                "energy": {
+                    str(connector): {"value": value, "timestamp": when.isoformat()}
+                    for connector, (value, when) in charger.energy.items()
+                },
+            }
+            if charger.local_list is not None:
+                stored["local_list"] = {
+                    "version": charger.local_list.version,
+                    "entries": dict(charger.local_list.entries),
+                }
+            chargers[charge_box_id] = stored
+        return {
+            "transaction_id_reserved": self._reserved,
+            "next_transaction_id": self._next_id,
+            "chargers": chargers,
+        }
+
+    async def async_save(self) -> None:
+        """Write everything now (setup, unload, Home Assistant stop)."""
+        await self._storage.async_save(self._to_dict())
+
+    @callback
+    def _save_soon(self) -> None:
+        """Write now without waiting: transaction starts and stops must not be lost."""
+        self._hass.async_create_task(self.async_save(), "ocpp_central store save", eager_start=True)
+
+    @callback
+    def _save_later(self) -> None:
+        self._storage.async_delay_save(self._to_dict, METER_SAVE_DELAY)
+
+    def _charger(self, charge_box_id: str) -> _Charger:
+        return self._chargers.setdefault(charge_box_id, _Charger())
+
+    # --- SessionHooks (persistence half) ---
+
+    def next_transaction_id(self) -> int:
+        """Hand out a transaction id never used before by this entry."""
+        transaction_id = self._next_id
+        self._next_id = transaction_id + 1
+        if self._next_id + TRANSACTION_ID_BLOCK // 2 > self._reserved:
+            self._reserved = self._next_id + TRANSACTION_ID_BLOCK
+            self._save_soon()
+        return transaction_id
+
+    def open_transactions(self, charge_box_id: str) -> list[Transaction]:
+        """Return the transactions of `charge_box_id` still open when we last ran."""
+        charger = self._chargers.get(charge_box_id)
+        return [] if charger is None else list(charger.transactions.values())
+
+    def transaction_started(self, charge_box_id: str, tx: Transaction) -> None:
+        """Remember a new transaction at once."""
+        self._charger(charge_box_id).transactions[tx.transaction_id] = tx
+        self._save_soon()
+
+    def transaction_updated(self, charge_box_id: str, tx: Transaction) -> None:
+        """Remember the transaction's latest meter value (written within a short delay)."""
+        charger = self._charger(charge_box_id)
+        charger.transactions[tx.transaction_id] = tx
+        if tx.meter_last is not None:
+            self._set_energy(charger, tx.connector_id, tx.meter_last, tx.last_update)
+        self._save_later()
+
+    def transaction_stopped(self, charge_box_id: str, tx: Transaction) -> None:
+        """Forget a finished transaction at once, keeping its final register."""
+        charger = self._charger(charge_box_id)
+        charger.transactions.pop(tx.transaction_id, None)
+        if tx.meter_last is not None:
+            self._set_energy(
+                charger, tx.connector_id, tx.meter_last, tx.stop_time or tx.last_update
+            )
+        self._save_soon()
+
+    # --- energy registers ---
+
+    @staticmethod
+    def _set_energy(
+        charger: _Charger, connector_id: int, value: float, when: datetime | None
+    ) -> None:
+        charger.energy[connector_id] = (value, when or dt_util.utcnow())
+
+    def energy_register(
+        self, charge_box_id: str, connector_id: int
+    ) -> tuple[float, datetime] | None:
+        """Return the last energy register (Wh) and its time, or None if never seen."""
+        charger = self._chargers.get(charge_box_id)
+        return None if charger is None else charger.energy.get(connector_id)
+
+    def energy_registers(self, charge_box_id: str) -> dict[int, tuple[float, datetime]]:
+        """Return the last energy register of every connector of `charge_box_id`."""
+        charger = self._chargers.get(charge_box_id)
+        return {} if charger is None else dict(charger.energy)
+
+    def record_energy(
+        self, charge_box_id: str, connector_id: int, value: float, when: datetime
+    ) -> None:
+        """Remember a connector's energy register reported outside a transaction too."""
+        charger = self._charger(charge_box_id)
+        if charger.energy.get(connector_id, (None, None))[0] == value:
+            return
+        self._set_energy(charger, connector_id, value, when)
+        self._save_later()
+
+    # --- local authorisation lists ---
+
+    def local_list(self, charge_box_id: str) -> LocalListState | None:
+        """Return the local list `charge_box_id` holds, or None before the first full sync."""
+        charger = self._chargers.get(charge_box_id)
+        return None if charger is None else charger.local_list
+
+    def set_local_list(
+        self, charge_box_id: str, version: int, entries: dict[str, dict[str, Any]]
+    ) -> None:
+        """Remember the list a charger accepted, at once."""
+        self._charger(charge_box_id).local_list = LocalListState(version, dict(entries))
+        self._save_soon()
+
+    # --- chargers ---
+
+    def remove_charger(self, charge_box_id: str) -> None:
+        """Forget everything about a charger removed from the configuration."""
+        if self._chargers.pop(charge_box_id, None) is not None:
+            self._save_soon()
+
+    def summary(self) -> dict[str, Any]:
+        """Describe the store for diagnostics (id tags left to the caller to redact)."""
+        return {
+            "next_transaction_id": self._next_id,
+            "transaction_id_reserved": self._reserved,
+            "chargers": {
+                charge_box_id: {
+                    "open_transactions": [
+                        _transaction_to_dict(tx) for tx in charger.transactions.values()
+                    ],
+                    "energy": {str(k): v for k, (v, _) in charger.energy.items()},
+                    "local_list_version": (
+                        None if charger.local_list is None else charger.local_list.version
+                    ),
+                }
+                for charge_box_id, charger in self._chargers.items()
+            },
+        }
+
+    async def async_remove(self) -> None:
+        """Delete the file (the config entry was removed)."""
+        await self._storage.async_remove()
