@@ -1,0 +1,175 @@
+"""MeterValues parsing: SampledValues (OCPP 1.6 sections 4.7, 7.31, 7.43, 7.45) to Readings.
+
+This is the hot path of the central system (a charger sends a MeterValues.req every
+MeterValueSampleInterval seconds per connector), so it works on plain dicts with
+table lookups: no validation models, one timestamp parse per MeterValue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from .messages import parse_timestamp
+from .state import Reading
+
+# OCPP 1.6 section 7.43: the defaults of an optional SampledValue field.
+DEFAULT_MEASURAND: Final = "Energy.Active.Import.Register"
+DEFAULT_CONTEXT: Final = "Sample.Periodic"
+DEFAULT_LOCATION: Final = "Outlet"
+SIGNED_DATA: Final = "SignedData"
+
+ENERGY_REGISTER: Final = DEFAULT_MEASURAND
+
+# The unit a measurand has when the charger leaves `unit` out. Section 7.45 says the
+# default is "Wh", which only makes sense for energy: a Current.Import without unit is
+# in A, so the other measurands get the base unit of their quantity.
+MEASURAND_UNITS: Final[dict[str, str]] = {
+    "Current.Export": "A",
+    "Current.Import": "A",
+    "Current.Offered": "A",
+    "Energy.Active.Export.Register": "Wh",
+    "Energy.Active.Import.Register": "Wh",
+    "Energy.Reactive.Export.Register": "varh",
+    "Energy.Reactive.Import.Register": "varh",
+    "Energy.Active.Export.Interval": "Wh",
+    "Energy.Active.Import.Interval": "Wh",
+    "Energy.Reactive.Export.Interval": "varh",
+    "Energy.Reactive.Import.Interval": "varh",
+    "Frequency": "Hz",
+    "Power.Active.Export": "W",
+    "Power.Active.Import": "W",
+    "Power.Factor": "",
+    "Power.Offered": "W",
+    "Power.Reactive.Export": "var",
+    "Power.Reactive.Import": "var",
+    "RPM": "RPM",
+    "SoC": "%",
+    "Temperature": "Celsius",
+    "Voltage": "V",
+}
+
+# Registers only grow; a lower value with an older timestamp is a resend, not news.
+REGISTERS: Final = frozenset(m for m in MEASURAND_UNITS if m.endswith(".Register"))
+
+
+def _scale(factor: float) -> Callable[[float], float]:
+    return lambda value: value * factor
+
+
+def _identity(value: float) -> float:
+    return value
+
+
+def _fahrenheit(value: float) -> float:
+    return (value - 32.0) * 5.0 / 9.0
+
+
+def _kelvin(value: float) -> float:
+    return value - 273.15
+
+
+# Wire unit (section 7.45) -> (base unit, conversion). Base units: W, Wh, var, varh, VA,
+# A, V, %, Celsius, and the measurand's own unit where 7.45 has none (Hz, RPM).
+UNITS: Final[dict[str, tuple[str, Callable[[float], float]]]] = {
+    "Wh": ("Wh", _identity),
+    "kWh": ("Wh", _scale(1000.0)),
+    "varh": ("varh", _identity),
+    "kvarh": ("varh", _scale(1000.0)),
+    "W": ("W", _identity),
+    "kW": ("W", _scale(1000.0)),
+    "VA": ("VA", _identity),
+    "kVA": ("VA", _scale(1000.0)),
+    "var": ("var", _identity),
+    "kvar": ("var", _scale(1000.0)),
+    "A": ("A", _identity),
+    "V": ("V", _identity),
+    "Celsius": ("Celsius", _identity),
+    "Fahrenheit": ("Celsius", _fahrenheit),
+    "K": ("Celsius", _kelvin),
+    "Percent": ("%", _identity),
+    # Not on the wire, but the base units MEASURAND_UNITS falls back to.
+    "%": ("%", _identity),
+    "Hz": ("Hz", _identity),
+    "RPM": ("RPM", _identity),
+    "": ("", _identity),
+}
+# Firmware that gets the case wrong ("kwh", "KW") is served in lenient mode; the
+# conversion is unambiguous, so accept it here as well.
+_UNITS_FOLDED: Final = {unit.casefold(): found for unit, found in UNITS.items()}
+_UNKNOWN_UNIT_CACHE: dict[str, tuple[str, Callable[[float], float]]] = {}
+
+
+def _unit(unit: str) -> tuple[str, Callable[[float], float]]:
+    """Look up a unit not in UNITS exactly: case-folded, else kept as sent, unscaled."""
+    found = _UNKNOWN_UNIT_CACHE.get(unit)
+    if found is None:
+        found = _UNITS_FOLDED.get(unit.casefold(), (unit, _identity))
+        if len(_UNKNOWN_UNIT_CACHE) < 64:  # bounded: the unit comes from the charger
+            _UNKNOWN_UNIT_CACHE[unit] = found
+    return found
+
+
+def reading_key(measurand: str, phase: str | None) -> str:
+    """Return the readings key of a measurand on a phase: "Measurand" or "Measurand.Phase"."""
+    return measurand if phase is None else f"{measurand}.{phase}"
+
+
+def parse_meter_values(
+    meter_values: Iterable[dict[str, Any]],
+) -> tuple[list[tuple[str, Reading]], int]:
+    """Turn MeterValue elements into (key, Reading) pairs in the order sent.
+
+    Values that carry no number (format SignedData, or a value that does not parse)
+    are left out; the second item of the result counts them so the caller can log.
+    """
+    readings: list[tuple[str, Reading]] = []
+    skipped = 0
+    units = UNITS
+    measurand_units = MEASURAND_UNITS
+    for meter_value in meter_values:
+        timestamp = parse_timestamp(meter_value.get("timestamp"))
+        for sample in meter_value.get("sampledValue", ()):
+            if sample.get("format") == SIGNED_DATA:
+                skipped += 1
+                continue
+            try:
+                raw = float(sample["value"])
+            except KeyError, TypeError, ValueError:
+                skipped += 1
+                continue
+            measurand = sample.get("measurand", DEFAULT_MEASURAND)
+            unit = sample.get("unit")
+            if unit is None:
+                unit = measurand_units.get(measurand, "")
+            found = units.get(unit)
+            base, convert = found if found is not None else _unit(unit)
+            phase = sample.get("phase")
+            readings.append(
+                (
+                    measurand if phase is None else f"{measurand}.{phase}",
+                    Reading(
+                        convert(raw),
+                        base,
+                        timestamp,
+                        sample.get("context", DEFAULT_CONTEXT),
+                        sample.get("location", DEFAULT_LOCATION),
+                    ),
+                )
+            )
+    return readings, skipped
+
+
+def is_stale(key: str, reading: Reading, previous: Reading | None) -> bool:
+    """Tell whether `reading` must not replace `previous` (same key, same connector).
+
+    A register lower than the one we hold, timestamped no later, is a resend of old data
+    (a charger retrying after a lost reply, or replaying its offline queue): taking it
+    would make the energy register, and so the Energy dashboard, jump backwards.
+    """
+    return (
+        previous is not None
+        and reading.value < previous.value
+        and reading.timestamp <= previous.timestamp
+        and (key in REGISTERS or key.rpartition(".")[0] in REGISTERS)
+    )

@@ -1,0 +1,935 @@
+"""One charger as the central system sees it: OCPP 1.6 message handlers, commands and state.
+
+A `ChargerSession` lives as long as its charger is configured and survives reconnects.
+The transport hands it every CALL through `handle_call` (synchronous: the reply goes out
+as soon as it returns) and tells it about connections; the session keeps `state`
+(`ChargerState`) current and announces changes once per handled message. Anything the
+session itself wants to send is scheduled with `connection.after_reply` or a task, so an
+incoming message is never held up by a CALL of ours (OCPP-J 1.6 section 4.1.1: one
+outstanding CALL per direction; and a charger ignores CALLs before its boot is answered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import UTC, datetime
+import logging
+from typing import Any, Final, Protocol
+
+from .config import ChargerConfig
+from .errors import CallError, CallErrorCode, NotConnectedError, OcppError
+from .hooks import ACCEPTED, CONCURRENT_TX, SessionHooks
+from .measurands import ENERGY_REGISTER, is_stale, parse_meter_values
+from .messages import (
+    ConfigurationResult,
+    DataTransferResult,
+    format_timestamp,
+    parse_timestamp,
+)
+from .state import (
+    BOOT,
+    CONFIGURATION,
+    CONNECTED,
+    CONNECTORS,
+    DIAGNOSTICS_STATUS,
+    FIRMWARE_STATUS,
+    HEARTBEAT,
+    READINGS,
+    SECURITY_EVENT,
+    STATUS,
+    TRANSACTION,
+    BootInfo,
+    ChargerEvent,
+    ChargerState,
+    ConfigurationValue,
+    ConnectorState,
+    Reading,
+    StateKey,
+    Transaction,
+)
+
+__all__ = [
+    "BootPolicy",
+    "ChargerSession",
+    "ConfigurationResult",
+    "DataTransferResult",
+    "SessionConnection",
+    "VendorHandler",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# RegistrationStatus (OCPP 1.6 section 7.38).
+PENDING: Final = "Pending"
+REJECTED: Final = "Rejected"
+
+# The actions OCPP 1.6 (and its security whitepaper) defines. A charger sending one we do
+# not serve gets NotSupported; any other name gets NotImplemented (OCPP-J 1.6 table 7).
+KNOWN_ACTIONS: Final = frozenset(
+    {
+        # OCPP 1.6 chapters 4 and 5.
+        "Authorize",
+        "BootNotification",
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DataTransfer",
+        "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "Heartbeat",
+        "MeterValues",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "StartTransaction",
+        "StatusNotification",
+        "StopTransaction",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+        # Security whitepaper, edition 2.
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "SignCertificate",
+        "SignedFirmwareStatusNotification",
+        "SignedUpdateFirmware",
+    }
+)
+
+# IdTagInfo status (section 7.2) -> event_type of an "id_tag" ChargerEvent.
+_ID_TAG_EVENTS: Final = {
+    "Accepted": "accepted",
+    "Blocked": "blocked",
+    "Expired": "expired",
+    "Invalid": "invalid",
+    "ConcurrentTx": "concurrent_tx",
+}
+# Section 6.49: a StopTransaction without reason was stopped "Local".
+_DEFAULT_STOP_REASON: Final = "Local"
+
+type BootPolicy = Callable[[str, BootInfo], str]
+"""Decide a BootNotification: (charge_box_id, boot info) -> Accepted, Pending or Rejected."""
+type VendorHandler = Callable[[str | None, str | None], DataTransferResult]
+"""Answer an incoming DataTransfer of one vendorId: (messageId, data) -> result."""
+type _Handler = Callable[[dict[str, Any], set[StateKey]], dict[str, Any]]
+
+
+class SessionConnection(Protocol):
+    """What a session needs of its connection (implemented by `protocol.connection.Connection`)."""
+
+    # The connection owns the response timeout (its default, or this one per call).
+    async def call(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """Send a CALL (validated, queued behind earlier ones) and return its result."""
+        ...
+
+    def after_reply(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once the reply to the CALL being handled has been sent."""
+        ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _same_tag(a: str, b: str) -> bool:
+    """Compare id tags as section 7.28 wants: IdToken is case-insensitive."""
+    return a.casefold() == b.casefold()
+
+
+class ChargerSession:
+    """The central system's side of one charger (handler contract of `protocol.connection`).
+
+    `boot_policy` decides BootNotifications (default: accept every one). `resync_delay`
+    is how long after connecting a charger may take to send a BootNotification before we
+    resynchronise it with TriggerMessage (OCPP-J section 5.4: a charger reconnecting
+    without reboot sends none). Id tags in `concurrent_tags` may run several
+    transactions at once on this charger (e.g. the tag remote starts use); any other tag
+    gets ConcurrentTx while it has a transaction running on another connector.
+    """
+
+    def __init__(
+        self,
+        config: ChargerConfig,
+        hooks: SessionHooks,
+        *,
+        boot_policy: BootPolicy | None = None,
+        resync_delay: float = 5.0,
+        concurrent_tags: Iterable[str] = (),
+    ) -> None:
+        """Create the session and restore the transactions `hooks` still has open."""
+        self._config = config
+        self.hooks = hooks
+        self.state = ChargerState(config.charge_box_id)
+        self.boot_policy = boot_policy
+        self.resync_delay = resync_delay
+        self.concurrent_tags: set[str] = {tag.casefold() for tag in concurrent_tags}
+        self._connection: SessionConnection | None = None
+        self._booted = False  # a BootNotification arrived on the current connection
+        # Actions a charger in Pending may send because we triggered them (section 4.2).
+        self._triggered: set[str] = set()
+        self._events: list[ChargerEvent] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._vendors: dict[str, VendorHandler] = {}
+        # Every transaction not stopped yet, also ones superseded on their connector by a
+        # newer one (a StopTransaction may still come from the charger's offline queue).
+        self._transactions: dict[int, Transaction] = {}
+        self._handlers: dict[str, _Handler] = {
+            "Authorize": self._on_authorize,
+            "BootNotification": self._on_boot_notification,
+            "DataTransfer": self._on_data_transfer,
+            "DiagnosticsStatusNotification": self._on_diagnostics_status,
+            "FirmwareStatusNotification": self._on_firmware_status,
+            "Heartbeat": self._on_heartbeat,
+            "LogStatusNotification": self._on_diagnostics_status,
+            "MeterValues": self._on_meter_values,
+            "SecurityEventNotification": self._on_security_event,
+            "SignedFirmwareStatusNotification": self._on_firmware_status,
+            "StartTransaction": self._on_start_transaction,
+            "StatusNotification": self._on_status_notification,
+            "StopTransaction": self._on_stop_transaction,
+        }
+        for tx in sorted(hooks.open_transactions(config.charge_box_id), key=_start_order):
+            self._transactions[tx.transaction_id] = tx
+            self.state.connector(tx.connector_id).transaction = tx
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def config(self) -> ChargerConfig:
+        """The charger's current settings."""
+        return self._config
+
+    @property
+    def charge_box_id(self) -> str:
+        """The charger's identity (last segment of its websocket URL)."""
+        return self._config.charge_box_id
+
+    @property
+    def connected(self) -> bool:
+        """Whether the charger has a connection now."""
+        return self._connection is not None
+
+    @property
+    def transactions(self) -> dict[int, Transaction]:
+        """Open transactions by id (a copy of the mapping; the objects are live)."""
+        return dict(self._transactions)
+
+    def update_config(self, config: ChargerConfig) -> None:
+        """Take new settings; changed intervals go to a connected charger at once."""
+        if config.charge_box_id != self._config.charge_box_id:
+            raise ValueError("update_config cannot change the charge_box_id")
+        self._config = config
+        if self._connection is not None:
+            self._spawn(self._apply_intervals(self.state.configuration))
+
+    def register_vendor(self, vendor_id: str, handler: VendorHandler) -> Callable[[], None]:
+        """Serve incoming DataTransfer for `vendor_id`; return the function that unregisters."""
+        self._vendors[vendor_id] = handler
+
+        def unregister() -> None:
+            if self._vendors.get(vendor_id) is handler:
+                del self._vendors[vendor_id]
+
+        return unregister
+
+    # ------------------------------------------------------------------ connection
+
+    def connection_made(self, connection: SessionConnection) -> None:
+        """A charger connected; resynchronise it unless it boots promptly."""
+        self._cancel_tasks()
+        self._connection = connection
+        self._booted = False
+        self.state.connected = True
+        self.state.notify((CONNECTED,))
+        self._spawn(self._resync_unless_booted(connection))
+
+    def connection_lost(self) -> None:
+        """The charger went away: stop what we were doing for it."""
+        self._cancel_tasks()
+        self._connection = None
+        if self.state.connected:
+            self.state.connected = False
+            self.state.notify((CONNECTED,))
+
+    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Answer one CALL of the charger; raise CallError to answer with a CallError."""
+        handler = self._handlers.get(action)
+        if handler is None:
+            if action in KNOWN_ACTIONS:
+                raise CallError(CallErrorCode.NOT_SUPPORTED, f"{action} is not supported")
+            raise CallError(CallErrorCode.NOT_IMPLEMENTED, f"unknown action {action}")
+        registration = self.state.registration
+        if registration in {PENDING, REJECTED} and action != "BootNotification":
+            # Section 4.2: before an Accepted boot the charger sends nothing but
+            # BootNotification, or what a TriggerMessage asked for while Pending.
+            if registration == REJECTED or action not in self._triggered:
+                raise CallError(
+                    CallErrorCode.SECURITY_ERROR, f"{action} before the boot was accepted"
+                )
+            self._triggered.discard(action)
+        changed: set[StateKey] = set()
+        try:
+            response = handler(payload, changed)
+        except (KeyError, TypeError, ValueError) as err:
+            # Only reachable with unvalidated input: a required field missing or of the
+            # wrong type. Answer as OCPP-J table 7 says rather than with InternalError.
+            _LOGGER.debug("Bad %s from %s", action, self.charge_box_id, exc_info=True)
+            raise CallError(CallErrorCode.FORMATION_VIOLATION, f"{action}: {err!r}") from err
+        finally:
+            if changed:
+                self.state.notify(changed)
+            events, self._events = self._events, []
+        for event in events:
+            self.state.emit(event)
+        return response
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_authorize(self, payload: dict[str, Any], changed: set[StateKey]) -> dict[str, Any]:
+        """Section 4.1: tell the charger whether the tag may charge."""
+        id_tag = payload["idTag"]
+        info = self._authorize(id_tag)
+        self._tag_event(0, id_tag, info)
+        return {"idTagInfo": info}
+
+    def _on_boot_notification(
+        self, payload: dict[str, Any], changed: set[StateKey]
+    ) -> dict[str, Any]:
+        """Section 4.2: register the charger; once Accepted, read and align its configuration."""
+        info = BootInfo(
+            vendor=payload["chargePointVendor"],
+            model=payload["chargePointModel"],
+            serial_number=payload.get("chargePointSerialNumber"),
+            charge_box_serial_number=payload.get("chargeBoxSerialNumber"),
+            firmware_version=payload.get("firmwareVersion"),
+            iccid=payload.get("iccid"),
+            imsi=payload.get("imsi"),
+            meter_type=payload.get("meterType"),
+            meter_serial_number=payload.get("meterSerialNumber"),
+        )
+        status = (
+            ACCEPTED if self.boot_policy is None else self.boot_policy(self.charge_box_id, info)
+        )
+        self._booted = True
+        self._triggered.clear()
+        state = self.state
+        if state.boot != info or state.registration != status:
+            state.boot = info
+            state.registration = status
+            changed.add(BOOT)
+        if status == ACCEPTED:
+            self._after_reply(self._synchronise)
+        # For Pending/Rejected the interval is the wait before the next boot (section 4.2).
+        return {
+            "status": status,
+            "currentTime": format_timestamp(_now()),
+            "interval": self._config.heartbeat_interval,
+        }
+
+    def _on_data_transfer(self, payload: dict[str, Any], changed: set[StateKey]) -> dict[str, Any]:
+        """Section 4.3: hand the data to the vendor's handler, if we have one."""
+        handler = self._vendors.get(payload["vendorId"])
+        if handler is None:
+            # The spec's text says "UnknownVendor"; the enumeration (7.23) is UnknownVendorId.
+            return {"status": "UnknownVendorId"}
+        result = handler(payload.get("messageId"), payload.get("data"))
+        response: dict[str, Any] = {"status": result.status}
+        if result.data is not None:
+            response["data"] = result.data
+        return response
+
+    def _on_diagnostics_status(
+        self, payload: dict[str, Any], changed: set[StateKey]
+    ) -> dict[str, Any]:
+        """Section 4.4 (and LogStatusNotification of the security whitepaper)."""
+        status = payload["status"]
+        if self.state.diagnostics_status != status:
+            self.state.diagnostics_status = status
+            changed.add(DIAGNOSTICS_STATUS)
+        return {}
+
+    def _on_firmware_status(
+        self, payload: dict[str, Any], changed: set[StateKey]
+    ) -> dict[str, Any]:
+        """Section 4.5 (and SignedFirmwareStatusNotification of the security whitepaper)."""
+        status = payload["status"]
+        if self.state.firmware_status != status:
+            self.state.firmware_status = status
+            changed.add(FIRMWARE_STATUS)
+        return {}
+
+    def _on_heartbeat(self, payload: dict[str, Any], changed: set[StateKey]) -> dict[str, Any]:
+        """Section 4.6: note the charger is alive and give it our time."""
+        now = _now()
+        self.state.last_heartbeat = now
+        changed.add(HEARTBEAT)
+        return {"currentTime": format_timestamp(now)}
+
+    def _on_meter_values(self, payload: dict[str, Any], changed: set[StateKey]) -> dict[str, Any]:
+        """Section 4.7: keep the latest reading per measurand; advance the transaction."""
+        connector = self._connector(payload["connectorId"], changed)
+        parsed, skipped = parse_meter_values(payload["meterValue"])
+        if skipped:
+            _LOGGER.debug("%s: %d sampled values without a number", self.charge_box_id, skipped)
+        register = self._apply_readings(connector, parsed, changed, only_newer=False)
+        transaction_id = payload.get("transactionId")
+        # A transactionId names the transaction even when it is not (or no longer) the
+        # connector's current one, e.g. restored after a restart or superseded.
+        tx = (
+            connector.transaction
+            if transaction_id is None
+            else self._transactions.get(transaction_id)
+        )
+        if tx is not None and register is not None and _advance(tx, register):
+            self.hooks.transaction_updated(self.charge_box_id, tx)
+            changed.add((tx.connector_id, TRANSACTION))
+        return {}
+
+    def _on_security_event(self, payload: dict[str, Any], changed: set[StateKey]) -> dict[str, Any]:
+        """Security whitepaper: keep the last event (type, timestamp, techInfo as sent)."""
+        self.state.last_security_event = dict(payload)
+        changed.add(SECURITY_EVENT)
+        _LOGGER.info("%s security event %s", self.charge_box_id, payload.get("type"))
+        return {}
+
+    def _on_start_transaction(
+        self, payload: dict[str, Any], changed: set[StateKey]
+    ) -> dict[str, Any]:
+        """Section 4.8: give the transaction an id and check the tag.
+
+        The transaction is recorded whatever the tag's status: the charger may have
+        started it already (offline, or StopTransactionOnInvalidId false) and will send
+        its StopTransaction later (section 3.5 and configuration key
+        StopTransactionOnInvalidId).
+        """
+        connector_id = payload["connectorId"]
+        id_tag = payload["idTag"]
+        meter_start = float(payload["meterStart"])
+        start_time = parse_timestamp(payload["timestamp"])
+        connector = self._connector(connector_id, changed)
+        info = self._authorize(id_tag)
+        current = connector.transaction
+        if (
+            current is not None
+            and _same_tag(current.id_tag, id_tag)
+            and current.meter_start == meter_start
+            and current.start_time == start_time
+        ):
+            # The same StartTransaction again: our reply got lost and the charger retries
+            # (section 4.8). Same transaction, same id; nothing new to record.
+            return {"transactionId": current.transaction_id, "idTagInfo": info}
+        if info.get("status") == ACCEPTED and self._tag_busy(id_tag, connector_id):
+            info["status"] = CONCURRENT_TX
+        tx = Transaction(
+            transaction_id=self.hooks.next_transaction_id(),
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            start_time=start_time,
+            meter_last=meter_start,
+            last_update=start_time,
+            reservation_id=payload.get("reservationId"),
+        )
+        self._transactions[tx.transaction_id] = tx
+        connector.transaction = tx
+        changed.add((connector_id, TRANSACTION))
+        self.hooks.transaction_started(self.charge_box_id, tx)
+        self._tag_event(connector_id, id_tag, info)
+        self._events.append(
+            ChargerEvent(
+                connector_id,
+                "session",
+                "started",
+                {
+                    "transaction_id": tx.transaction_id,
+                    "id_tag": id_tag,
+                    "meter_start": meter_start,
+                },
+            )
+        )
+        return {"transactionId": tx.transaction_id, "idTagInfo": info}
+
+    def _on_status_notification(
+        self, payload: dict[str, Any], changed: set[StateKey]
+    ) -> dict[str, Any]:
+        """Section 4.9: status and error of the charger (connector 0) or one connector."""
+        connector_id = payload["connectorId"]
+        connector = self._connector(connector_id, changed)
+        # Section 6.47: without timestamp, the time of receipt.
+        connector.status_time = parse_timestamp(payload.get("timestamp"))
+        reported = (
+            payload["status"],
+            payload["errorCode"],
+            payload.get("info"),
+            payload.get("vendorId"),
+            payload.get("vendorErrorCode"),
+        )
+        known = (
+            connector.status,
+            connector.error_code,
+            connector.info,
+            connector.vendor_id,
+            connector.vendor_error_code,
+        )
+        if reported != known:
+            (
+                connector.status,
+                connector.error_code,
+                connector.info,
+                connector.vendor_id,
+                connector.vendor_error_code,
+            ) = reported
+            changed.add((connector_id, STATUS))
+        return {}
+
+    def _on_stop_transaction(
+        self, payload: dict[str, Any], changed: set[StateKey]
+    ) -> dict[str, Any]:
+        """Section 4.10: close the transaction; the central system cannot refuse a stop."""
+        id_tag = payload.get("idTag")
+        response: dict[str, Any] = {}
+        if id_tag is not None:
+            response["idTagInfo"] = self._authorize(id_tag)
+        meter_stop = float(payload["meterStop"])
+        stop_time = parse_timestamp(payload["timestamp"])
+        tx = self._transactions.pop(payload["transactionId"], None)
+        if tx is None:
+            # Unknown, or already stopped (a resend after a lost reply): acknowledge it,
+            # or the charger would retry it forever (section 4.10, sanity checks).
+            _LOGGER.warning(
+                "%s stopped unknown transaction %s",
+                self.charge_box_id,
+                payload["transactionId"],
+            )
+            return response
+        connector = self._connector(tx.connector_id, changed)
+        transaction_data = payload.get("transactionData")
+        if transaction_data:
+            parsed, _ = parse_meter_values(transaction_data)
+            register = self._apply_readings(connector, parsed, changed, only_newer=True)
+            if register is not None:
+                _advance(tx, register)
+        # Energy = meterStop - meterStart, but never less than a register already seen.
+        if tx.meter_last is None or meter_stop > tx.meter_last:
+            tx.meter_last = meter_stop
+        tx.last_update = stop_time
+        tx.stop_time = stop_time
+        tx.stop_reason = payload.get("reason", _DEFAULT_STOP_REASON)
+        if connector.transaction is tx:
+            connector.transaction = None
+        changed.add((tx.connector_id, TRANSACTION))
+        self.hooks.transaction_stopped(self.charge_box_id, tx)
+        self._events.append(
+            ChargerEvent(
+                tx.connector_id,
+                "session",
+                "stopped",
+                {
+                    "transaction_id": tx.transaction_id,
+                    "id_tag": tx.id_tag,
+                    "energy_wh": tx.energy,
+                    "duration_s": max(0.0, (stop_time - tx.start_time).total_seconds()),
+                    "reason": tx.stop_reason,
+                },
+            )
+        )
+        return response
+
+    # ------------------------------------------------------------------ handler helpers
+
+    def _connector(self, connector_id: int, changed: set[StateKey]) -> ConnectorState:
+        """Return the connector, announcing it with (0, "connectors") when it is new."""
+        connector = self.state.connectors.get(connector_id)
+        if connector is None:
+            if connector_id < 0:
+                raise ValueError(f"connectorId {connector_id} is negative")
+            connector = self.state.connector(connector_id)
+            changed.add(CONNECTORS)
+        return connector
+
+    def _apply_readings(
+        self,
+        connector: ConnectorState,
+        parsed: list[tuple[str, Reading]],
+        changed: set[StateKey],
+        *,
+        only_newer: bool,
+    ) -> Reading | None:
+        """Store readings on the connector; return the highest active import register seen.
+
+        `only_newer` keeps historical data (StopTransaction's transactionData) from
+        replacing fresher readings. The register is returned even when its reading was
+        not stored, so the transaction's energy still sees it.
+        """
+        readings = connector.readings
+        register: Reading | None = None
+        stored = False
+        for key, reading in parsed:
+            if key == ENERGY_REGISTER and (register is None or reading.value > register.value):
+                register = reading
+            previous = readings.get(key)
+            if previous is not None and (
+                (only_newer and reading.timestamp < previous.timestamp)
+                or is_stale(key, reading, previous)
+            ):
+                continue
+            readings[key] = reading
+            stored = True
+        if stored:
+            changed.add((connector.connector_id, READINGS))
+        return register
+
+    def _authorize(self, id_tag: str) -> dict[str, Any]:
+        """Return a copy of the hooks' IdTagInfo for `id_tag` (we may change its status)."""
+        return dict(self.hooks.authorize(self.charge_box_id, id_tag))
+
+    def _tag_busy(self, id_tag: str, connector_id: int) -> bool:
+        """Whether the tag runs a transaction on another connector of this charger."""
+        if id_tag.casefold() in self.concurrent_tags:
+            return False
+        return any(
+            connector.transaction is not None
+            and connector_id != connector.connector_id
+            and _same_tag(connector.transaction.id_tag, id_tag)
+            for connector in self.state.connectors.values()
+        )
+
+    def _tag_event(self, connector_id: int, id_tag: str, info: dict[str, Any]) -> None:
+        event_type = _ID_TAG_EVENTS.get(info.get("status", ""), "unknown")
+        self._events.append(ChargerEvent(connector_id, "id_tag", event_type, {"id_tag": id_tag}))
+
+    # ------------------------------------------------------------------ background work
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.error("%s: background task failed", self.charge_box_id, exc_info=error)
+
+    def _cancel_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+
+    def _after_reply(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start `work` once the reply being built has gone out."""
+        connection = self._connection
+        if connection is not None:
+            connection.after_reply(lambda: self._spawn(work()))
+
+    async def _try(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Send a CALL of our own; a refusal or timeout is logged, not raised."""
+        try:
+            return await self.call(action, payload)
+        except OcppError as err:
+            _LOGGER.info("%s: %s failed: %s", self.charge_box_id, action, err)
+            return None
+
+    async def _resync_unless_booted(self, connection: SessionConnection) -> None:
+        """OCPP-J section 5.4: a reconnect without reboot brings no BootNotification.
+
+        Wait briefly for one; if none comes, ask for what we may have missed while the
+        charger was away: its status and meter values, and its identity if unknown.
+        """
+        await asyncio.sleep(self.resync_delay)
+        if self._booted or self._connection is not connection:
+            return
+        if self.state.boot is None:
+            reply = await self._try("TriggerMessage", {"requestedMessage": "BootNotification"})
+            if reply is not None and reply.get("status") == ACCEPTED:
+                return  # the boot brings status, meter values and configuration
+        targets: list[int | None] = list(self.state.connector_ids) or [None]
+        for message in ("StatusNotification", "MeterValues"):
+            for connector_id in targets:
+                await self._try("TriggerMessage", _trigger_payload(message, connector_id))
+        await self._synchronise()
+
+    async def _synchronise(self) -> None:
+        """Read the charger's configuration, learn its connectors, align our intervals."""
+        values: dict[str, ConfigurationValue] = {}
+        try:
+            values = (await self.get_configuration()).values
+        except OcppError as err:
+            _LOGGER.info("%s: GetConfiguration failed: %s", self.charge_box_id, err)
+        number = values.get("NumberOfConnectors")
+        if number is not None and number.value is not None and number.value.strip().isdigit():
+            changed: set[StateKey] = set()
+            for connector_id in range(1, int(number.value) + 1):
+                self._connector(connector_id, changed)
+            if changed:
+                self.state.notify(changed)
+        await self._apply_intervals(values)
+
+    async def _apply_intervals(self, known: dict[str, ConfigurationValue]) -> None:
+        """ChangeConfiguration of the intervals that differ from our config (section 5.3)."""
+        for key, wanted in (
+            ("HeartbeatInterval", self._config.heartbeat_interval),
+            ("MeterValueSampleInterval", self._config.meter_interval),
+        ):
+            current = known.get(key)
+            if current is not None and (current.readonly or current.value == str(wanted)):
+                continue
+            try:
+                await self.change_configuration(key, str(wanted))
+            except OcppError as err:
+                _LOGGER.info("%s: setting %s failed: %s", self.charge_box_id, key, err)
+
+    # ------------------------------------------------------------------ commands
+
+    async def call(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float | None = None,  # noqa: ASYNC109 (the connection applies it)
+    ) -> dict[str, Any]:
+        """Send any CALL to the charger and return its result payload (validated)."""
+        connection = self._connection
+        if connection is None:
+            raise NotConnectedError(f"{self.charge_box_id} is not connected")
+        return await connection.call(action, payload, timeout)
+
+    async def _status(self, action: str, payload: dict[str, Any]) -> str:
+        return str((await self.call(action, payload))["status"])
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        """CancelReservation (section 5.1)."""
+        return await self._status("CancelReservation", {"reservationId": reservation_id})
+
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        """ChangeAvailability (section 5.2): Accepted, Rejected or Scheduled."""
+        return await self._status(
+            "ChangeAvailability",
+            {"connectorId": connector_id, "type": "Operative" if operative else "Inoperative"},
+        )
+
+    async def change_configuration(self, key: str, value: str) -> str:
+        """ChangeConfiguration (section 5.3); an accepted value goes into the cache."""
+        status = await self._status("ChangeConfiguration", {"key": key, "value": value})
+        if status in {"Accepted", "RebootRequired"}:
+            configuration = self.state.configuration
+            known = configuration.get(key)
+            if known is None or known.value != value:
+                configuration[key] = ConfigurationValue(value)
+                self.state.notify((CONFIGURATION,))
+        return status
+
+    async def clear_cache(self) -> str:
+        """ClearCache (section 5.4)."""
+        return await self._status("ClearCache", {})
+
+    async def clear_charging_profile(
+        self,
+        *,
+        profile_id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> str:
+        """ClearChargingProfile (section 5.5): Accepted or Unknown."""
+        return await self._status(
+            "ClearChargingProfile",
+            _without_none(
+                id=profile_id,
+                connectorId=connector_id,
+                chargingProfilePurpose=purpose,
+                stackLevel=stack_level,
+            ),
+        )
+
+    async def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> DataTransferResult:
+        """DataTransfer (section 5.6)."""
+        reply = await self.call(
+            "DataTransfer", _without_none(vendorId=vendor_id, messageId=message_id, data=data)
+        )
+        return DataTransferResult(reply["status"], reply.get("data"))
+
+    async def get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None
+    ) -> dict[str, Any]:
+        """GetCompositeSchedule (section 5.7): the response as sent."""
+        return await self.call(
+            "GetCompositeSchedule",
+            _without_none(
+                connectorId=connector_id, duration=duration, chargingRateUnit=charging_rate_unit
+            ),
+        )
+
+    async def get_configuration(self, keys: list[str] | None = None) -> ConfigurationResult:
+        """GetConfiguration (section 5.8); the values also go into `state.configuration`."""
+        reply = await self.call("GetConfiguration", {"key": keys} if keys else {})
+        values = {
+            item["key"]: ConfigurationValue(item.get("value"), bool(item.get("readonly", False)))
+            for item in reply.get("configurationKey", ())
+        }
+        configuration = self.state.configuration
+        if any(configuration.get(key) != value for key, value in values.items()):
+            configuration.update(values)
+            self.state.notify((CONFIGURATION,))
+        return ConfigurationResult(values, list(reply.get("unknownKey", ())))
+
+    async def get_diagnostics(
+        self,
+        location: str,
+        *,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        start_time: datetime | None = None,
+        stop_time: datetime | None = None,
+    ) -> str | None:
+        """GetDiagnostics (section 5.9): the file name, or None when there is nothing."""
+        reply = await self.call(
+            "GetDiagnostics",
+            _without_none(
+                location=location,
+                retries=retries,
+                retryInterval=retry_interval,
+                startTime=_time_or_none(start_time),
+                stopTime=_time_or_none(stop_time),
+            ),
+        )
+        file_name = reply.get("fileName")
+        return None if file_name is None else str(file_name)
+
+    async def get_local_list_version(self) -> int:
+        """GetLocalListVersion (section 5.10): -1 none supported, 0 empty list."""
+        return int((await self.call("GetLocalListVersion", {}))["listVersion"])
+
+    async def remote_start(
+        self,
+        id_tag: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+    ) -> str:
+        """RemoteStartTransaction (section 5.11)."""
+        return await self._status(
+            "RemoteStartTransaction",
+            _without_none(idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile),
+        )
+
+    async def remote_stop(self, transaction_id: int) -> str:
+        """RemoteStopTransaction (section 5.12)."""
+        return await self._status("RemoteStopTransaction", {"transactionId": transaction_id})
+
+    async def reserve_now(
+        self,
+        connector_id: int,
+        expiry_date: datetime,
+        id_tag: str,
+        reservation_id: int,
+        parent_id_tag: str | None = None,
+    ) -> str:
+        """ReserveNow (section 5.13)."""
+        return await self._status(
+            "ReserveNow",
+            _without_none(
+                connectorId=connector_id,
+                expiryDate=format_timestamp(expiry_date),
+                idTag=id_tag,
+                reservationId=reservation_id,
+                parentIdTag=parent_id_tag,
+            ),
+        )
+
+    async def reset(self, hard: bool) -> str:
+        """Reset (section 5.14)."""
+        return await self._status("Reset", {"type": "Hard" if hard else "Soft"})
+
+    async def send_local_list(
+        self, version: int, update_type: str, entries: list[dict[str, Any]]
+    ) -> str:
+        """SendLocalList (section 5.15); `entries` are AuthorizationData as on the wire."""
+        return await self._status(
+            "SendLocalList",
+            {"listVersion": version, "updateType": update_type, "localAuthorizationList": entries},
+        )
+
+    async def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
+        """SetChargingProfile (section 5.16); `profile` is a ChargingProfile as on the wire."""
+        return await self._status(
+            "SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile}
+        )
+
+    async def trigger_message(self, requested_message: str, connector_id: int | None = None) -> str:
+        """TriggerMessage (section 5.17); a Pending charger may then send that message."""
+        status = await self._status(
+            "TriggerMessage", _trigger_payload(requested_message, connector_id)
+        )
+        if status == ACCEPTED and self.state.registration == PENDING:
+            self._triggered.add(requested_message)
+        return status
+
+    async def unlock_connector(self, connector_id: int) -> str:
+        """UnlockConnector (section 5.18): Unlocked, UnlockFailed or NotSupported."""
+        return await self._status("UnlockConnector", {"connectorId": connector_id})
+
+    async def update_firmware(
+        self,
+        location: str,
+        retrieve_date: datetime,
+        *,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+    ) -> None:
+        """UpdateFirmware (section 5.19); progress comes as FirmwareStatusNotification."""
+        await self.call(
+            "UpdateFirmware",
+            _without_none(
+                location=location,
+                retrieveDate=format_timestamp(retrieve_date),
+                retries=retries,
+                retryInterval=retry_interval,
+            ),
+        )
+
+
+def _advance(tx: Transaction, register: Reading) -> bool:
+    """Move the transaction's register forward (never back: a resend is no news)."""
+    if tx.meter_last is not None and register.value <= tx.meter_last:
+        return False
+    tx.meter_last = register.value
+    tx.last_update = register.timestamp
+    return True
+
+
+def _start_order(tx: Transaction) -> datetime:
+    return tx.start_time
+
+
+def _trigger_payload(requested_message: str, connector_id: int | None) -> dict[str, Any]:
+    return _without_none(requestedMessage=requested_message, connectorId=connector_id)
+
+
+def _time_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else format_timestamp(moment)
+
+
+def _without_none(**fields: Any) -> dict[str, Any]:
+    """Build a payload, leaving out the optional fields not given."""
+    return {key: value for key, value in fields.items() if value is not None}
