@@ -49,3 +49,19 @@ MAX_ID_TAG_LENGTH: Final = 20
 
 # Remote starts from Home Assistant present this id tag; our authorisation always accepts it.
 DEFAULT_REMOTE_ID_TAG: Final = "HomeAssistant"
+
+# Limits of the charger and id-tag forms.
+MIN_HEARTBEAT_INTERVAL: Final = 10
+MAX_HEARTBEAT_INTERVAL: Final = 86400
+MAX_METER_INTERVAL: Final = 3600
+MIN_MAX_CURRENT: Final = 6
+MAX_MAX_CURRENT: Final = 80
+# Security whitepaper 7.2 AuthorizationKey: 16 bytes at least, 20 bytes as 40 hex digits at most.
+MIN_PASSWORD_BYTES: Final = 16
+MAX_PASSWORD_BYTES: Final = 40
+# Charger reconfigure form: tick to remove the stored password.
+CONF_CLEAR_PASSWORD: Final = "clear_password"
+
+# Data of the integration_discovery flow the runtime starts when an unknown charger knocks.
+DISCOVERY_CHARGE_BOX_ID: Final = CONF_CHARGE_BOX_ID
+DISCOVERY_ENTRY_ID: Final = "entry_id"
