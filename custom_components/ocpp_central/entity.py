@@ -1,0 +1,390 @@
+"""Base entity of the integration: one device per charger, entities that follow ChargerState keys.
+
+Every platform describes its entities with a tuple of descriptions and lets
+`async_setup_charger_entities` create them for each charger (charger-wide ones once,
+per-connector ones for each connector, including connectors reported later). An
+entity subscribes to the `(connector_id, field)` keys it shows and writes its state
+only when its value or availability changed: this runs for every MeterValues message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, override
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+
+from .const import DOMAIN
+from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
+from .protocol.state import CONNECTED, CONNECTORS, READINGS, ChargerState, ConnectorState
+
+if TYPE_CHECKING:
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+# Statuses of a command's response that mean it was done (OCPP 1.6 section 7).
+ACCEPTED: Collection[str] = ("Accepted",)
+
+
+class OcppSession(Protocol):
+    """What entities use of a `protocol.session.ChargerSession`."""
+
+    @property
+    def state(self) -> ChargerState:
+        """Everything known of the charger."""
+        ...
+
+    async def remote_start(self, id_tag: str, connector_id: int | None = None) -> str:
+        """Send RemoteStartTransaction; return its status."""
+        ...
+
+    async def remote_stop(self, transaction_id: int) -> str:
+        """Send RemoteStopTransaction; return its status."""
+        ...
+
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        """Send ChangeAvailability; return its status."""
+        ...
+
+    async def reset(self, hard: bool) -> str:
+        """Send Reset; return its status."""
+        ...
+
+    async def unlock_connector(self, connector_id: int) -> str:
+        """Send UnlockConnector; return its status."""
+        ...
+
+
+class OcppLimiter(Protocol):
+    """What entities use of a `protocol.smart_charging.CurrentLimiter`."""
+
+    async def set_limit(self, connector_id: int, amps: float) -> float:
+        """Limit `connector_id` to `amps`; return the limit the charger accepted."""
+        ...
+
+
+class OcppRuntimeView(Protocol):
+    """What entities use of the runtime kept in `entry.runtime_data`."""
+
+    @property
+    def limiters(self) -> Mapping[str, OcppLimiter]:
+        """The current limiter of each charger, by charge box id."""
+        ...
+
+    def async_add_charger_listener(
+        self, listener: Callable[[ConfigSubentry, OcppSession], None]
+    ) -> CALLBACK_TYPE:
+        """Call `listener` for every charger set up now and later."""
+        ...
+
+
+type OcppEntityEntry = ConfigEntry[OcppRuntimeView]
+
+
+@dataclass(frozen=True, slots=True)
+class Charger:
+    """One charger as its entities see it: entry, subentry and session."""
+
+    entry: OcppEntityEntry
+    subentry: ConfigSubentry
+    session: OcppSession
+
+    @property
+    def state(self) -> ChargerState:
+        """The charger's state."""
+        return self.session.state
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppEntityDescription(EntityDescription):
+    """What every entity of the integration declares besides Home Assistant's fields."""
+
+    # ChargerState fields shown; the entity subscribes to (its connector, field).
+    fields: tuple[str, ...] = ()
+    # True: one entity per connector (1..n); False: one for the charger (connector 0).
+    per_connector: bool = True
+    # Per-connector descriptions only: also create one for connector 0 once the
+    # charger reports this value there (charger-wide meter values).
+    on_charger_when_reported: bool = False
+    # Whether the last value stays meaningful while the charger is disconnected.
+    available_when_offline: bool = False
+
+
+def device_info(charger: Charger) -> DeviceInfo:
+    """The device of a charger, with what its BootNotification told (OCPP 1.6 section 4.2)."""
+    state = charger.state
+    info = DeviceInfo(
+        identifiers={(DOMAIN, state.charge_box_id)},
+        name=charger.subentry.title or state.charge_box_id,
+    )
+    info.update(_boot_fields(state))
+    return info
+
+
+def _boot_fields(state: ChargerState) -> DeviceInfo:
+    """The device registry fields that come from the BootNotification."""
+    boot = state.boot
+    if boot is None:
+        return DeviceInfo()
+    return DeviceInfo(
+        manufacturer=boot.vendor,
+        model=boot.model,
+        serial_number=boot.charge_box_serial_number or boot.serial_number,
+        sw_version=boot.firmware_version,
+    )
+
+
+@callback
+def async_update_device(hass: HomeAssistant, state: ChargerState) -> None:
+    """Bring the charger's device up to date after a (later) BootNotification."""
+    registry = dr.async_get(hass)
+    device = registry.async_get_device(identifiers={(DOMAIN, state.charge_box_id)})
+    if device is not None and (fields := _boot_fields(state)):
+        registry.async_update_device(
+            device.id,
+            manufacturer=fields.get("manufacturer"),
+            model=fields.get("model"),
+            serial_number=fields.get("serial_number"),
+            sw_version=fields.get("sw_version"),
+        )
+
+
+def command_error(action: str, err: Exception) -> HomeAssistantError:
+    """Turn a failed command into the translated error shown to the user."""
+    if isinstance(err, NotConnectedError):
+        key, placeholders = "not_connected", {"action": action}
+    elif isinstance(err, CallTimeoutError):
+        key, placeholders = "timeout", {"action": action}
+    elif isinstance(err, CallErrorReceived):
+        key = "call_error"
+        placeholders = {"action": action, "code": str(err.code), "description": err.description}
+    else:
+        raise TypeError(f"not a command error: {err!r}")
+    return HomeAssistantError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+async def run_command[T](action: str, command: Awaitable[T]) -> T:
+    """Await `command`, raising the translated error when the charger cannot be reached."""
+    try:
+        return await command
+    except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+        raise command_error(action, err) from err
+
+
+async def send_command(
+    action: str, command: Awaitable[str], accepted: Collection[str] = ACCEPTED
+) -> str:
+    """Run `command`; a status outside `accepted` raises the translated `refused` error."""
+    status = await run_command(action, command)
+    if status not in accepted:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="refused",
+            translation_placeholders={"action": action, "status": status},
+        )
+    return status
+
+
+class OcppEntity(Entity):
+    """An entity of one charger or connector that follows the ChargerState keys it shows."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: OcppEntityDescription
+
+    def __init__(
+        self,
+        charger: Charger,
+        connector_id: int,
+        description: OcppEntityDescription,
+        *,
+        multi_connector: bool = False,
+    ) -> None:
+        """Name the entity after its connector and compute its first value."""
+        self.entity_description = description
+        self._charger = charger
+        self._state = charger.state
+        self._connector_id = connector_id
+        cbid = self._state.charge_box_id
+        key = description.key
+        if description.per_connector and connector_id == 0:
+            # Charger-wide twin of a per-connector entity (meter values on connector 0).
+            self._attr_unique_id = f"{cbid}_{key}"
+            self._attr_translation_key = f"charger_{description.translation_key}"
+        elif description.per_connector:
+            self._attr_unique_id = f"{cbid}_{connector_id}_{key}"
+            if multi_connector:
+                self._attr_translation_key = f"connector_{description.translation_key}"
+                self._attr_translation_placeholders = {"connector": str(connector_id)}
+        else:
+            self._attr_unique_id = f"{cbid}_{key}"
+        self._attr_device_info = device_info(charger)
+        self._keys = (CONNECTED, *((connector_id, field) for field in description.fields))
+        self._attr_available = self._is_available()
+        self._update_value()
+
+    @property
+    def connector(self) -> ConnectorState:
+        """The connector this entity shows (connector 0: the charger)."""
+        return self._state.connectors[self._connector_id]
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Follow the keys this entity shows until it is removed."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._state.subscribe(self._keys, self._handle_change))
+        # The state may have changed between construction and now.
+        self._attr_available = self._is_available()
+        self._update_value()
+
+    def _is_available(self) -> bool:
+        return self._state.connected or self.entity_description.available_when_offline
+
+    @callback
+    def _handle_change(self) -> None:
+        """Write state only when the value or the availability changed."""
+        changed = self._update_value()
+        available = self._is_available()
+        if available is not self._attr_available:
+            self._attr_available = available
+            changed = True
+        if changed:
+            self.async_write_ha_state()
+
+    def _update_value(self) -> bool:
+        """Recompute the value from the state; return whether it changed."""
+        return False
+
+
+def _wants_charger_twin(description: OcppEntityDescription) -> bool:
+    return description.per_connector and description.on_charger_when_reported
+
+
+class _ChargerEntities[D: OcppEntityDescription]:
+    """Creates one platform's entities of one charger, as its connectors become known."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        charger: Charger,
+        descriptions: tuple[D, ...],
+        *,
+        factory: Callable[[Charger, int, D, bool], OcppEntity],
+        add: AddConfigEntryEntitiesCallback,
+        reported: Callable[[D, ChargerState], bool],
+    ) -> None:
+        self._hass = hass
+        self._charger = charger
+        self._descriptions = descriptions
+        self._factory = factory
+        self._add = add
+        self._reported = reported
+        self._connectors: dict[int, list[OcppEntity]] = {}
+        self._multi = False
+        self._twins_pending = [d for d in descriptions if _wants_charger_twin(d)]
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+
+    def start(self) -> CALLBACK_TYPE:
+        """Create what is known now and follow new connectors; return the stop function."""
+        state = self._charger.state
+        self._emit(
+            [
+                self._factory(self._charger, 0, d, False)
+                for d in self._descriptions
+                if not d.per_connector
+            ]
+        )
+        self._unsubscribe.append(state.subscribe((CONNECTORS,), self._sync_connectors))
+        self._sync_connectors()
+        if self._twins_pending:
+            self._unsubscribe.append(state.subscribe(((0, READINGS),), self._sync_twins))
+            self._sync_twins()
+        return self._stop
+
+    def _stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def _emit(self, entities: list[OcppEntity]) -> None:
+        if entities:
+            self._add(entities, config_subentry_id=self._charger.subentry.subentry_id)
+
+    def _make(self, connector_id: int) -> list[OcppEntity]:
+        return [
+            self._factory(self._charger, connector_id, d, self._multi)
+            for d in self._descriptions
+            if d.per_connector
+        ]
+
+    @callback
+    def _sync_connectors(self) -> None:
+        ids = self._charger.state.connector_ids
+        if not self._multi and len(ids) > 1:
+            self._multi = True
+            # Entities named for a single-connector charger must now carry their number.
+            for connector_id, entities in self._connectors.items():
+                self._charger.entry.async_create_task(
+                    self._hass, self._rename(connector_id, entities)
+                )
+        new: list[OcppEntity] = []
+        for connector_id in ids:
+            if connector_id not in self._connectors:
+                entities = self._connectors[connector_id] = self._make(connector_id)
+                new.extend(entities)
+        self._emit(new)
+
+    async def _rename(self, connector_id: int, old: list[OcppEntity]) -> None:
+        for entity in old:
+            await entity.async_remove()
+        entities = self._connectors[connector_id] = self._make(connector_id)
+        self._emit(entities)
+
+    @callback
+    def _sync_twins(self) -> None:
+        state = self._charger.state
+        ready = [d for d in self._twins_pending if self._reported(d, state)]
+        if not ready:
+            return
+        self._twins_pending = [d for d in self._twins_pending if d not in ready]
+        self._emit([self._factory(self._charger, 0, d, False) for d in ready])
+
+
+@callback
+def async_setup_charger_entities[D: OcppEntityDescription](
+    hass: HomeAssistant,
+    entry: OcppEntityEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: tuple[D, ...],
+    *,
+    factory: Callable[[Charger, int, D, bool], OcppEntity],
+    reported: Callable[[D, ChargerState], bool] = lambda _d, _c: False,
+) -> None:
+    """Create a platform's entities for every charger, now and as chargers are added.
+
+    `factory(charger, connector_id, description, multi_connector)` builds one entity;
+    `reported(description, state)` tells when a charger-wide twin of a
+    per-connector description is due.
+    """
+
+    @callback
+    def add_charger(subentry: ConfigSubentry, session: OcppSession) -> None:
+        charger = Charger(entry, subentry, session)
+        entities = _ChargerEntities(
+            hass,
+            charger,
+            descriptions,
+            factory=factory,
+            add=async_add_entities,
+            reported=reported,
+        )
+        entry.async_on_unload(entities.start())
+
+    entry.async_on_unload(entry.runtime_data.async_add_charger_listener(add_charger))

@@ -1,0 +1,483 @@
+"""Sensors of a charger: connector status, meter values, the running session, diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+import re
+from typing import override
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfPower,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
+
+from .entity import (
+    Charger,
+    OcppEntity,
+    OcppEntityDescription,
+    OcppEntityEntry,
+    async_setup_charger_entities,
+)
+from .protocol.state import (
+    READINGS,
+    STATUS,
+    TRANSACTION,
+    ChargerState,
+    ConnectorState,
+    Reading,
+    Transaction,
+)
+
+# Entities only read ChargerState; nothing to throttle.
+PARALLEL_UPDATES = 0
+
+type SensorValue = StateType | datetime
+
+
+def snake_case(name: str) -> str:
+    """An OCPP CamelCase enumeration value as a state: SuspendedEVSE -> suspended_evse."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _enum(*values: str) -> dict[str, str]:
+    # Mapped once at import: the hot path only does a dict lookup.
+    return {value: snake_case(value) for value in values}
+
+
+# ChargePointStatus, OCPP 1.6 section 7.7.
+CONNECTOR_STATUS = _enum(
+    "Available",
+    "Preparing",
+    "Charging",
+    "SuspendedEV",
+    "SuspendedEVSE",
+    "Finishing",
+    "Reserved",
+    "Unavailable",
+    "Faulted",
+)
+# ChargePointErrorCode, OCPP 1.6 section 7.6.
+ERROR_CODE = _enum(
+    "ConnectorLockFailure",
+    "EVCommunicationError",
+    "GroundFailure",
+    "HighTemperature",
+    "InternalError",
+    "LocalListConflict",
+    "NoError",
+    "OtherError",
+    "OverCurrentFailure",
+    "PowerMeterFailure",
+    "PowerSwitchFailure",
+    "ReaderFailure",
+    "ResetFailure",
+    "UnderVoltage",
+    "OverVoltage",
+    "WeakSignal",
+)
+# FirmwareStatus, OCPP 1.6 section 7.25.
+FIRMWARE_STATUS = _enum(
+    "Downloaded",
+    "DownloadFailed",
+    "Downloading",
+    "Idle",
+    "InstallationFailed",
+    "Installing",
+    "Installed",
+)
+
+# Measurands (OCPP 1.6 section 7.31), keyed as in ConnectorState.readings.
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+CURRENT_OFFERED = "Current.Offered"
+VOLTAGE = "Voltage"
+SOC = "SoC"
+TEMPERATURE = "Temperature"
+PHASES = ("L1", "L2", "L3")
+
+
+def _voltage_keys(phase: str) -> tuple[str, ...]:
+    # Phase voltage is sent as "L1-N" by most chargers, as plain "L1" by a few.
+    return (f"{VOLTAGE}.{phase}-N", f"{VOLTAGE}.{phase}")
+
+
+def _first_of(*keys: str) -> Callable[[ChargerState, ConnectorState], float | None]:
+    """The first of `keys` the connector has a reading for."""
+
+    def value(_state: ChargerState, connector: ConnectorState) -> float | None:
+        readings = connector.readings
+        for key in keys:
+            if (found := readings.get(key)) is not None:
+                return found.value
+        return None
+
+    return value
+
+
+def _total_or_phases(
+    total: str, combine: Callable[[list[float]], float]
+) -> Callable[[ChargerState, ConnectorState], float | None]:
+    """The `total` reading, or `combine` of the per-phase readings when only those are sent."""
+    phase_keys = tuple(f"{total}.{phase}" for phase in PHASES)
+
+    def value(_state: ChargerState, connector: ConnectorState) -> float | None:
+        readings = connector.readings
+        if (found := readings.get(total)) is not None:
+            return found.value
+        phases = [r.value for key in phase_keys if (r := readings.get(key)) is not None]
+        return combine(phases) if phases else None
+
+    return value
+
+
+def _running(connector: ConnectorState) -> Transaction | None:
+    """The connector's transaction while it runs (the session may keep a stopped one)."""
+    tx = connector.transaction
+    return tx if tx is not None and tx.stop_time is None else None
+
+
+def _session_duration(tx: Transaction) -> float:
+    # Recomputed on each notification (every meter sample) while the session runs:
+    # entities never poll.
+    end = tx.stop_time or dt_util.utcnow()
+    return max(0.0, round((end - tx.start_time).total_seconds()))
+
+
+def _unknown(_state: ChargerState, _connector: ConnectorState) -> SensorValue:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppSensorEntityDescription(OcppEntityDescription, SensorEntityDescription):
+    """A sensor: how to read its value from the charger's state."""
+
+    value_fn: Callable[[ChargerState, ConnectorState], SensorValue] = _unknown
+    # Reading key of an energy register that must never go backwards (see RegisterSensor).
+    register: str | None = None
+    # A value of the running or, once stopped, the last transaction (see OcppSessionSensor).
+    session_fn: Callable[[Transaction], SensorValue] | None = None
+
+
+def _meter(
+    key: str,
+    value_fn: Callable[[ChargerState, ConnectorState], float | None],
+    device_class: SensorDeviceClass,
+    unit: str,
+    *,
+    enabled: bool = True,
+    twin: bool = False,
+) -> OcppSensorEntityDescription:
+    """A measurement sensor fed by MeterValues."""
+    return OcppSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        fields=(READINGS,),
+        device_class=device_class,
+        native_unit_of_measurement=unit,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=enabled,
+        on_charger_when_reported=twin,
+        value_fn=value_fn,
+    )
+
+
+def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
+    """Per-phase current, voltage and power: disabled by default (rarely wanted)."""
+    out: list[OcppSensorEntityDescription] = []
+    for phase in PHASES:
+        suffix = phase.lower()
+        out.extend(
+            (
+                _meter(
+                    f"current_{suffix}",
+                    _first_of(f"{CURRENT}.{phase}"),
+                    SensorDeviceClass.CURRENT,
+                    UnitOfElectricCurrent.AMPERE,
+                    enabled=False,
+                ),
+                _meter(
+                    f"voltage_{suffix}",
+                    _first_of(*_voltage_keys(phase)),
+                    SensorDeviceClass.VOLTAGE,
+                    UnitOfElectricPotential.VOLT,
+                    enabled=False,
+                ),
+                _meter(
+                    f"power_{suffix}",
+                    _first_of(f"{POWER}.{phase}"),
+                    SensorDeviceClass.POWER,
+                    UnitOfPower.WATT,
+                    enabled=False,
+                ),
+            )
+        )
+    return tuple(out)
+
+
+SENSORS: tuple[OcppSensorEntityDescription, ...] = (
+    OcppSensorEntityDescription(
+        key="connector_status",
+        translation_key="connector_status",
+        fields=(STATUS,),
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONNECTOR_STATUS.values()),
+        value_fn=lambda _s, c: None if c.status is None else CONNECTOR_STATUS.get(c.status),
+    ),
+    OcppSensorEntityDescription(
+        key="error_code",
+        translation_key="error_code",
+        fields=(STATUS,),
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=list(ERROR_CODE.values()),
+        value_fn=lambda _s, c: None if c.error_code is None else ERROR_CODE.get(c.error_code),
+    ),
+    # Sum of the phases: the power drawn is the total over all phases.
+    _meter(
+        "power",
+        _total_or_phases(POWER, sum),
+        SensorDeviceClass.POWER,
+        UnitOfPower.WATT,
+        twin=True,
+    ),
+    # Max of the phases, not the sum: a current limit applies per phase, so the
+    # highest phase current is what compares to it (OCPP 1.6 section 3.13.3).
+    _meter(
+        "current",
+        _total_or_phases(CURRENT, max),
+        SensorDeviceClass.CURRENT,
+        UnitOfElectricCurrent.AMPERE,
+    ),
+    _meter(
+        "voltage",
+        _first_of(VOLTAGE, *_voltage_keys("L1")),
+        SensorDeviceClass.VOLTAGE,
+        UnitOfElectricPotential.VOLT,
+    ),
+    _meter(
+        "current_offered",
+        _first_of(CURRENT_OFFERED),
+        SensorDeviceClass.CURRENT,
+        UnitOfElectricCurrent.AMPERE,
+    ),
+    _meter("soc", _first_of(SOC), SensorDeviceClass.BATTERY, PERCENTAGE),
+    _meter(
+        "temperature",
+        _first_of(TEMPERATURE),
+        SensorDeviceClass.TEMPERATURE,
+        UnitOfTemperature.CELSIUS,
+    ),
+    OcppSensorEntityDescription(
+        key="energy",
+        translation_key="energy",
+        fields=(READINGS,),
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        register=ENERGY_REGISTER,
+        on_charger_when_reported=True,
+        available_when_offline=True,
+    ),
+    # A per-session counter: state class total with last_reset at the session's
+    # start, so statistics see each session as a new cycle.
+    OcppSensorEntityDescription(
+        key="session_energy",
+        translation_key="session_energy",
+        fields=(TRANSACTION, READINGS),
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        state_class=SensorStateClass.TOTAL,
+        session_fn=lambda tx: tx.energy,
+        available_when_offline=True,
+    ),
+    OcppSensorEntityDescription(
+        key="session_duration",
+        translation_key="session_duration",
+        fields=(TRANSACTION, READINGS),
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
+        session_fn=_session_duration,
+        available_when_offline=True,
+    ),
+    OcppSensorEntityDescription(
+        key="id_tag",
+        translation_key="id_tag",
+        fields=(TRANSACTION,),
+        value_fn=lambda _s, c: None if (tx := _running(c)) is None else tx.id_tag,
+    ),
+    OcppSensorEntityDescription(
+        key="transaction_id",
+        translation_key="transaction_id",
+        fields=(TRANSACTION,),
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _s, c: None if (tx := _running(c)) is None else tx.transaction_id,
+    ),
+    *_per_phase(),
+    OcppSensorEntityDescription(
+        key="last_heartbeat",
+        translation_key="last_heartbeat",
+        per_connector=False,
+        fields=("heartbeat",),
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda s, _c: s.last_heartbeat,
+        available_when_offline=True,
+    ),
+    OcppSensorEntityDescription(
+        key="firmware_status",
+        translation_key="firmware_status",
+        per_connector=False,
+        fields=("firmware_status",),
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=list(FIRMWARE_STATUS.values()),
+        value_fn=lambda s, _c: (
+            None if s.firmware_status is None else FIRMWARE_STATUS.get(s.firmware_status)
+        ),
+    ),
+)
+
+
+def _reported(description: OcppSensorEntityDescription, state: ChargerState) -> bool:
+    """Whether the charger reports this meter value for itself (connector 0)."""
+    charger = state.connectors[0]
+    if description.register is not None:
+        return description.register in charger.readings
+    return description.value_fn(state, charger) is not None
+
+
+def _make(
+    charger: Charger, connector_id: int, description: OcppSensorEntityDescription, multi: bool
+) -> OcppEntity:
+    cls: type[OcppSensor | OcppRegisterSensor] = OcppSensor
+    if description.register is not None:
+        cls = OcppRegisterSensor
+    elif description.session_fn is not None:
+        cls = OcppSessionSensor
+    return cls(charger, connector_id, description, multi_connector=multi)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: OcppEntityEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create the sensors of every charger."""
+    async_setup_charger_entities(
+        hass, entry, async_add_entities, SENSORS, factory=_make, reported=_reported
+    )
+
+
+class OcppSensor(OcppEntity, SensorEntity):
+    """A sensor showing one value of the charger's state."""
+
+    entity_description: OcppSensorEntityDescription
+
+    @override
+    def _update_value(self) -> bool:
+        value = self.entity_description.value_fn(self._state, self.connector)
+        if value == self._attr_native_value:
+            return False
+        self._attr_native_value = value
+        return True
+
+
+class OcppSessionSensor(OcppSensor):
+    """A value of the connector's running transaction, kept once it stopped.
+
+    The session clears `ConnectorState.transaction` in the StopTransaction that
+    gives the final meter value, so the entity holds on to the transaction it saw
+    last: a finished session's energy and duration stay meaningful.
+    """
+
+    _transaction: Transaction | None = None
+
+    @override
+    def _update_value(self) -> bool:
+        tx = self.connector.transaction or self._transaction
+        if tx is None:
+            return False
+        self._transaction = tx
+        description = self.entity_description
+        value = None if description.session_fn is None else description.session_fn(tx)
+        # Statistics start a new cycle at each session (state class total).
+        last_reset = tx.start_time if description.state_class is SensorStateClass.TOTAL else None
+        if value == self._attr_native_value and last_reset == self._attr_last_reset:
+            return False
+        self._attr_native_value = value
+        self._attr_last_reset = last_reset
+        return True
+
+
+class OcppRegisterSensor(OcppEntity, RestoreSensor):
+    """An energy register for the Energy dashboard: it never goes backwards.
+
+    A lower value than the one shown is kept back: chargers send stale or
+    out-of-order samples (a MeterValues queued offline, a glitch to 0), and each
+    dip would make statistics count a meter reset and the energy twice. The lower
+    value is taken only when the next sample confirms it (not lower again), which
+    is what a real meter reset or meter swap looks like.
+    """
+
+    entity_description: OcppSensorEntityDescription
+    _seen: Reading | None = None
+    _pending: float | None = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Start from the last value shown, so a restart cannot lower the register."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        if last is None or not isinstance(restored := last.native_value, int | float):
+            return
+        shown = self._attr_native_value
+        if not isinstance(shown, int | float) or restored > shown:
+            self._attr_native_value = float(restored)
+
+    @override
+    def _update_value(self) -> bool:
+        key = self.entity_description.register
+        reading = None if key is None else self.connector.readings.get(key)
+        if reading is None or reading is self._seen:
+            return False
+        self._seen = reading
+        value = reading.value
+        shown = self._attr_native_value
+        if (
+            isinstance(shown, int | float)
+            and value < shown
+            and (self._pending is None or value < self._pending)
+        ):
+            self._pending = value
+            return False
+        self._pending = None
+        if value == shown:
+            return False
+        self._attr_native_value = value
+        return True
