@@ -1,0 +1,406 @@
+"""OCPP 1.6 JSON schema validation: fast verdicts, spec error codes, lenient normalisation.
+
+The schemas are the official OCPP 1.6 JSON schemas (with the 2019-12 errata fixes) that
+ship inside the `ocpp` package, read as data. Each is compiled once with `fastjsonschema`
+(generated Python code, the hot path); only when a payload is rejected does `jsonschema`
+(the reference implementation, same draft as the schema) find the first error and turn it
+into an OCPP-J CallError code (OCPP-J 1.6 section 4.2.3, table 7):
+
+- `type` of the payload itself -> FormationViolation: not an object, so it does not
+  "conform the PDU structure";
+- `type` of a field -> TypeConstraintViolation: "violates data type constraints";
+- `required`, `minItems`, `maxItems` -> OccurenceConstraintViolation: a field occurs too
+  few or too many times;
+- `enum`, `maxLength`, `format`, `additionalProperties` and every other keyword ->
+  PropertyConstraintViolation: "at least one field contains an invalid value".
+
+Both validators check `format` with the same two functions (`date-time` as RFC 3339
+with a time zone, `uri` as an absolute URI), so their verdicts agree; a differential
+test keeps it that way.
+
+Lenient mode (per charger) accepts what real firmware sends and normalises it in place:
+unknown SampledValue units, over-long strings, numbers where strings belong, whole
+floats where integers belong, unknown fields and timestamps without a time zone. It
+runs only after the strict check failed, so a conformant charger pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
+from datetime import date
+import importlib.resources
+import logging
+import re
+import threading
+from typing import Any, Final
+
+import fastjsonschema
+import jsonschema
+from jsonschema.exceptions import ValidationError
+import orjson
+
+from .errors import CallErrorCode, ValidationFailed
+
+_LOGGER = logging.getLogger(__name__)
+
+type Payload = dict[str, Any]
+type _Check = Callable[[Any], Any]
+
+RESPONSE_SUFFIX: Final = "Response"
+# ErrorDescription sent back to a charger stays short: jsonschema messages may quote a
+# whole enum or instance.
+_MAX_DESCRIPTION = 200
+# A lenient pass fixes every error it can, then validates again; each round removes at
+# least one error, and a payload rarely has more than a few quirks.
+_MAX_LENIENT_ROUNDS = 8
+
+# RFC 3339 section 5.6 date-time, the "dateTime" of OCPP 1.6 section 3.15; a time zone
+# (Z or an offset) is required. The calendar check (Feb 30) is done with `date`.
+_DATE_TIME = re.compile(
+    r"(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]"
+    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
+# The same without the time zone: what lenient mode takes as UTC.
+_NAIVE_DATE_TIME = re.compile(
+    r"(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]"
+    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?"
+)
+# RFC 3986 absolute URI: a scheme, a colon and no white space.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+
+
+def is_date_time(value: object) -> bool:
+    """Return whether `value` is an RFC 3339 date-time with a time zone (non-strings pass)."""
+    if not isinstance(value, str):
+        return True  # `format` only constrains strings; `type` catches the rest
+    match = _DATE_TIME.fullmatch(value)
+    if match is None:
+        return False
+    return _is_calendar_date(match)
+
+
+def is_uri(value: object) -> bool:
+    """Return whether `value` is an absolute URI (non-strings pass)."""
+    return not isinstance(value, str) or _URI.fullmatch(value) is not None
+
+
+def _is_calendar_date(match: re.Match[str]) -> bool:
+    try:
+        date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return False
+    return True
+
+
+FORMATS: Final[Mapping[str, Callable[[object], bool]]] = {
+    "date-time": is_date_time,
+    "uri": is_uri,
+}
+
+
+def _format_checker() -> jsonschema.FormatChecker:
+    checker = jsonschema.FormatChecker(formats=())
+    for name, check in FORMATS.items():
+        checker.checks(name)(check)
+    return checker
+
+
+_CODE_BY_KEYWORD: Final[Mapping[str, CallErrorCode]] = {
+    "type": CallErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "required": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "minItems": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "maxItems": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+}
+
+
+def classify(error: ValidationError) -> CallErrorCode:
+    """Map one jsonschema error to its OCPP-J CallError code (see the module's table)."""
+    if error.validator == "type" and not error.absolute_path:
+        return CallErrorCode.FORMATION_VIOLATION
+    return _CODE_BY_KEYWORD.get(str(error.validator), CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION)
+
+
+def _describe(name: str, error: ValidationError) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    text = f"{name}: {path}: {error.message}" if path else f"{name}: {error.message}"
+    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 3] + "..."
+
+
+class _Schema:
+    """One message schema: its compiled fast check and, on demand, its reference validator."""
+
+    __slots__ = ("_lock", "_reference", "check", "definition", "name")
+
+    def __init__(self, name: str, definition: Payload) -> None:
+        self.name = name
+        self.definition = definition
+        # use_default=False: validation must never write into the payload.
+        self.check: _Check = fastjsonschema.compile(
+            definition, formats=FORMATS, use_default=False, detailed_exceptions=False
+        )
+        self._reference: jsonschema.protocols.Validator | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def reference(self) -> jsonschema.protocols.Validator:
+        """The jsonschema validator of the schema's own draft (4; 6 for the security extension)."""
+        with self._lock:
+            if self._reference is None:
+                cls = jsonschema.validators.validator_for(self.definition)
+                self._reference = cls(self.definition, format_checker=_format_checker())
+            return self._reference
+
+    def is_valid(self, payload: object) -> bool:
+        """Fast verdict."""
+        try:
+            self.check(payload)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    def first_error(self, payload: Any) -> ValidationError | None:
+        """The error jsonschema considers most relevant, or None when it finds none."""
+        error: ValidationError | None = jsonschema.exceptions.best_match(
+            self.reference.iter_errors(payload)
+        )
+        return error
+
+    def failure(self, payload: Any) -> ValidationFailed:
+        """Explain a rejected payload as a ValidationFailed with the OCPP-J code."""
+        error = self.first_error(payload)
+        if error is None:  # the two validators disagree: a bug the differential test guards
+            return ValidationFailed(CallErrorCode.FORMATION_VIOLATION, f"{self.name}: invalid")
+        return ValidationFailed(classify(error), _describe(self.name, error))
+
+
+class Schemas:
+    """All OCPP 1.6 message schemas, compiled; shared by every charger (read-only)."""
+
+    def __init__(self, definitions: Mapping[str, Payload]) -> None:
+        """Compile every schema in `definitions` (name -> schema, e.g. "Heartbeat")."""
+        self._schemas = {name: _Schema(name, schema) for name, schema in definitions.items()}
+        # Actions are the request schemas; "XResponse" is the answer to action "X".
+        self.actions: frozenset[str] = frozenset(
+            name for name in self._schemas if f"{name}{RESPONSE_SUFFIX}" in self._schemas
+        )
+
+    def request(self, action: str) -> _Schema | None:
+        """The schema of a CALL's payload for `action`, or None for an unknown action."""
+        return self._schemas.get(action)
+
+    def response(self, action: str) -> _Schema | None:
+        """The schema of a CallResult's payload answering `action`."""
+        return self._schemas.get(action + RESPONSE_SUFFIX)
+
+    def __iter__(self) -> Iterator[_Schema]:
+        """Every schema, requests and responses."""
+        return iter(self._schemas.values())
+
+
+def read_definitions() -> dict[str, Payload]:
+    """Read the OCPP 1.6 JSON schemas shipped with the `ocpp` package (blocking I/O)."""
+    folder = importlib.resources.files("ocpp") / "v16" / "schemas"
+    definitions: dict[str, Payload] = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".json"):
+            definitions[entry.name.removesuffix(".json")] = orjson.loads(entry.read_bytes())
+    return definitions
+
+
+_loaded: Schemas | None = None
+_load_lock = threading.Lock()
+
+
+def load_schemas() -> Schemas:
+    """Return the compiled schemas, compiling them on the first call (blocking, ~1 s).
+
+    Thread-safe, so it can run in an executor while the event loop keeps going.
+    """
+    global _loaded  # noqa: PLW0603 - one compiled set per process, built once
+    with _load_lock:
+        if _loaded is None:
+            _loaded = Schemas(read_definitions())
+        return _loaded
+
+
+async def async_load_schemas(executor: Executor | None = None) -> Schemas:
+    """Return the compiled schemas, compiling them in `executor` (default: the loop's)."""
+    if _loaded is not None:
+        return _loaded
+    return await asyncio.get_running_loop().run_in_executor(executor, load_schemas)
+
+
+# ---------------------------------------------------------------------------------------
+# Lenient mode
+
+
+# Unit spellings seen in the field, mapped to the UnitOfMeasure of OCPP 1.6 section 7.45.
+_UNIT_ALIASES: Final[Mapping[str, str]] = {
+    "hz": "Hertz",
+    "%": "Percent",
+    "c": "Celsius",
+    "°c": "Celsius",
+    "degc": "Celsius",
+    "f": "Fahrenheit",
+    "°f": "Fahrenheit",
+}
+_NUMBER_TYPES: Final = (int, float)
+
+
+class Validator:
+    """Validation for one charger: strict for what we send, strict or lenient for what it sends.
+
+    `incoming_call`/`incoming_result` return the payload to use (normalised in place in
+    lenient mode) or raise ValidationFailed; `outgoing_call`/`outgoing_result` only check.
+    """
+
+    __slots__ = ("_schemas", "_warned", "charge_box_id", "lenient")
+
+    def __init__(self, schemas: Schemas, *, charge_box_id: str = "", lenient: bool = False) -> None:
+        """Validate against `schemas`; `lenient` accepts known firmware quirks of this charger."""
+        self._schemas = schemas
+        self.charge_box_id = charge_box_id
+        self.lenient = lenient
+        self._warned: set[tuple[str, str]] = set()
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Every OCPP 1.6 action (known to the schemas)."""
+        return self._schemas.actions
+
+    def incoming_call(self, action: str, payload: Payload) -> Payload:
+        """Check a charger's CALL payload (the action must be known)."""
+        schema = self._schemas.request(action)
+        assert schema is not None, action
+        return self._incoming(schema, payload)
+
+    def incoming_result(self, action: str, payload: Payload) -> Payload:
+        """Check a charger's CallResult answering our CALL `action`."""
+        schema = self._schemas.response(action)
+        return payload if schema is None else self._incoming(schema, payload)
+
+    def outgoing_call(self, action: str, payload: Payload) -> None:
+        """Check one of our CALLs; an unknown action is refused as NotImplemented."""
+        schema = self._schemas.request(action)
+        if schema is None:
+            raise ValidationFailed(CallErrorCode.NOT_IMPLEMENTED, f"unknown action {action}")
+        self._strict(schema, payload)
+
+    def outgoing_result(self, action: str, payload: Payload) -> None:
+        """Check one of our CallResults answering the charger's CALL `action`."""
+        schema = self._schemas.response(action)
+        if schema is not None:
+            self._strict(schema, payload)
+
+    @staticmethod
+    def _strict(schema: _Schema, payload: Payload) -> None:
+        try:
+            schema.check(payload)
+        except fastjsonschema.JsonSchemaException:
+            raise schema.failure(payload) from None
+
+    def _incoming(self, schema: _Schema, payload: Payload) -> Payload:
+        try:
+            schema.check(payload)
+        except fastjsonschema.JsonSchemaException:
+            if not self.lenient:
+                raise schema.failure(payload) from None
+            return self._normalise(schema, payload)
+        return payload
+
+    def _normalise(self, schema: _Schema, payload: Payload) -> Payload:
+        """Fix known quirks until the payload validates or an error is not a known quirk."""
+        for _ in range(_MAX_LENIENT_ROUNDS):
+            errors = list(schema.reference.iter_errors(payload))
+            if not errors:
+                return payload
+            # Deepest first, so that deleting a field never shifts a path still to fix.
+            errors.sort(key=lambda error: len(error.absolute_path), reverse=True)
+            if not all(self._fix(schema.name, payload, error) for error in errors):
+                break
+        raise schema.failure(payload)
+
+    def _fix(self, name: str, payload: Payload, error: ValidationError) -> bool:
+        """Fix one error in place if it is a known quirk; warn once per charger per quirk."""
+        fixed = _fixed_value(error)
+        if fixed is None:
+            return False
+        quirk, value = fixed
+        if value is not error.instance:  # a new value: write it into the parent
+            path = error.absolute_path
+            if not path:
+                return False
+            parent = _parent(payload, path)
+            if value is _DELETE:
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = value
+        where = ".".join(str(part) for part in error.absolute_path if not isinstance(part, int))
+        if (quirk, where) not in self._warned:
+            self._warned.add((quirk, where))
+            _LOGGER.warning(
+                "Charger %s sent %s in %s %s (accepted in lenient mode): %s",
+                self.charge_box_id,
+                quirk,
+                name,
+                where or "payload",
+                error.message,
+            )
+        return True
+
+
+_DELETE: Final = object()
+
+
+def _fixed_value(error: ValidationError) -> tuple[str, object] | None:
+    """Name the quirk behind `error` and give the value replacing the failing one.
+
+    The value is `_DELETE` to drop the field, or `error.instance` itself when the fix
+    was made in place; None when the error is not a known quirk.
+    """
+    value = error.instance
+    keyword = error.validator
+    rule = error.validator_value
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        for extra in [field for field in value if field not in known]:
+            del value[extra]
+        return "unknown fields", value
+    if keyword == "maxLength" and isinstance(value, str) and isinstance(rule, int):
+        return "an over-long string", value[:rule]
+    if keyword == "type" and isinstance(value, int | float) and not isinstance(value, bool):
+        if rule == "string":
+            return "a number for a string", str(value)
+        if rule == "integer" and isinstance(value, float) and value.is_integer():
+            return "a whole float for an integer", int(value)
+        return None
+    path = error.absolute_path
+    if keyword == "enum" and path and path[-1] == "unit" and isinstance(value, str):
+        return "an unknown unit", _unit_alias(value, rule) or _DELETE
+    if keyword == "format" and rule == "date-time" and isinstance(value, str):
+        match = _NAIVE_DATE_TIME.fullmatch(value)
+        if match is not None and _is_calendar_date(match):
+            return "a timestamp without time zone", f"{value[:10]}T{value[11:]}Z"
+    return None
+
+
+def _parent(payload: Payload, path: Sequence[str | int]) -> Any:
+    """The object or list holding the value at `path` (not empty)."""
+    node: Any = payload
+    for part in list(path)[:-1]:
+        node = node[part]
+    return node
+
+
+def _unit_alias(unit: str, allowed: object) -> str | None:
+    folded = unit.casefold()
+    alias = _UNIT_ALIASES.get(folded)
+    if alias is not None:
+        return alias
+    if isinstance(allowed, list):
+        for candidate in allowed:
+            if isinstance(candidate, str) and candidate.casefold() == folded:
+                return candidate
+    return None
