@@ -1,0 +1,113 @@
+"""Numbers of a connector: the current limit set through smart charging."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import override
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+)
+from homeassistant.const import UnitOfElectricCurrent
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import CONF_MAX_CURRENT, DEFAULT_MAX_CURRENT
+from .entity import (
+    Charger,
+    OcppEntity,
+    OcppEntityDescription,
+    OcppEntityEntry,
+    async_setup_charger_entities,
+    run_command,
+)
+from .protocol.state import CURRENT_LIMIT, ConnectorState
+
+# One command at a time per platform: the charger handles our CALLs one by one anyway.
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppNumberEntityDescription(OcppEntityDescription, NumberEntityDescription):
+    """A number: its value from the connector, how to set it, its range from the charger."""
+
+    value_fn: Callable[[ConnectorState], float | None]
+    set_value_fn: Callable[[Charger, int, float], Awaitable[object]]
+    max_value_fn: Callable[[Charger], float]
+
+
+def _set_current_limit(charger: Charger, connector_id: int, amps: float) -> Awaitable[float]:
+    limiter = charger.entry.runtime_data.limiters[charger.state.charge_box_id]
+    return run_command("set_current_limit", limiter.set_limit(connector_id, amps))
+
+
+NUMBERS: tuple[OcppNumberEntityDescription, ...] = (
+    # Shows what the charger accepted (ConnectorState.current_limit), not what was
+    # asked: the limiter may coalesce requests or fall back to another profile.
+    # 0 A pauses charging (OCPP 1.6 section 3.13).
+    OcppNumberEntityDescription(
+        key="current_limit",
+        translation_key="current_limit",
+        fields=(CURRENT_LIMIT,),
+        device_class=NumberDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_min_value=0,
+        native_step=1,
+        mode=NumberMode.SLIDER,
+        value_fn=lambda connector: connector.current_limit,
+        set_value_fn=_set_current_limit,
+        max_value_fn=lambda charger: float(
+            charger.subentry.data.get(CONF_MAX_CURRENT, DEFAULT_MAX_CURRENT)
+        ),
+    ),
+)
+
+
+def _make(
+    charger: Charger, connector_id: int, description: OcppNumberEntityDescription, multi: bool
+) -> OcppEntity:
+    return OcppNumber(charger, connector_id, description, multi_connector=multi)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: OcppEntityEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create the numbers of every charger."""
+    async_setup_charger_entities(hass, entry, async_add_entities, NUMBERS, factory=_make)
+
+
+class OcppNumber(OcppEntity, NumberEntity):
+    """A number whose value is what the charger accepted."""
+
+    entity_description: OcppNumberEntityDescription
+
+    def __init__(
+        self,
+        charger: Charger,
+        connector_id: int,
+        description: OcppNumberEntityDescription,
+        *,
+        multi_connector: bool = False,
+    ) -> None:
+        """Take the range from the charger's configuration."""
+        super().__init__(charger, connector_id, description, multi_connector=multi_connector)
+        self._attr_native_max_value = description.max_value_fn(charger)
+
+    @override
+    def _update_value(self) -> bool:
+        value = self.entity_description.value_fn(self.connector)
+        if value == self._attr_native_value:
+            return False
+        self._attr_native_value = value
+        return True
+
+    @override
+    async def async_set_native_value(self, value: float) -> None:
+        """Ask for the limit; the state changes when the charger accepted it."""
+        await self.entity_description.set_value_fn(self._charger, self._connector_id, value)
