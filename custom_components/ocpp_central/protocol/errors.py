@@ -21,6 +21,23 @@ class CallErrorCode(StrEnum):
     TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
     GENERIC_ERROR = "GenericError"
 
+    @classmethod
+    def from_wire(cls, text: object) -> CallErrorCode | None:
+        """Read a received errorCode; also the OCPP 2.0 spellings some firmware sends."""
+        if not isinstance(text, str):
+            return None
+        try:
+            return cls(text)
+        except ValueError:
+            return _CODE_ALIASES.get(text)
+
+
+# The OCPP 2.0 names of two 1.6 codes ("FormatViolation", corrected "Occurrence").
+_CODE_ALIASES = {
+    "FormatViolation": CallErrorCode.FORMATION_VIOLATION,
+    "OccurrenceConstraintViolation": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+}
+
 
 class OcppError(Exception):
     """Base of every error the protocol package raises."""
