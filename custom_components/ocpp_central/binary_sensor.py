@@ -85,7 +85,7 @@ class OcppBinarySensor(OcppEntity, BinarySensorEntity):
 
     @callback
     def _handle_boot(self) -> None:
-        async_update_device(self.hass, self._state)
+        async_update_device(self.hass, self._charger.entry.entry_id, self._state)
 
     @override
     def _update_value(self) -> bool:

@@ -140,10 +140,10 @@ def _boot_fields(state: ChargerState) -> DeviceInfo:
 
 
 @callback
-def async_update_device(hass: HomeAssistant, state: ChargerState) -> None:
+def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState) -> None:
     """Bring the charger's device up to date after a (later) BootNotification."""
     registry = dr.async_get(hass)
-    device = registry.async_get_device(identifiers={(DOMAIN, state.charge_box_id)})
+    device = registry.async_get_device_by_identifier((DOMAIN, state.charge_box_id), entry_id)
     if device is not None and (fields := _boot_fields(state)):
         registry.async_update_device(
             device.id,
