@@ -109,7 +109,6 @@ class RpcCore:
 
     __slots__ = (
         "_ids",
-        "_lenient",
         "_outstanding",
         "_prefix",
         "_seen",
@@ -121,7 +120,6 @@ class RpcCore:
     def __init__(self, validator: Validator | None = None) -> None:
         """Check payloads with `validator` (None: framing only, any action accepted)."""
         self.validator = validator
-        self._lenient = validator is not None and validator.lenient
         # Our CALL ids: a random prefix per connection (a charger that keeps ids across
         # reconnects never sees one twice) and a counter; short and cheap.
         self._prefix = uuid.uuid4().hex[:8] + "-"
@@ -178,7 +176,7 @@ class RpcCore:
 
     def receive(self, frame: str | bytes) -> list[Event]:
         """Turn one received WebSocket message into events (one per message)."""
-        if isinstance(frame, bytes) and not self._lenient:
+        if isinstance(frame, bytes) and not (self.validator and self.validator.lenient):
             # OCPP-J messages are JSON text (section 4.1.2); lenient mode reads them anyway.
             return [self._refuse(frame, "binary frame", "binary frames are not OCPP-J")]
         try:
