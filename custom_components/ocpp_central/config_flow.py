@@ -445,10 +445,16 @@ def _abort_discovery_of(hass: HomeAssistant, charge_box_id: str) -> None:
         hass.config_entries.flow.async_abort(flow["flow_id"])
 
 
-def _connection_url_placeholders(entry: ConfigEntry) -> dict[str, str]:
-    """Return the pieces of the URL a charger connects to, for the form descriptions."""
+def charger_url(entry: ConfigEntry | None, charge_box_id: str = "<chargeBoxId>") -> str:
+    """Return the URL a charger connects to (OCPP-J 3.1.1), for the form descriptions.
+
+    Passed as a placeholder: the frontend would read the angle brackets in a translation
+    as markup.
+    """
+    if entry is None:
+        return "ws://<home-assistant-ip>:<port>/<chargeBoxId>"
     scheme = "wss" if entry.data.get(CONF_SSL_CERTFILE) else "ws"
-    return {"scheme": scheme, "port": str(entry.data[CONF_PORT])}
+    return f"{scheme}://<home-assistant-ip>:{entry.data[CONF_PORT]}/{charge_box_id}"
 
 
 # --- flows ----------------------------------------------------------------------------------
@@ -537,6 +543,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(CENTRAL_SCHEMA, suggested),
             errors=errors,
+            description_placeholders={"url": charger_url(None)},
         )
 
     @override
@@ -646,7 +653,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                 charger_schema(charge_box_id=True), _without_secrets(user_input)
             ),
             errors=errors,
-            description_placeholders=_connection_url_placeholders(entry),
+            description_placeholders={"url": charger_url(entry)},
         )
 
     async def async_step_reconfigure(
@@ -673,7 +680,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
             errors=errors,
             description_placeholders={
                 "charge_box_id": charge_box_id,
-                **_connection_url_placeholders(entry),
+                "url": charger_url(entry, charge_box_id),
             },
         )
 

@@ -1,0 +1,209 @@
+"""Shared fixtures of the Home Assistant tests.
+
+- `auto_enable_custom_integrations` (autouse): lets Home Assistant load this integration.
+- `mock_setup_entry`: patches the integration's `async_setup_entry` out (returns True), for
+  tests of flows that must not start a central system.
+- `free_port`: a TCP port on 127.0.0.1 that was free a moment ago (sockets enabled).
+- `tls_files`: a self-signed certificate and key (PEM files) for localhost and 127.0.0.1.
+- `mock_config_entry`: a factory that adds a central system entry to hass, with charger and
+  id-tag subentries built by `charger_subentry` and `id_tag_subentry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import ipaddress
+from pathlib import Path
+import socket
+from typing import Any, Protocol
+from unittest.mock import AsyncMock, patch
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ocpp_central.const import (
+    CONF_CHARGE_BOX_ID,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
+    CONF_ID_TAG,
+    CONF_LENIENT,
+    CONF_MAX_CURRENT,
+    CONF_METER_INTERVAL,
+    CONF_NAME,
+    CONF_PORT,
+    CONF_STATUS,
+    CONF_UNKNOWN_CHARGERS,
+    CONF_UNKNOWN_TAGS,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_CURRENT,
+    DEFAULT_METER_INTERVAL,
+    DEFAULT_UNKNOWN_CHARGERS,
+    DEFAULT_UNKNOWN_TAGS,
+    DOMAIN,
+    SUBENTRY_CHARGER,
+    SUBENTRY_ID_TAG,
+    TAG_STATUS_ACCEPTED,
+)
+
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/ocpp_central in every test."""
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Patch out setting up the integration: entries load without starting a server."""
+    with patch("custom_components.ocpp_central.async_setup_entry", return_value=True) as mock_setup:
+        yield mock_setup
+
+
+@pytest.fixture
+def free_port(socket_enabled: None) -> int:
+    """Return a port on 127.0.0.1 that was free when asked (the socket is closed again)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """Paths of a PEM certificate and its private key."""
+
+    certfile: Path
+    keyfile: Path
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """Write a self-signed certificate for localhost and 127.0.0.1, valid for a day."""
+    directory = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    files = TlsFiles(certfile=directory / "cert.pem", keyfile=directory / "key.pem")
+    files.certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    files.keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+def charger_subentry(charge_box_id: str, **data: Any) -> ConfigSubentryData:
+    """Return a charger subentry as the charger flow stores it; data overrides defaults."""
+    return ConfigSubentryData(
+        data={
+            CONF_CHARGE_BOX_ID: charge_box_id,
+            CONF_HEARTBEAT_INTERVAL: DEFAULT_HEARTBEAT_INTERVAL,
+            CONF_METER_INTERVAL: DEFAULT_METER_INTERVAL,
+            CONF_MAX_CURRENT: DEFAULT_MAX_CURRENT,
+            CONF_LENIENT: False,
+            **data,
+        },
+        subentry_type=SUBENTRY_CHARGER,
+        title=charge_box_id,
+        unique_id=charge_box_id,
+    )
+
+
+def id_tag_subentry(id_tag: str, **data: Any) -> ConfigSubentryData:
+    """Return an id-tag subentry as the id-tag flow stores it; data overrides defaults."""
+    values = {CONF_ID_TAG: id_tag, CONF_STATUS: TAG_STATUS_ACCEPTED, **data}
+    title = f"{values[CONF_NAME]} ({id_tag})" if CONF_NAME in values else id_tag
+    return ConfigSubentryData(
+        data=values,
+        subentry_type=SUBENTRY_ID_TAG,
+        title=title,
+        unique_id=f"{SUBENTRY_ID_TAG}_{id_tag.upper()}",
+    )
+
+
+class ConfigEntryFactory(Protocol):
+    """Signature of the `mock_config_entry` fixture."""
+
+    def __call__(
+        self,
+        *,
+        port: int = ...,
+        host: str = ...,
+        data: Mapping[str, Any] | None = ...,
+        options: Mapping[str, Any] | None = ...,
+        chargers: Iterable[str | ConfigSubentryData] = ...,
+        id_tags: Iterable[str | ConfigSubentryData] = ...,
+    ) -> MockConfigEntry: ...
+
+
+@pytest.fixture
+def mock_config_entry(hass: HomeAssistant) -> ConfigEntryFactory:
+    """Return a factory that adds a central system entry (not set up) to hass.
+
+    Chargers and id tags are given as ids (stored with default settings) or as subentries
+    from `charger_subentry` / `id_tag_subentry`.
+    """
+
+    def factory(
+        *,
+        port: int = 9000,
+        host: str = LOOPBACK,
+        data: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        chargers: Iterable[str | ConfigSubentryData] = (),
+        id_tags: Iterable[str | ConfigSubentryData] = (),
+    ) -> MockConfigEntry:
+        subentries = [
+            *(_as_subentry(charger, charger_subentry) for charger in chargers),
+            *(_as_subentry(tag, id_tag_subentry) for tag in id_tags),
+        ]
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=f"OCPP Central System (port {port})",
+            data={CONF_HOST: host, CONF_PORT: port, **(data or {})},
+            options=options
+            or {
+                CONF_UNKNOWN_CHARGERS: DEFAULT_UNKNOWN_CHARGERS,
+                CONF_UNKNOWN_TAGS: DEFAULT_UNKNOWN_TAGS,
+            },
+            subentries_data=subentries,
+        )
+        entry.add_to_hass(hass)
+        return entry
+
+    return factory
+
+
+def _as_subentry(
+    item: str | ConfigSubentryData, build: Callable[[str], ConfigSubentryData]
+) -> ConfigSubentryData:
+    """Build a default subentry from a bare id; pass a ready subentry through."""
+    return build(item) if isinstance(item, str) else item

@@ -1,0 +1,1050 @@
+"""Tests of the config flows: central system entry, options, reconfigure, subentries, discovery."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+import errno
+import json
+from pathlib import Path
+import socket
+from types import MappingProxyType
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    SOURCE_INTEGRATION_DISCOVERY,
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigSubentry,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
+from homeassistant.helpers import config_validation as cv
+import probatio
+import pytest
+
+from custom_components.ocpp_central import config_flow
+from custom_components.ocpp_central.const import (
+    CONF_CHARGE_BOX_ID,
+    CONF_CLEAR_PASSWORD,
+    CONF_EXPIRY,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
+    CONF_ID_TAG,
+    CONF_LENIENT,
+    CONF_MAX_CURRENT,
+    CONF_METER_INTERVAL,
+    CONF_NAME,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SSL_CERTFILE,
+    CONF_SSL_KEYFILE,
+    CONF_STATUS,
+    CONF_UNKNOWN_CHARGERS,
+    CONF_UNKNOWN_TAGS,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CURRENT,
+    DEFAULT_METER_INTERVAL,
+    DEFAULT_PORT,
+    DEFAULT_REMOTE_ID_TAG,
+    DOMAIN,
+    SUBENTRY_CHARGER,
+    SUBENTRY_ID_TAG,
+    TAG_STATUS_ACCEPTED,
+    TAG_STATUS_BLOCKED,
+    UNKNOWN_CHARGERS_OFFER,
+    UNKNOWN_CHARGERS_REJECT,
+    UNKNOWN_TAGS_ACCEPT,
+    UNKNOWN_TAGS_REJECT,
+)
+
+from .conftest import LOOPBACK, ConfigEntryFactory, TlsFiles, charger_subentry
+
+# Every flow that finishes checks that the central system can listen: real sockets.
+pytestmark = pytest.mark.usefixtures("socket_enabled", "mock_setup_entry")
+
+PACKAGE = Path(config_flow.__file__).parent
+STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
+# Long enough for the AuthorizationKey: 16..40 bytes (security whitepaper 7.2).
+PASSWORD = "0123456789abcdef0123"
+OTHER_PASSWORD = "fedcba9876543210fedc"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def assert_translated(result: Mapping[str, Any], *section: str) -> None:
+    """Fail when a form, its errors or an abort reason has no English text."""
+    strings: dict[str, Any] = STRINGS
+    for key in section:
+        strings = strings[key]
+    if result["type"] is FlowResultType.FORM:
+        step = strings["step"][result["step_id"]]
+        assert step["title"]
+        assert step["description"]
+        # The form as the frontend receives it, select options included.
+        for field in json.loads(json.dumps(frontend_fields(result["data_schema"]))):
+            assert step["data"][field["name"]], field["name"]
+            assert step["data_description"][field["name"]], field["name"]
+            if select := field["selector"].get("select"):
+                options = STRINGS["selector"][select["translation_key"]]["options"]
+                assert all(options[option] for option in select["options"])
+        for error in (result["errors"] or {}).values():
+            assert strings["error"][error], error
+    elif result["type"] is FlowResultType.ABORT and result.get("translation_domain") is None:
+        assert strings["abort"][result["reason"]], result["reason"]
+
+
+def frontend_fields(schema: probatio.Schema) -> list[dict[str, Any]]:
+    """Serialise a form schema the way the flow views send it to the frontend."""
+    fields: list[dict[str, Any]] = probatio.to_field_list(
+        schema, custom_serializer=cv.custom_serializer
+    )
+    return fields
+
+
+@pytest.fixture
+def listening() -> Generator[socket.socket]:
+    """Hold a listening socket on a loopback port, as another program would."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        sock.listen()
+        yield sock
+
+
+def held_port(sock: socket.socket) -> int:
+    """Return the port a socket is bound to."""
+    port: int = sock.getsockname()[1]
+    return port
+
+
+async def start_user_flow(hass: HomeAssistant) -> FlowResult:
+    """Open the central system form."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert_translated(result, "config")
+    return result
+
+
+async def submit(hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any]) -> Any:
+    """Submit a config or options flow step."""
+    manager: Any = (
+        hass.config_entries.options
+        if result["handler"] in hass.config_entries.async_entry_ids()
+        else hass.config_entries.flow
+    )
+    return await manager.async_configure(result["flow_id"], user_input)
+
+
+async def start_subentry_flow(
+    hass: HomeAssistant, entry: ConfigEntry, subentry_type: str, subentry_id: str | None = None
+) -> Any:
+    """Open a subentry form: add (user) or, with a subentry id, reconfigure."""
+    context: dict[str, Any] = {"source": SOURCE_USER}
+    if subentry_id is not None:
+        context = {"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id}
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, subentry_type), context=context
+    )
+    assert_translated(result, "config_subentries", subentry_type)
+    return result
+
+
+async def submit_subentry(hass: HomeAssistant, result: Any, user_input: dict[str, Any]) -> Any:
+    """Submit a subentry flow step and check its texts."""
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], user_input)
+    subentry_type = result["handler"][1]
+    assert_translated(result, "config_subentries", subentry_type)
+    return result
+
+
+def subentries_of(entry: ConfigEntry, subentry_type: str) -> list[ConfigSubentry]:
+    """Return an entry's subentries of one type."""
+    return [s for s in entry.subentries.values() if s.subentry_type == subentry_type]
+
+
+def only_subentry(entry: ConfigEntry, subentry_type: str) -> ConfigSubentry:
+    """Return the single subentry of one type."""
+    (subentry,) = subentries_of(entry, subentry_type)
+    return subentry
+
+
+# --- translations ---------------------------------------------------------------------------
+
+
+def test_strings_and_english_translation_are_identical() -> None:
+    english = json.loads((PACKAGE / "translations" / "en.json").read_text())
+    assert english == STRINGS
+
+
+def test_select_options_are_translated() -> None:
+    selectors = STRINGS["selector"]
+    assert set(selectors["unknown_chargers"]["options"]) == {
+        UNKNOWN_CHARGERS_OFFER,
+        UNKNOWN_CHARGERS_REJECT,
+    }
+    assert set(selectors["unknown_tags"]["options"]) == {UNKNOWN_TAGS_ACCEPT, UNKNOWN_TAGS_REJECT}
+    assert set(selectors["id_tag_status"]["options"]) == {TAG_STATUS_ACCEPTED, TAG_STATUS_BLOCKED}
+
+
+# --- central system: user step --------------------------------------------------------------
+
+
+async def test_user_creates_central_system(
+    hass: HomeAssistant, free_port: int, mock_setup_entry: AsyncMock
+) -> None:
+    result = await start_user_flow(hass)
+    assert result["data_schema"]({}) == {CONF_HOST: DEFAULT_HOST, CONF_PORT: DEFAULT_PORT}
+    assert result["description_placeholders"] == {
+        "url": "ws://<home-assistant-ip>:<port>/<chargeBoxId>"
+    }
+
+    result = await submit(hass, result, {CONF_HOST: f" {LOOPBACK} ", CONF_PORT: free_port})
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"OCPP Central System (port {free_port})"
+    assert result["data"] == {CONF_HOST: LOOPBACK, CONF_PORT: free_port}
+    assert result["options"] == {
+        CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_OFFER,
+        CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_REJECT,
+    }
+    assert result["result"].subentries == {}
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_user_with_tls(hass: HomeAssistant, free_port: int, tls_files: TlsFiles) -> None:
+    result = await start_user_flow(hass)
+    result = await submit(
+        hass,
+        result,
+        {
+            CONF_HOST: LOOPBACK,
+            CONF_PORT: free_port,
+            CONF_SSL_CERTFILE: str(tls_files.certfile),
+            CONF_SSL_KEYFILE: f"{tls_files.keyfile} ",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: free_port,
+        CONF_SSL_CERTFILE: str(tls_files.certfile),
+        CONF_SSL_KEYFILE: str(tls_files.keyfile),
+    }
+
+
+async def test_user_ipv6_loopback(hass: HomeAssistant, free_port: int) -> None:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    result = await start_user_flow(hass)
+    result = await submit(hass, result, {CONF_HOST: "::1", CONF_PORT: free_port})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_HOST] == "::1"
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [(CONF_SSL_CERTFILE, CONF_SSL_KEYFILE), (CONF_SSL_KEYFILE, CONF_SSL_CERTFILE)],
+)
+async def test_user_tls_needs_certificate_and_key(
+    hass: HomeAssistant, free_port: int, tls_files: TlsFiles, given: str, missing: str
+) -> None:
+    result = await start_user_flow(hass)
+    result = await submit(
+        hass,
+        result,
+        {
+            CONF_HOST: LOOPBACK,
+            CONF_PORT: free_port,
+            given: str(tls_files.certfile),
+            missing: "  ",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {missing: "ssl_both_required"}
+    assert_translated(result, "config")
+
+
+@pytest.mark.parametrize("broken", ["missing", "not_pem", "wrong_key"])
+async def test_user_tls_files_must_load(
+    hass: HomeAssistant, free_port: int, tls_files: TlsFiles, tmp_path: Path, broken: str
+) -> None:
+    certfile, keyfile = tls_files.certfile, tls_files.keyfile
+    if broken == "missing":
+        certfile = tmp_path / "absent.pem"
+    elif broken == "not_pem":
+        keyfile = tmp_path / "key.pem"
+        keyfile.write_text("not a key\n")
+    else:
+        keyfile = certfile  # a certificate where the key belongs
+    result = await start_user_flow(hass)
+    result = await submit(
+        hass,
+        result,
+        {
+            CONF_HOST: LOOPBACK,
+            CONF_PORT: free_port,
+            CONF_SSL_CERTFILE: str(certfile),
+            CONF_SSL_KEYFILE: str(keyfile),
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "ssl_invalid"}
+    assert_translated(result, "config")
+
+
+async def test_user_port_in_use_then_free(
+    hass: HomeAssistant, listening: socket.socket, free_port: int
+) -> None:
+    result = await start_user_flow(hass)
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: held_port(listening)})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "port_in_use"}
+    assert_translated(result, "config")
+
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: free_port})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["", "not a host", "-leading.example", "trailing-.example", "a..b", "x" * 254, "ex_ample"],
+)
+async def test_user_invalid_host(hass: HomeAssistant, free_port: int, host: str) -> None:
+    result = await start_user_flow(hass)
+    result = await submit(hass, result, {CONF_HOST: host, CONF_PORT: free_port})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+    assert_translated(result, "config")
+
+
+async def test_user_host_name_that_does_not_resolve(hass: HomeAssistant, free_port: int) -> None:
+    # Tests resolve no names; a resolver that knows none stands in for the network.
+    result = await start_user_flow(hass)
+    with patch.object(socket, "getaddrinfo", side_effect=socket.gaierror(socket.EAI_NONAME)):
+        result = await submit(
+            hass, result, {CONF_HOST: "charger-host.invalid", CONF_PORT: free_port}
+        )
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
+            {CONF_HOST: "invalid_host"},
+        ),
+        (PermissionError(errno.EACCES, "Permission denied"), {"base": "cannot_bind"}),
+    ],
+)
+async def test_user_bind_refused(
+    hass: HomeAssistant, free_port: int, error: OSError, expected: dict[str, str]
+) -> None:
+    # An address of another machine or a privileged port cannot be produced on loopback as
+    # root: the refusal comes from the bind itself.
+    result = await start_user_flow(hass)
+    with patch.object(socket.socket, "bind", side_effect=error):
+        result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: free_port})
+    assert result["errors"] == expected
+    assert_translated(result, "config")
+
+
+async def test_user_port_of_another_central_system(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, free_port: int
+) -> None:
+    mock_config_entry(port=free_port)
+    result = await start_user_flow(hass)
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: free_port})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert_translated(result, "config")
+
+
+async def test_user_port_out_of_range(hass: HomeAssistant) -> None:
+    result = await start_user_flow(hass)
+    with pytest.raises(InvalidData):
+        await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: 65536})
+
+
+# --- central system: reconfigure ------------------------------------------------------------
+
+
+async def start_reconfigure(hass: HomeAssistant, entry: ConfigEntry) -> FlowResult:
+    """Open the reconfigure form of a central system."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert_translated(result, "config")
+    return result
+
+
+async def test_reconfigure_keeps_own_port_while_running(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    listening: socket.socket,
+    tls_files: TlsFiles,
+    mock_setup_entry: AsyncMock,
+) -> None:
+    # The listening socket stands in for our own running server on that port.
+    entry = mock_config_entry(port=held_port(listening))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    result = await start_reconfigure(hass, entry)
+    suggested = {
+        key.schema: key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description
+    }
+    assert suggested == {CONF_HOST: LOOPBACK, CONF_PORT: held_port(listening)}
+
+    new_data = {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: held_port(listening),
+        CONF_SSL_CERTFILE: str(tls_files.certfile),
+        CONF_SSL_KEYFILE: str(tls_files.keyfile),
+    }
+    result = await submit(hass, result, new_data)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(entry.data) == new_data
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 2  # reloaded to apply
+
+
+async def test_reconfigure_to_busy_port_then_free_one(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    listening: socket.socket,
+    free_port: int,
+    tls_files: TlsFiles,
+) -> None:
+    entry = mock_config_entry(
+        port=DEFAULT_PORT,
+        data={
+            CONF_SSL_CERTFILE: str(tls_files.certfile),
+            CONF_SSL_KEYFILE: str(tls_files.keyfile),
+        },
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    result = await start_reconfigure(hass, entry)
+
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: held_port(listening)})
+    assert result["errors"] == {CONF_PORT: "port_in_use"}
+
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: free_port})
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(entry.data) == {CONF_HOST: LOOPBACK, CONF_PORT: free_port}  # TLS turned off
+    assert entry.title == f"OCPP Central System (port {free_port})"
+
+
+async def test_reconfigure_checks_port_of_entry_not_running(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, listening: socket.socket
+) -> None:
+    # Not loaded (e.g. its port was taken at start): the port is not ours, so it is checked.
+    entry = mock_config_entry(port=held_port(listening))
+    result = await start_reconfigure(hass, entry)
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: held_port(listening)})
+    assert result["errors"] == {CONF_PORT: "port_in_use"}
+
+
+async def test_reconfigure_to_port_of_another_central_system(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, free_port: int
+) -> None:
+    entry = mock_config_entry(port=DEFAULT_PORT)
+    mock_config_entry(port=free_port)
+    result = await start_reconfigure(hass, entry)
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: free_port})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reconfigure_invalid_host(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    result = await start_reconfigure(hass, entry)
+    result = await submit(hass, result, {CONF_HOST: "bad host", CONF_PORT: DEFAULT_PORT})
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+    assert result["data_schema"].schema  # the form is shown again
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+async def test_options_change_policies_without_reload(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, mock_setup_entry: AsyncMock
+) -> None:
+    entry = mock_config_entry(
+        options={
+            CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_OFFER,
+            CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_REJECT,
+            "kept": True,
+        }
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert_translated(result, "options")
+    result = await submit(
+        hass,
+        result,
+        {CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_REJECT, CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_ACCEPT},
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert dict(entry.options) == {
+        CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_REJECT,
+        CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_ACCEPT,
+        "kept": True,
+    }
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 1  # not reloaded
+
+
+async def test_options_reject_unknown_policy(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    with pytest.raises(InvalidData):
+        await submit(hass, result, {CONF_UNKNOWN_CHARGERS: "maybe", CONF_UNKNOWN_TAGS: "accept"})
+
+
+# --- charger subentries ---------------------------------------------------------------------
+
+
+async def test_add_charger(hass: HomeAssistant, mock_config_entry: ConfigEntryFactory) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    assert result["step_id"] == "user"
+    assert result["description_placeholders"] == {
+        "url": "ws://<home-assistant-ip>:9000/<chargeBoxId>"
+    }
+
+    result = await submit_subentry(
+        hass,
+        result,
+        {CONF_CHARGE_BOX_ID: " CP-1:north ", CONF_PASSWORD: PASSWORD, CONF_MAX_CURRENT: 16},
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+    assert subentry.title == "CP-1:north"
+    assert subentry.unique_id == "CP-1:north"
+    assert dict(subentry.data) == {
+        CONF_CHARGE_BOX_ID: "CP-1:north",
+        CONF_PASSWORD: PASSWORD,
+        CONF_HEARTBEAT_INTERVAL: DEFAULT_HEARTBEAT_INTERVAL,
+        CONF_METER_INTERVAL: DEFAULT_METER_INTERVAL,
+        CONF_MAX_CURRENT: 16,
+        CONF_LENIENT: False,
+    }
+
+
+async def test_add_charger_without_password_on_tls_system(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, tls_files: TlsFiles
+) -> None:
+    entry = mock_config_entry(
+        port=9443,
+        data={
+            CONF_SSL_CERTFILE: str(tls_files.certfile),
+            CONF_SSL_KEYFILE: str(tls_files.keyfile),
+        },
+    )
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    assert result["description_placeholders"] == {
+        "url": "wss://<home-assistant-ip>:9443/<chargeBoxId>"
+    }
+    result = await submit_subentry(
+        hass,
+        result,
+        {
+            CONF_CHARGE_BOX_ID: "x" * 48,
+            CONF_HEARTBEAT_INTERVAL: 10,
+            CONF_METER_INTERVAL: 0,
+            CONF_LENIENT: True,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert CONF_PASSWORD not in data
+    assert data[CONF_HEARTBEAT_INTERVAL] == 10
+    assert data[CONF_METER_INTERVAL] == 0
+    assert data[CONF_LENIENT] is True
+
+
+@pytest.mark.parametrize(
+    "charge_box_id",
+    ["", "   ", "RDAM 123", "a/b", "a?b", "a#b", "x" * 49, "café", "tab\there", "bell\x07"],
+)
+async def test_add_charger_invalid_charge_box_id(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, charge_box_id: str
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(
+        hass, result, {CONF_CHARGE_BOX_ID: charge_box_id, CONF_PASSWORD: PASSWORD}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CHARGE_BOX_ID: "invalid_charge_box_id"}
+    # The password is never sent back to the browser.
+    shown = {key.schema: key.description for key in result["data_schema"].schema}
+    assert shown[CONF_PASSWORD] is None
+    assert entry.subentries == {}
+
+
+@pytest.mark.parametrize(
+    ("password", "valid"),
+    [
+        ("a" * 15, False),
+        ("a" * 16, True),
+        ("a" * 40, True),
+        ("a" * 41, False),
+        ("é" * 8, True),  # 16 bytes: the limit counts bytes as sent in HTTP Basic
+        ("é" * 7 + "a", False),  # 15 bytes
+        ("é" * 20 + "a", False),  # 41 bytes
+    ],
+)
+async def test_add_charger_password_length(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, password: str, valid: bool
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(
+        hass, result, {CONF_CHARGE_BOX_ID: "CP1", CONF_PASSWORD: password}
+    )
+    if valid:
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert only_subentry(entry, SUBENTRY_CHARGER).data[CONF_PASSWORD] == password
+    else:
+        assert result["errors"] == {CONF_PASSWORD: "invalid_password"}
+
+
+@pytest.mark.parametrize(
+    "field_value",
+    [
+        (CONF_HEARTBEAT_INTERVAL, 9),
+        (CONF_HEARTBEAT_INTERVAL, 86401),
+        (CONF_METER_INTERVAL, -1),
+        (CONF_METER_INTERVAL, 3601),
+        (CONF_MAX_CURRENT, 5),
+        (CONF_MAX_CURRENT, 81),
+    ],
+)
+async def test_add_charger_numbers_out_of_range(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, field_value: tuple[str, int]
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    field, value = field_value
+    with pytest.raises(InvalidData):
+        await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP1", field: value})
+
+
+async def test_add_charger_twice(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=["CP1"])
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP1"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+    # A charge box id is a URL path segment: another letter case is another charger.
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "cp1"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_same_charger_on_two_central_systems(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    mock_config_entry(port=9000, chargers=["CP1"])
+    other = mock_config_entry(port=9001)
+    result = await start_subentry_flow(hass, other, SUBENTRY_CHARGER)
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP1"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def reconfigure_charger(
+    hass: HomeAssistant, entry: ConfigEntry, user_input: dict[str, Any]
+) -> Any:
+    """Open the charger's reconfigure form and submit it."""
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER, subentry.subentry_id)
+    assert result["step_id"] == "reconfigure"
+    return await submit_subentry(hass, result, user_input)
+
+
+async def test_reconfigure_charger_keeps_password_and_entry_running(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, mock_setup_entry: AsyncMock
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", password=PASSWORD)])
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER, subentry.subentry_id)
+    fields = {key.schema: key for key in result["data_schema"].schema}
+    assert CONF_CHARGE_BOX_ID not in fields
+    assert CONF_CLEAR_PASSWORD in fields
+    assert fields[CONF_PASSWORD].description is None  # never prefilled
+    assert fields[CONF_HEARTBEAT_INTERVAL].description == {
+        "suggested_value": DEFAULT_HEARTBEAT_INTERVAL
+    }
+    assert result["description_placeholders"] == {
+        "charge_box_id": "CP1",
+        "url": "ws://<home-assistant-ip>:9000/CP1",
+    }
+
+    result = await submit_subentry(
+        hass,
+        result,
+        {CONF_HEARTBEAT_INTERVAL: 60, CONF_METER_INTERVAL: 10, CONF_MAX_CURRENT: 20},
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(entry.subentries[subentry.subentry_id].data) == {
+        CONF_CHARGE_BOX_ID: "CP1",
+        CONF_PASSWORD: PASSWORD,
+        CONF_HEARTBEAT_INTERVAL: 60,
+        CONF_METER_INTERVAL: 10,
+        CONF_MAX_CURRENT: 20,
+        CONF_LENIENT: False,
+    }
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 1  # the entry is not reloaded
+
+
+async def test_reconfigure_charger_new_password(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", password=PASSWORD)])
+    result = await reconfigure_charger(hass, entry, {CONF_PASSWORD: OTHER_PASSWORD})
+    assert result["reason"] == "reconfigure_successful"
+    assert only_subentry(entry, SUBENTRY_CHARGER).data[CONF_PASSWORD] == OTHER_PASSWORD
+
+
+async def test_reconfigure_charger_clear_password(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", password=PASSWORD)])
+    result = await reconfigure_charger(hass, entry, {CONF_CLEAR_PASSWORD: True})
+    assert result["reason"] == "reconfigure_successful"
+    assert CONF_PASSWORD not in only_subentry(entry, SUBENTRY_CHARGER).data
+
+
+async def test_reconfigure_charger_password_and_clear_conflict(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", password=PASSWORD)])
+    result = await reconfigure_charger(
+        hass, entry, {CONF_PASSWORD: OTHER_PASSWORD, CONF_CLEAR_PASSWORD: True}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CLEAR_PASSWORD: "password_conflict"}
+    assert only_subentry(entry, SUBENTRY_CHARGER).data[CONF_PASSWORD] == PASSWORD
+
+
+async def test_reconfigure_charger_invalid_password(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=["CP1"])
+    result = await reconfigure_charger(hass, entry, {CONF_PASSWORD: "short"})
+    assert result["errors"] == {CONF_PASSWORD: "invalid_password"}
+    # Without a password there is nothing to clear.
+    assert CONF_CLEAR_PASSWORD not in {key.schema for key in result["data_schema"].schema}
+
+
+# --- id-tag subentries ----------------------------------------------------------------------
+
+
+async def test_add_id_tag(hass: HomeAssistant, mock_config_entry: ConfigEntryFactory) -> None:
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    assert result["description_placeholders"] == {"remote_id_tag": DEFAULT_REMOTE_ID_TAG}
+
+    result = await submit_subentry(
+        hass,
+        result,
+        {
+            CONF_ID_TAG: " 04A2B3C4 ",
+            CONF_NAME: " Alice ",
+            CONF_STATUS: TAG_STATUS_BLOCKED,
+            CONF_EXPIRY: "2030-01-02 03:04:05",
+        },
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    subentry = only_subentry(entry, SUBENTRY_ID_TAG)
+    assert subentry.title == "Alice (04A2B3C4)"
+    assert subentry.unique_id == "id_tag_04A2B3C4"
+    assert dict(subentry.data) == {
+        CONF_ID_TAG: "04A2B3C4",
+        CONF_NAME: "Alice",
+        CONF_STATUS: TAG_STATUS_BLOCKED,
+        CONF_EXPIRY: "2030-01-02T02:04:05+00:00",  # Amsterdam is UTC+1 in winter
+    }
+
+
+async def test_add_id_tag_bare(hass: HomeAssistant, mock_config_entry: ConfigEntryFactory) -> None:
+    # A tag may share its text with a charger: subentry unique ids keep them apart.
+    entry = mock_config_entry(chargers=["ABC"])
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    result = await submit_subentry(hass, result, {CONF_ID_TAG: "ABC", CONF_NAME: "  "})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    subentry = only_subentry(entry, SUBENTRY_ID_TAG)
+    assert subentry.title == "ABC"
+    assert dict(subentry.data) == {CONF_ID_TAG: "ABC", CONF_STATUS: TAG_STATUS_ACCEPTED}
+
+
+@pytest.mark.parametrize(
+    ("id_tag", "error"),
+    [
+        ("", "invalid_id_tag"),
+        ("x" * 21, "invalid_id_tag"),
+        ("café", "invalid_id_tag"),
+        ("tab\there", "invalid_id_tag"),
+        ("homeassistant", "reserved_id_tag"),
+    ],
+)
+async def test_add_id_tag_invalid(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, id_tag: str, error: str
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    result = await submit_subentry(hass, result, {CONF_ID_TAG: id_tag})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ID_TAG: error}
+
+
+async def test_add_id_tag_twice_in_other_case(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    # IdToken is case insensitive (OCPP 1.6 7.28).
+    entry = mock_config_entry(id_tags=["abc123"])
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    result = await submit_subentry(hass, result, {CONF_ID_TAG: "ABC123"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_add_id_tag_invalid_expiry(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    with pytest.raises(InvalidData):
+        await submit_subentry(hass, result, {CONF_ID_TAG: "T1", CONF_EXPIRY: "tomorrow"})
+
+
+async def test_reconfigure_id_tag(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    await submit_subentry(
+        hass, result, {CONF_ID_TAG: "T1", CONF_NAME: "Bob", CONF_EXPIRY: "2030-07-01 12:00:00"}
+    )
+    subentry = only_subentry(entry, SUBENTRY_ID_TAG)
+
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG, subentry.subentry_id)
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {"id_tag": "T1"}
+    suggested = {
+        key.schema: key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description
+    }
+    # Shown in local time as the date-time picker expects it.
+    assert suggested == {
+        CONF_NAME: "Bob",
+        CONF_STATUS: TAG_STATUS_ACCEPTED,
+        CONF_EXPIRY: "2030-07-01 12:00:00",
+    }
+
+    result = await submit_subentry(hass, result, {CONF_STATUS: TAG_STATUS_BLOCKED})
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    subentry = entry.subentries[subentry.subentry_id]
+    assert subentry.title == "T1"
+    assert dict(subentry.data) == {CONF_ID_TAG: "T1", CONF_STATUS: TAG_STATUS_BLOCKED}
+
+
+async def test_reconfigure_id_tag_without_expiry(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(id_tags=["T1"])
+    subentry = only_subentry(entry, SUBENTRY_ID_TAG)
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG, subentry.subentry_id)
+    result = await submit_subentry(
+        hass, result, {CONF_NAME: "Carol", CONF_STATUS: TAG_STATUS_ACCEPTED}
+    )
+    assert entry.subentries[subentry.subentry_id].title == "Carol (T1)"
+
+
+# --- discovery of unknown chargers ----------------------------------------------------------
+
+
+async def discover(hass: HomeAssistant, entry_id: str, charge_box_id: str) -> FlowResult:
+    """Start the flow the runtime starts when an unknown charger knocks."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data={"charge_box_id": charge_box_id, "entry_id": entry_id},
+    )
+    assert_translated(result, "config")
+    return result
+
+
+async def test_discovered_charger_is_added(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await discover(hass, entry.entry_id, "CP7")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "discovery_confirm"
+    assert result["description_placeholders"] == {
+        "charge_box_id": "CP7",
+        "central_system": entry.title,
+    }
+    (flow,) = hass.config_entries.flow.async_progress()
+    assert flow["context"]["title_placeholders"] == {"charge_box_id": "CP7"}
+    assert "{charge_box_id}" in STRINGS["config"]["flow_title"]
+
+    # A second knock does not open a second card.
+    again = await discover(hass, entry.entry_id, "CP7")
+    assert again["type"] is FlowResultType.ABORT
+    assert again["reason"] == "already_in_progress"
+
+    result = await submit(hass, result, {CONF_PASSWORD: PASSWORD, CONF_METER_INTERVAL: 60})
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "charger_added"
+    assert result["description_placeholders"] == {"charge_box_id": "CP7"}
+    assert_translated(result, "config")
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+    assert subentry.title == "CP7"
+    assert subentry.unique_id == "CP7"
+    assert dict(subentry.data) == {
+        CONF_CHARGE_BOX_ID: "CP7",
+        CONF_PASSWORD: PASSWORD,
+        CONF_HEARTBEAT_INTERVAL: DEFAULT_HEARTBEAT_INTERVAL,
+        CONF_METER_INTERVAL: 60,
+        CONF_MAX_CURRENT: DEFAULT_MAX_CURRENT,
+        CONF_LENIENT: False,
+    }
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1  # no new entry
+
+
+async def test_discovered_charger_invalid_password(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await discover(hass, entry.entry_id, "CP7")
+    result = await submit(hass, result, {CONF_PASSWORD: "short"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PASSWORD: "invalid_password"}
+    assert_translated(result, "config")
+    assert entry.subentries == {}
+
+
+async def test_discovery_for_unknown_entry(hass: HomeAssistant) -> None:
+    result = await discover(hass, "no-such-entry", "CP7")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "entry_not_found"
+
+
+async def test_discovery_entry_removed_before_confirm(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await discover(hass, entry.entry_id, "CP7")
+    await hass.config_entries.async_remove(entry.entry_id)
+    result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "entry_not_found"
+
+
+async def test_discovery_of_configured_charger(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=["CP7"])
+    result = await discover(hass, entry.entry_id, "CP7")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_charger_added_by_hand_closes_discovery(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    await discover(hass, entry.entry_id, "CP7")
+    assert hass.config_entries.flow.async_progress()
+
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP7"})
+
+    assert hass.config_entries.flow.async_progress() == []
+
+
+async def test_discovery_charger_added_meanwhile(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    # The user looks at the card after the charger was set up another way.
+    entry = mock_config_entry()
+    result = await discover(hass, entry.entry_id, "CP7")
+    stored = charger_subentry("CP7")
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(dict(stored["data"])),
+            subentry_type=SUBENTRY_CHARGER,
+            title="CP7",
+            unique_id="CP7",
+        ),
+    )
+    result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_discovery_of_invalid_charge_box_id(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await discover(hass, entry.entry_id, "RDAM 123")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_charge_box_id"
+
+
+async def test_ignored_charger_is_not_offered_again(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await discover(hass, entry.entry_id, "CP7")
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_IGNORE}, data={"unique_id": "CP7", "title": "CP7"}
+    )
+
+    result = await discover(hass, entry.entry_id, "CP7")
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
