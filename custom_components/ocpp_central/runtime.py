@@ -1,0 +1,561 @@
+"""The running central system of one config entry: server, chargers, authorisation, store.
+
+`OcppRuntime` is what `entry.runtime_data` holds. It keeps the running chargers in step
+with the entry's subentries without reloading the entry (so one charger's change never
+drops another's connection), answers the sessions' authorisation questions from the
+id-tag subentries, pushes those tags to chargers with SendLocalList, and offers unknown
+chargers to the user through a discovery flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+import logging
+import ssl
+import time
+from typing import Any, Final, override
+
+from homeassistant.config_entries import (
+    SOURCE_INTEGRATION_DISCOVERY,
+    ConfigEntry,
+    ConfigSubentry,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import (
+    device_registry as dr,
+    discovery_flow,
+    issue_registry as ir,
+)
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_CHARGE_BOX_ID,
+    CONF_EXPIRY,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
+    CONF_ID_TAG,
+    CONF_LENIENT,
+    CONF_METER_INTERVAL,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SSL_CERTFILE,
+    CONF_SSL_KEYFILE,
+    CONF_STATUS,
+    CONF_UNKNOWN_CHARGERS,
+    CONF_UNKNOWN_TAGS,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_METER_INTERVAL,
+    DEFAULT_REMOTE_ID_TAG,
+    DEFAULT_UNKNOWN_CHARGERS,
+    DEFAULT_UNKNOWN_TAGS,
+    DISCOVERY_CHARGE_BOX_ID,
+    DISCOVERY_ENTRY_ID,
+    DOMAIN,
+    SUBENTRY_CHARGER,
+    SUBENTRY_ID_TAG,
+    TAG_STATUS_BLOCKED,
+    UNKNOWN_CHARGERS_OFFER,
+    UNKNOWN_TAGS_ACCEPT,
+)
+from .protocol.config import ChargerConfig
+from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
+from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
+from .protocol.server import CentralSystem
+from .protocol.session import ChargerSession
+from .protocol.smart_charging import CurrentLimiter
+from .protocol.state import CONNECTED, CONNECTORS, READINGS, Reading, Transaction
+from .store import ENERGY_REGISTER, OcppStore
+
+_LOGGER = logging.getLogger(__name__)
+
+type OcppConfigEntry = ConfigEntry[OcppRuntime]
+type ChargerListener = Callable[[ConfigSubentry, ChargerSession], None]
+
+# An id-tag subentry may name the parent tag of a group (OCPP 1.6 section 7.27).
+CONF_PARENT_ID_TAG: Final = "parent_id_tag"
+# Offer an unknown charger again only after this long: it retries every few seconds.
+DISCOVERY_RETRY_SECONDS: Final = 300.0
+# Unknown ids remembered for rate limiting and logging; a scan must not grow memory.
+MAX_UNKNOWN_REMEMBERED: Final = 256
+# Configuration keys deciding whether a charger keeps a local list (OCPP 1.6 section 9).
+SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
+LOCAL_AUTH_LIST_ENABLED: Final = "LocalAuthListEnabled"
+LOCAL_AUTH_LIST_MANAGEMENT: Final = "LocalAuthListManagement"
+# The intervals a charger subentry sets (OCPP 1.6 sections 9.1.18 and 9.1.22).
+INTERVAL_KEYS: Final = frozenset({"HeartbeatInterval", "MeterValueSampleInterval"})
+# Repair issues.
+ISSUE_PORT_IN_USE: Final = "port_in_use"
+ISSUE_TLS_INVALID: Final = "tls_invalid"
+ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
+
+
+def listen_data(entry: ConfigEntry[Any]) -> tuple[Any, ...]:
+    """Where the server listens: a change needs a new server (a reload)."""
+    return tuple(
+        entry.data.get(key) for key in (CONF_HOST, CONF_PORT, CONF_SSL_CERTFILE, CONF_SSL_KEYFILE)
+    )
+
+
+def charger_config(subentry: ConfigSubentry) -> ChargerConfig:
+    """The protocol settings of a charger subentry."""
+    data = subentry.data
+    return ChargerConfig(
+        charge_box_id=data[CONF_CHARGE_BOX_ID],
+        password=data.get(CONF_PASSWORD) or None,
+        heartbeat_interval=int(data.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL)),
+        meter_interval=int(data.get(CONF_METER_INTERVAL, DEFAULT_METER_INTERVAL)),
+        lenient=bool(data.get(CONF_LENIENT, False)),
+    )
+
+
+def _parse_expiry(value: Any) -> datetime | None:
+    """The expiry of an id-tag subentry (stored as an ISO 8601 UTC timestamp)."""
+    if not value:
+        return None
+    parsed = dt_util.parse_datetime(str(value))
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt_util.get_default_time_zone())
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class TagRule:
+    """One id tag of the configuration."""
+
+    id_tag: str
+    blocked: bool
+    expiry: datetime | None
+    parent_id_tag: str | None
+
+    def id_tag_info(self, now: datetime) -> dict[str, Any]:
+        """The IdTagInfo (OCPP 1.6 section 7.27) for this tag at `now`."""
+        status = BLOCKED if self.blocked else ACCEPTED
+        if status == ACCEPTED and self.expiry is not None and self.expiry <= now:
+            status = EXPIRED
+        info: dict[str, Any] = {"status": status}
+        if self.expiry is not None:
+            info["expiryDate"] = self.expiry.isoformat()
+        if self.parent_id_tag:
+            info["parentIdTag"] = self.parent_id_tag
+        return info
+
+
+class Authorizer:
+    """Answers Authorize and StartTransaction from the id-tag subentries and the policy."""
+
+    def __init__(self) -> None:
+        """Start with no tags; `update` reads them from the entry."""
+        # IdToken is case-insensitive (OCPP 1.6 section 7.28).
+        self._tags: dict[str, TagRule] = {}
+        self._accept_unknown = False
+
+    def update(self, entry: ConfigEntry[Any]) -> bool:
+        """Read tags and the unknown-tag policy; return whether the tags changed."""
+        tags: dict[str, TagRule] = {}
+        for subentry in entry.subentries.values():
+            if subentry.subentry_type != SUBENTRY_ID_TAG:
+                continue
+            data = subentry.data
+            rule = TagRule(
+                id_tag=data[CONF_ID_TAG],
+                blocked=data.get(CONF_STATUS) == TAG_STATUS_BLOCKED,
+                expiry=_parse_expiry(data.get(CONF_EXPIRY)),
+                parent_id_tag=data.get(CONF_PARENT_ID_TAG) or None,
+            )
+            tags[rule.id_tag.casefold()] = rule
+        self._accept_unknown = (
+            entry.options.get(CONF_UNKNOWN_TAGS, DEFAULT_UNKNOWN_TAGS) == UNKNOWN_TAGS_ACCEPT
+        )
+        changed = tags != self._tags
+        self._tags = tags
+        return changed
+
+    def authorize(self, id_tag: str) -> dict[str, Any]:
+        """The IdTagInfo for `id_tag` now."""
+        if id_tag.casefold() == DEFAULT_REMOTE_ID_TAG.casefold():
+            return {"status": ACCEPTED}
+        rule = self._tags.get(id_tag.casefold())
+        if rule is None:
+            return {"status": ACCEPTED if self._accept_unknown else INVALID}
+        return rule.id_tag_info(dt_util.utcnow())
+
+    def local_list(self) -> dict[str, dict[str, Any]]:
+        """The local authorisation list every capable charger should hold."""
+        now = dt_util.utcnow()
+        return {rule.id_tag: rule.id_tag_info(now) for rule in self._tags.values()}
+
+
+class OcppHooks:
+    """The `SessionHooks` of the protocol: the store plus the authoriser."""
+
+    def __init__(self, store: OcppStore, authorizer: Authorizer) -> None:
+        """Delegate persistence to `store` and decisions to `authorizer`."""
+        self._store = store
+        self._authorizer = authorizer
+
+    def next_transaction_id(self) -> int:
+        """A transaction id never used before."""
+        return self._store.next_transaction_id()
+
+    def authorize(self, charge_box_id: str, id_tag: str) -> dict[str, Any]:
+        """The IdTagInfo for `id_tag` at `charge_box_id`."""
+        return self._authorizer.authorize(id_tag)
+
+    def open_transactions(self, charge_box_id: str) -> list[Transaction]:
+        """Transactions still open when the store was last written."""
+        return self._store.open_transactions(charge_box_id)
+
+    def transaction_started(self, charge_box_id: str, tx: Transaction) -> None:
+        """Persist a new transaction."""
+        self._store.transaction_started(charge_box_id, tx)
+
+    def transaction_updated(self, charge_box_id: str, tx: Transaction) -> None:
+        """Persist a transaction's new meter value."""
+        self._store.transaction_updated(charge_box_id, tx)
+
+    def transaction_stopped(self, charge_box_id: str, tx: Transaction) -> None:
+        """Persist the end of a transaction."""
+        self._store.transaction_stopped(charge_box_id, tx)
+
+
+class OcppChargerSession(ChargerSession):
+    """A charger session that reports how the charger takes our interval settings."""
+
+    def __init__(
+        self,
+        config: ChargerConfig,
+        hooks: SessionHooks,
+        *,
+        on_configuration: Callable[[str, str, str], None],
+    ) -> None:
+        """Let remote starts from Home Assistant run on several connectors at once."""
+        super().__init__(config, hooks, concurrent_tags=(DEFAULT_REMOTE_ID_TAG,))
+        self._on_configuration = on_configuration
+
+    @override
+    async def change_configuration(self, key: str, value: str) -> str:
+        """ChangeConfiguration; the result for an interval key raises or clears a repair."""
+        status = await super().change_configuration(key, value)
+        if key in INTERVAL_KEYS:
+            self._on_configuration(self.charge_box_id, key, status)
+        return status
+
+
+@dataclass(slots=True)
+class _RunningCharger:
+    subentry_id: str
+    config: ChargerConfig
+    session: ChargerSession
+    unsubscribe: list[CALLBACK_TYPE]
+
+
+class OcppRuntime:
+    """The central system of one config entry and the chargers it serves."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: OcppConfigEntry,
+        *,
+        store: OcppStore,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Build the server (not started) with our hooks and unknown-charger policy."""
+        self.hass = hass
+        self.entry = entry
+        self.listen_data = listen_data(entry)
+        self._stopped = False
+        self.store = store
+        self.authorizer = Authorizer()
+        self.authorizer.update(entry)
+        self.hooks = OcppHooks(store, self.authorizer)
+        self.central = CentralSystem(
+            host=entry.data[CONF_HOST],
+            port=entry.data[CONF_PORT],
+            hooks=self.hooks,
+            ssl_context=ssl_context,
+            unknown_charger=self._unknown_charger,
+            session_factory=self._new_session,
+        )
+        self.limiters: dict[str, CurrentLimiter] = {}
+        self._chargers: dict[str, _RunningCharger] = {}  # by subentry id
+        self._listeners: list[ChargerListener] = []
+        self._unknown_seen: dict[str, float] = {}
+        self._sync_tasks: dict[str, asyncio.Task[None]] = {}
+
+    # --- chargers ---
+
+    def _new_session(self, config: ChargerConfig, hooks: SessionHooks) -> ChargerSession:
+        return OcppChargerSession(config, hooks, on_configuration=self.async_configuration_result)
+
+    @property
+    def chargers(self) -> Mapping[str, ChargerSession]:
+        """The running sessions by charger subentry id."""
+        return {sid: running.session for sid, running in self._chargers.items()}
+
+    @callback
+    def async_add_charger_listener(self, listener: ChargerListener) -> CALLBACK_TYPE:
+        """Call `listener` for every charger set up now and for each one added later."""
+        self._listeners.append(listener)
+        for subentry_id, running in self._chargers.items():
+            listener(self.entry.subentries[subentry_id], running.session)
+        return lambda: self._listeners.remove(listener)
+
+    def session_for_device(self, device_id: str) -> ChargerSession:
+        """The session of the charger behind `device_id`, or ServiceValidationError."""
+        device = dr.async_get(self.hass).async_get(device_id)
+        if device is not None and self.entry.entry_id in device.config_entries:
+            for domain, charge_box_id in device.identifiers:
+                session = self.central.sessions.get(charge_box_id)
+                if domain == DOMAIN and session is not None:
+                    return session
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_device",
+            translation_placeholders={"device_id": device_id},
+        )
+
+    @callback
+    def async_sync_entry(self) -> None:
+        """Bring chargers, tags and policies in line with the entry, without a reload."""
+        wanted = {
+            subentry_id: subentry
+            for subentry_id, subentry in self.entry.subentries.items()
+            if subentry.subentry_type == SUBENTRY_CHARGER
+        }
+        for subentry_id in [sid for sid in self._chargers if sid not in wanted]:
+            self._remove_charger(subentry_id)
+        for subentry in wanted.values():
+            self._set_charger(subentry)
+        if self.authorizer.update(self.entry):
+            for running in self._chargers.values():
+                self._schedule_local_list_sync(running.session)
+
+    def _set_charger(self, subentry: ConfigSubentry) -> None:
+        config = charger_config(subentry)
+        running = self._chargers.get(subentry.subentry_id)
+        if running is not None and running.config.charge_box_id != config.charge_box_id:
+            self._remove_charger(subentry.subentry_id)
+            running = None
+        if running is not None:
+            if running.config != config:
+                # Intervals apply at once; a new password on the next connection.
+                running.session = self.central.set_charger(config)
+                running.config = config
+            return
+        session = self.central.set_charger(config)
+        self._restore_energy(session)
+        self.limiters[config.charge_box_id] = CurrentLimiter(session)
+        running = self._chargers[subentry.subentry_id] = _RunningCharger(
+            subentry.subentry_id, config, session, []
+        )
+        self._follow(running)
+        for listener in list(self._listeners):
+            listener(subentry, session)
+
+    def _remove_charger(self, subentry_id: str) -> None:
+        running = self._chargers.pop(subentry_id)
+        for unsubscribe in running.unsubscribe:
+            unsubscribe()
+        charge_box_id = running.config.charge_box_id
+        if (task := self._sync_tasks.pop(charge_box_id, None)) is not None:
+            task.cancel()
+        if (limiter := self.limiters.pop(charge_box_id, None)) is not None:
+            limiter.close()
+        self.store.remove_charger(charge_box_id)
+        ir.async_delete_issue(
+            self.hass, DOMAIN, f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
+        )
+        registry = dr.async_get(self.hass)
+        if (device := registry.async_get_device(identifiers={(DOMAIN, charge_box_id)})) is not None:
+            registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
+        self.entry.async_create_task(
+            self.hass, self.central.remove_charger(charge_box_id), f"remove {charge_box_id}"
+        )
+
+    def _restore_energy(self, session: ChargerSession) -> None:
+        """Show the last known energy register until the charger reports again."""
+        state = session.state
+        for connector_id, (value, when) in self.store.energy_registers(state.charge_box_id).items():
+            state.connector(connector_id).readings.setdefault(
+                ENERGY_REGISTER, Reading(value=value, unit="Wh", timestamp=when)
+            )
+
+    def _follow(self, running: _RunningCharger) -> None:
+        """Watch a charger for connections (local list sync) and energy registers."""
+        state = running.session.state
+        watched: set[int] = set()
+
+        @callback
+        def on_connected() -> None:
+            if state.connected:
+                self._schedule_local_list_sync(running.session)
+
+        @callback
+        def on_readings() -> None:
+            for connector_id in watched:
+                connector = state.connectors[connector_id]
+                if (reading := connector.readings.get(ENERGY_REGISTER)) is not None:
+                    self.store.record_energy(
+                        state.charge_box_id, connector_id, reading.value, reading.timestamp
+                    )
+
+        @callback
+        def on_connectors() -> None:
+            new = [c for c in state.connectors if c not in watched]
+            watched.update(new)
+            if new:
+                running.unsubscribe.append(
+                    state.subscribe([(c, READINGS) for c in new], on_readings)
+                )
+
+        running.unsubscribe.append(state.subscribe([CONNECTED], on_connected))
+        running.unsubscribe.append(state.subscribe([CONNECTORS], on_connectors))
+        on_connectors()
+
+    # --- local authorisation list (OCPP 1.6 sections 5.15, 6.51 SendLocalList) ---
+
+    @callback
+    def _schedule_local_list_sync(self, session: ChargerSession) -> None:
+        charge_box_id = session.state.charge_box_id
+        if (previous := self._sync_tasks.get(charge_box_id)) is not None and not previous.done():
+            previous.cancel()
+        self._sync_tasks[charge_box_id] = self.entry.async_create_background_task(
+            self.hass, self._sync_local_list(session), f"local list {charge_box_id}"
+        )
+
+    async def _sync_local_list(self, session: ChargerSession) -> None:
+        charge_box_id = session.state.charge_box_id
+        try:
+            if await self._keeps_local_list(session):
+                await self._send_local_list(session)
+        except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+            _LOGGER.debug("%s: local list not synchronised: %s", charge_box_id, err)
+
+    async def _keeps_local_list(self, session: ChargerSession) -> bool:
+        keys = [SUPPORTED_FEATURE_PROFILES, LOCAL_AUTH_LIST_ENABLED]
+        configuration = session.state.configuration
+        if any(key not in configuration for key in keys):
+            result = await session.get_configuration(keys)
+            configuration = {**configuration, **result.values}
+        profiles = configuration.get(SUPPORTED_FEATURE_PROFILES)
+        enabled = configuration.get(LOCAL_AUTH_LIST_ENABLED)
+        return (
+            profiles is not None
+            and LOCAL_AUTH_LIST_MANAGEMENT in (profiles.value or "").replace(" ", "").split(",")
+            and enabled is not None
+            and (enabled.value or "").strip().lower() == "true"
+        )
+
+    async def _send_local_list(self, session: ChargerSession) -> None:
+        charge_box_id = session.state.charge_box_id
+        wanted = self.authorizer.local_list()
+        known = self.store.local_list(charge_box_id)
+        if known is not None and known.entries == wanted:
+            return
+        version = 1 if known is None else known.version + 1
+        if known is None:
+            update_type, entries = "Full", _authorization_data(wanted)
+        else:
+            changes: dict[str, dict[str, Any] | None] = {
+                tag: info for tag, info in wanted.items() if known.entries.get(tag) != info
+            }
+            changes.update({tag: None for tag in known.entries if tag not in wanted})
+            update_type, entries = "Differential", _authorization_data(changes)
+        status = await session.send_local_list(version, update_type, entries)
+        if status == "VersionMismatch" and update_type == "Differential":
+            # The charger lost track (e.g. factory reset): start over with the full list.
+            update_type = "Full"
+            status = await session.send_local_list(
+                version, update_type, _authorization_data(wanted)
+            )
+        if status == "Accepted":
+            self.store.set_local_list(charge_box_id, version, wanted)
+        else:
+            _LOGGER.warning(
+                "%s refused the local authorisation list (%s update, version %s): %s",
+                charge_box_id,
+                update_type,
+                version,
+                status,
+            )
+
+    # --- unknown chargers ---
+
+    def _unknown_charger(self, charge_box_id: str) -> bool:
+        """Offer an unknown charger to the user (or log it once); never admit it yet."""
+        policy = self.entry.options.get(CONF_UNKNOWN_CHARGERS, DEFAULT_UNKNOWN_CHARGERS)
+        now = time.monotonic()
+        last = self._unknown_seen.get(charge_box_id)
+        if len(self._unknown_seen) >= MAX_UNKNOWN_REMEMBERED and last is None:
+            self._unknown_seen.pop(next(iter(self._unknown_seen)))
+        if policy == UNKNOWN_CHARGERS_OFFER:
+            if last is None or now - last >= DISCOVERY_RETRY_SECONDS:
+                self._unknown_seen[charge_box_id] = now
+                discovery_flow.async_create_flow(
+                    self.hass,
+                    DOMAIN,
+                    context={"source": SOURCE_INTEGRATION_DISCOVERY},
+                    data={
+                        DISCOVERY_CHARGE_BOX_ID: charge_box_id,
+                        DISCOVERY_ENTRY_ID: self.entry.entry_id,
+                    },
+                )
+        elif last is None:
+            self._unknown_seen[charge_box_id] = now
+            _LOGGER.warning(
+                "Refused unknown charger %s (unknown chargers are rejected)", charge_box_id
+            )
+        return False
+
+    # --- repairs ---
+
+    @callback
+    def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
+        """Raise or clear the repair issue of a charger refusing our interval settings."""
+        issue_id = f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
+        if status in {"Accepted", "RebootRequired"}:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_CHARGER_REJECTED_CONFIGURATION,
+            translation_placeholders={"charge_box_id": charge_box_id, "key": key, "status": status},
+        )
+
+    # --- life cycle ---
+
+    async def async_stop(self) -> None:
+        """Close the server and every connection, then write the store (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._sync_tasks.values():
+            task.cancel()
+        self._sync_tasks.clear()
+        for running in self._chargers.values():
+            for unsubscribe in running.unsubscribe:
+                unsubscribe()
+            running.unsubscribe.clear()
+        for limiter in self.limiters.values():
+            limiter.close()
+        await self.central.stop()
+        await self.store.async_save()
+
+
+def _authorization_data(
+    entries: Mapping[str, dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """AuthorizationData entries (section 7.3); a tag without IdTagInfo is removed."""
+    return [
+        {"idTag": tag} if info is None else {"idTag": tag, "idTagInfo": dict(info)}
+        for tag, info in entries.items()
+    ]
