@@ -302,7 +302,7 @@ def _tls_error(data: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _central_errors(data: Mapping[str, Any], bind_port: int) -> dict[str, str]:
-    """Check a central system's settings: TLS files first, then whether it can listen."""
+    """Check a central system's settings: host syntax, TLS files, then whether it can listen."""
     if not valid_host(data[CONF_HOST]):
         return {CONF_HOST: ERROR_INVALID_HOST}
     if tls_error := _tls_error(data):
@@ -501,7 +501,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change where the central system listens; the entry reloads to apply it."""
+        """Change where the central system listens; the entry restarts to apply it."""
         entry = self._get_reconfigure_entry()
 
         def bind_port(port: int) -> int:
@@ -509,14 +509,21 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             running = entry.state is ConfigEntryState.LOADED
             return 0 if running and port == entry.data[CONF_PORT] else port
 
+        def finish(data: dict[str, Any]) -> ConfigFlowResult:
+            title = central_title(data[CONF_PORT])
+            # A running entry's update listener restarts the server when where it listens
+            # changed; reloading here as well would restart it twice (Home Assistant reports
+            # that). An entry that is not running has no listener: reload it here.
+            if entry.update_listeners:
+                return self.async_update_and_abort(entry, title=title, data=data)
+            return self.async_update_reload_and_abort(entry, title=title, data=data)
+
         return await self._async_central_step(
             "reconfigure",
             user_input,
             suggested=user_input or entry.data,
             bind_port=bind_port,
-            finish=lambda data: self.async_update_reload_and_abort(
-                entry, title=central_title(data[CONF_PORT]), data=data
-            ),
+            finish=finish,
         )
 
     async def _async_central_step(

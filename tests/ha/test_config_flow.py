@@ -422,6 +422,29 @@ async def test_reconfigure_keeps_own_port_while_running(
     assert len(mock_setup_entry.mock_calls) == 2  # reloaded to apply
 
 
+async def test_reconfigure_leaves_restart_to_update_listener(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    mock_setup_entry: AsyncMock,
+) -> None:
+    # A running entry applies changes in its update listener (it restarts the server when
+    # host, port or TLS changed): the flow must not reload it a second time.
+    entry = mock_config_entry(port=DEFAULT_PORT)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    listener = AsyncMock()
+    entry.add_update_listener(listener)
+    result = await start_reconfigure(hass, entry)
+
+    result = await submit(hass, result, {CONF_HOST: LOOPBACK, CONF_PORT: free_port})
+
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    listener.assert_awaited_once_with(hass, entry)
+    assert entry.data[CONF_PORT] == free_port
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
 async def test_reconfigure_to_busy_port_then_free_one(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
