@@ -1,0 +1,192 @@
+"""Sensors: values at each step of a session, writes only on change, availability, registers."""
+
+from __future__ import annotations
+
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
+import pytest
+
+from custom_components.ocpp_central.sensor import snake_case
+
+from .test_entities_snapshot import (  # make_harness: the fixture these tests use
+    CHARGER,
+    HarnessFactory,
+    make_harness,  # noqa: F401
+    ts,
+)
+
+ENERGY = "Energy.Active.Import.Register"
+
+
+@pytest.mark.parametrize(
+    ("ocpp", "state"),
+    [
+        ("SuspendedEVSE", "suspended_evse"),
+        ("SuspendedEV", "suspended_ev"),
+        ("EVCommunicationError", "ev_communication_error"),
+        ("OverCurrentFailure", "over_current_failure"),
+        ("DownloadFailed", "download_failed"),
+        ("Available", "available"),
+    ],
+)
+def test_snake_case(ocpp: str, state: str) -> None:
+    assert snake_case(ocpp) == state
+
+
+@pytest.mark.freeze_time("2025-01-01T10:30:00+00:00")
+async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
+    """Status, power, energy and session values follow a whole session on one connector."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    await hass.async_block_till_done()
+    uid = f"{CHARGER}_1_"
+    # A single-connector charger names its entities without a connector number.
+    entry = er.async_get(hass).async_get(h.entity_id("sensor", uid + "power"))
+    assert entry is not None
+    assert entry.translation_key == "power"
+    assert h.state("sensor", uid + "connector_status") == "available"
+    assert h.state("sensor", uid + "session_energy") == STATE_UNKNOWN
+
+    tx = h.start(1, "TAG-1", 10_000, when=ts(0))
+    h.status(1, "Charging")
+    await hass.async_block_till_done()
+    assert h.state("sensor", uid + "connector_status") == "charging"
+    assert h.state("sensor", uid + "id_tag") == "TAG-1"
+    assert h.state("sensor", uid + "transaction_id") == str(tx)
+    assert h.state("sensor", uid + "session_energy") == "0.0"
+
+    # Per-phase values only: power is their sum, current their maximum.
+    h.meter(
+        1,
+        {
+            ENERGY: 12_500,
+            "Power.Active.Import@L1": 2300,
+            "Power.Active.Import@L2": 2200,
+            "Power.Active.Import@L3": 2100,
+            "Current.Import@L1": 10,
+            "Current.Import@L2": 9.5,
+            "Voltage@L1": 229,
+        },
+        when=ts(10),
+        transaction_id=tx,
+    )
+    await hass.async_block_till_done()
+    assert h.state("sensor", uid + "power") == "6600.0"
+    assert h.state("sensor", uid + "current") == "10.0"
+    assert h.state("sensor", uid + "voltage") == "229.0"
+    assert h.state("sensor", uid + "energy") == "12.5"
+    assert h.state("sensor", uid + "session_energy") == "2.5"
+    assert h.state("sensor", uid + "session_duration") == "30.0"  # minutes, frozen clock
+
+    h.stop(tx, 13_000, when=ts(20))
+    h.status(1, "Finishing")
+    await hass.async_block_till_done()
+    # The finished session keeps its final energy and duration; the tag is gone.
+    assert h.state("sensor", uid + "session_energy") == "3.0"
+    assert h.state("sensor", uid + "session_duration") == "20.0"
+    assert h.state("sensor", uid + "id_tag") == STATE_UNKNOWN
+    assert h.state("sensor", uid + "connector_status") == "finishing"
+    state = hass.states.get(h.entity_id("sensor", uid + "session_energy"))
+    assert state is not None
+    assert state.attributes["state_class"] == "total"
+    assert state.attributes["last_reset"] == "2025-01-01T10:00:00+00:00"
+
+
+async def test_writes_only_on_change(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
+    """A MeterValues that repeats a value writes no state for it."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    h.meter(1, {"Power.Active.Import": 1000, "Current.Offered": 16})
+    await hass.async_block_till_done()
+    power = h.entity_id("sensor", f"{CHARGER}_1_power")
+    offered = h.entity_id("sensor", f"{CHARGER}_1_current_offered")
+    writes: list[str] = []
+
+    @callback
+    def count(event: Event[EventStateChangedData]) -> None:
+        writes.append(event.data["entity_id"])
+
+    hass.bus.async_listen("state_changed", count)
+    for second in range(1, 6):
+        h.meter(1, {"Power.Active.Import": 1000, "Current.Offered": 16}, when=ts(1, second))
+    await hass.async_block_till_done()
+    assert writes == []
+    h.meter(1, {"Power.Active.Import": 1500, "Current.Offered": 16}, when=ts(2))
+    await hass.async_block_till_done()
+    assert writes == [power]
+    assert offered not in writes
+
+
+async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
+    """A disconnected charger's values are unavailable, except those that stay meaningful."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    h.meter(1, {ENERGY: 5000, "Power.Active.Import": 1000})
+    h.send("Heartbeat", {})
+    await hass.async_block_till_done()
+    h.disconnect()
+    await hass.async_block_till_done()
+    assert h.state("sensor", f"{CHARGER}_1_power") == STATE_UNAVAILABLE
+    assert h.state("sensor", f"{CHARGER}_1_connector_status") == STATE_UNAVAILABLE
+    assert h.state("sensor", f"{CHARGER}_1_energy") == "5.0"
+    assert h.state("sensor", f"{CHARGER}_last_heartbeat") not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+    h.connect()
+    await hass.async_block_till_done()
+    assert h.state("sensor", f"{CHARGER}_1_power") == "1000.0"
+
+
+async def test_register_never_goes_back(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
+    """A lone lower register value is held back; a confirmed one is a meter reset."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    energy = f"{CHARGER}_1_energy"
+    h.meter(1, {ENERGY: 50_000}, when=ts(1))
+    await hass.async_block_till_done()
+    assert h.state("sensor", energy) == "50.0"
+    h.meter(1, {ENERGY: 0}, when=ts(2))  # a glitch
+    await hass.async_block_till_done()
+    assert h.state("sensor", energy) == "50.0"
+    h.meter(1, {ENERGY: 50_100}, when=ts(3))
+    await hass.async_block_till_done()
+    assert h.state("sensor", energy) == "50.1"
+    h.meter(1, {ENERGY: 100}, when=ts(4))  # a new meter: held back once...
+    await hass.async_block_till_done()
+    assert h.state("sensor", energy) == "50.1"
+    h.meter(1, {ENERGY: 200}, when=ts(5))  # ...and confirmed by the next sample
+    await hass.async_block_till_done()
+    assert h.state("sensor", energy) == "0.2"
+
+
+async def test_per_phase_disabled_by_default(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    for key in ("current_l1", "voltage_l2", "power_l3"):
+        entry = registry.async_get(h.entity_id("sensor", f"{CHARGER}_1_{key}"))
+        assert entry is not None
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    entry = registry.async_get(h.entity_id("sensor", f"{CHARGER}_1_power"))
+    assert entry is not None
+    assert entry.disabled_by is None
+
+
+async def test_charger_meter_appears_when_reported(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    """Charger-wide power and energy exist once the charger reports them on connector 0."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_power") is None
+    h.meter(0, {"Power.Active.Import": 900})
+    await hass.async_block_till_done()
+    assert h.state("sensor", f"{CHARGER}_power") == "900.0"
+    assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_energy") is None
+    h.meter(0, {ENERGY: 4000})
+    await hass.async_block_till_done()
+    assert h.state("sensor", f"{CHARGER}_energy") == "4.0"
