@@ -51,6 +51,7 @@ from .const import (
     CONF_MAX_CURRENT,
     CONF_METER_INTERVAL,
     CONF_NAME,
+    CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_SSL_CERTFILE,
@@ -99,6 +100,7 @@ ERROR_INVALID_PASSWORD: Final = "invalid_password"
 ERROR_PASSWORD_CONFLICT: Final = "password_conflict"
 ERROR_INVALID_ID_TAG: Final = "invalid_id_tag"
 ERROR_RESERVED_ID_TAG: Final = "reserved_id_tag"
+ERROR_INVALID_PARENT_ID_TAG: Final = "invalid_parent_id_tag"
 
 # Abort reasons.
 ABORT_ALREADY_CONFIGURED: Final = "already_configured"
@@ -203,6 +205,7 @@ def id_tag_schema(*, id_tag: bool) -> probatio.Schema:
     if id_tag:
         fields[probatio.Required(CONF_ID_TAG)] = TextSelector()
     fields[probatio.Optional(CONF_NAME)] = TextSelector()
+    fields[probatio.Optional(CONF_PARENT_ID_TAG)] = TextSelector()
     fields[probatio.Required(CONF_STATUS, default=TAG_STATUS_ACCEPTED)] = _select_field(
         [TAG_STATUS_ACCEPTED, TAG_STATUS_BLOCKED], "id_tag_status"
     )
@@ -380,14 +383,21 @@ def _expiry_to_form(value: str) -> str:
     )
 
 
-def _id_tag_details(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn the id-tag form (without the tag) into subentry data."""
+def _id_tag_details(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Turn the id-tag form (without the tag) into subentry data and errors."""
     details: dict[str, Any] = {CONF_STATUS: user_input[CONF_STATUS]}
+    errors: dict[str, str] = {}
     if name := user_input.get(CONF_NAME, "").strip():
         details[CONF_NAME] = name
+    if parent := user_input.get(CONF_PARENT_ID_TAG, "").strip():
+        # parentIdTag is an IdToken as well (OCPP 1.6 7.27).
+        if valid_id_tag(parent):
+            details[CONF_PARENT_ID_TAG] = parent
+        else:
+            errors[CONF_PARENT_ID_TAG] = ERROR_INVALID_PARENT_ID_TAG
     if expiry := user_input.get(CONF_EXPIRY):
         details[CONF_EXPIRY] = _expiry_to_storage(expiry)
-    return details
+    return details, errors
 
 
 def id_tag_title(data: Mapping[str, Any]) -> str:
@@ -693,7 +703,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
 
 
 class IdTagSubentryFlow(ConfigSubentryFlow):
-    """Add an id tag (RFID card, app token) or change its name, status and expiry."""
+    """Add an id tag (RFID card, app token) or change its name, group, status and expiry."""
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Add an id tag."""
@@ -706,8 +716,10 @@ class IdTagSubentryFlow(ConfigSubentryFlow):
                 errors[CONF_ID_TAG] = ERROR_RESERVED_ID_TAG
             elif find_id_tag(self._get_entry(), id_tag) is not None:
                 return self.async_abort(reason=ABORT_ALREADY_CONFIGURED)
-            else:
-                data = {CONF_ID_TAG: id_tag, **_id_tag_details(user_input)}
+            details, details_errors = _id_tag_details(user_input)
+            errors |= details_errors
+            if not errors:
+                data = {CONF_ID_TAG: id_tag, **details}
                 return self.async_create_entry(
                     title=id_tag_title(data), data=data, unique_id=id_tag_unique_id(id_tag)
                 )
@@ -721,19 +733,23 @@ class IdTagSubentryFlow(ConfigSubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change an id tag's name, status or expiry."""
+        """Change an id tag's name, group, status or expiry."""
         subentry = self._get_reconfigure_subentry()
         id_tag = subentry.data[CONF_ID_TAG]
+        errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_ID_TAG: id_tag, **_id_tag_details(user_input)}
-            return self.async_update_and_abort(
-                self._get_entry(), subentry, title=id_tag_title(data), data=data
-            )
-        current = dict(subentry.data)
-        if expiry := current.get(CONF_EXPIRY):
+            details, errors = _id_tag_details(user_input)
+            if not errors:
+                data = {CONF_ID_TAG: id_tag, **details}
+                return self.async_update_and_abort(
+                    self._get_entry(), subentry, title=id_tag_title(data), data=data
+                )
+        current = dict(user_input or subentry.data)
+        if user_input is None and (expiry := current.get(CONF_EXPIRY)):
             current[CONF_EXPIRY] = _expiry_to_form(expiry)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(id_tag_schema(id_tag=False), current),
+            errors=errors,
             description_placeholders={"id_tag": id_tag},
         )

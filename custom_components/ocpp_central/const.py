@@ -65,3 +65,5 @@ CONF_CLEAR_PASSWORD: Final = "clear_password"
 # Data of the integration_discovery flow the runtime starts when an unknown charger knocks.
 DISCOVERY_CHARGE_BOX_ID: Final = CONF_CHARGE_BOX_ID
 DISCOVERY_ENTRY_ID: Final = "entry_id"
+# Optional id-tag field: the tag's group, IdTagInfo.parentIdTag (OCPP 1.6 3.10 and 7.27).
+CONF_PARENT_ID_TAG: Final = "parent_id_tag"

@@ -37,6 +37,7 @@ from custom_components.ocpp_central.const import (
     CONF_MAX_CURRENT,
     CONF_METER_INTERVAL,
     CONF_NAME,
+    CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_SSL_CERTFILE,
@@ -807,6 +808,7 @@ async def test_add_id_tag(hass: HomeAssistant, mock_config_entry: ConfigEntryFac
         {
             CONF_ID_TAG: " 04A2B3C4 ",
             CONF_NAME: " Alice ",
+            CONF_PARENT_ID_TAG: " family ",
             CONF_STATUS: TAG_STATUS_BLOCKED,
             CONF_EXPIRY: "2030-01-02 03:04:05",
         },
@@ -819,6 +821,7 @@ async def test_add_id_tag(hass: HomeAssistant, mock_config_entry: ConfigEntryFac
     assert dict(subentry.data) == {
         CONF_ID_TAG: "04A2B3C4",
         CONF_NAME: "Alice",
+        CONF_PARENT_ID_TAG: "family",
         CONF_STATUS: TAG_STATUS_BLOCKED,
         CONF_EXPIRY: "2030-01-02T02:04:05+00:00",  # Amsterdam is UTC+1 in winter
     }
@@ -853,6 +856,40 @@ async def test_add_id_tag_invalid(
     result = await submit_subentry(hass, result, {CONF_ID_TAG: id_tag})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_ID_TAG: error}
+
+
+async def test_invalid_parent_id_tag(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(id_tags=["T1"])
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+    result = await submit_subentry(hass, result, {CONF_ID_TAG: "T2", CONF_PARENT_ID_TAG: "x" * 21})
+    assert result["errors"] == {CONF_PARENT_ID_TAG: "invalid_parent_id_tag"}
+
+    subentry = only_subentry(entry, SUBENTRY_ID_TAG)
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG, subentry.subentry_id)
+    result = await submit_subentry(
+        hass,
+        result,
+        {
+            CONF_PARENT_ID_TAG: "grün",
+            CONF_STATUS: TAG_STATUS_ACCEPTED,
+            CONF_EXPIRY: "2030-01-01 00:00:00",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PARENT_ID_TAG: "invalid_parent_id_tag"}
+    # The form comes back with what was entered, the date as the picker gave it.
+    suggested = {
+        key.schema: key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description
+    }
+    assert suggested[CONF_EXPIRY] == "2030-01-01 00:00:00"
+    assert dict(entry.subentries[subentry.subentry_id].data) == {
+        CONF_ID_TAG: "T1",
+        CONF_STATUS: TAG_STATUS_ACCEPTED,
+    }
 
 
 async def test_add_id_tag_twice_in_other_case(
