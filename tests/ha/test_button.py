@@ -11,7 +11,7 @@ import pytest
 from .test_entities_snapshot import (  # make_harness: the fixture these tests use
     CHARGER,
     HarnessFactory,
-    make_harness,  # noqa: F401
+    make_harness_fixture,  # noqa: F401
 )
 
 

@@ -204,8 +204,8 @@ class HarnessFactory(Protocol):
     ) -> Harness: ...
 
 
-@pytest.fixture
-async def make_harness(
+@pytest.fixture(name="make_harness")
+async def make_harness_fixture(
     hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
 ) -> AsyncGenerator[HarnessFactory]:
     """Return a factory of harnesses; their chargers disconnect at the end of the test."""

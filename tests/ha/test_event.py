@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant
 from .test_entities_snapshot import (  # make_harness: the fixture these tests use
     CHARGER,
     HarnessFactory,
-    make_harness,  # noqa: F401
+    make_harness_fixture,  # noqa: F401
 )
 
 

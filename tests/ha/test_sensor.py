@@ -12,7 +12,7 @@ from custom_components.ocpp_central.sensor import snake_case
 from .test_entities_snapshot import (  # make_harness: the fixture these tests use
     CHARGER,
     HarnessFactory,
-    make_harness,  # noqa: F401
+    make_harness_fixture,  # noqa: F401
     ts,
 )
 

@@ -18,7 +18,7 @@ from custom_components.ocpp_central.protocol.errors import (
 from .test_entities_snapshot import (  # make_harness: the fixture these tests use
     CHARGER,
     HarnessFactory,
-    make_harness,  # noqa: F401
+    make_harness_fixture,  # noqa: F401
 )
 
 
