@@ -286,6 +286,7 @@ class OcppRuntime:
         self._listeners: list[ChargerListener] = []
         self._unknown_seen: dict[str, float] = {}
         self._sync_tasks: dict[str, asyncio.Task[None]] = {}
+        self._sync_again: set[str] = set()
 
     # --- chargers ---
 
@@ -371,8 +372,11 @@ class OcppRuntime:
             self.hass, DOMAIN, f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
         )
         registry = dr.async_get(self.hass)
-        if (device := registry.async_get_device(identifiers={(DOMAIN, charge_box_id)})) is not None:
-            registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
+        device = registry.async_get_device_by_identifier(
+            (DOMAIN, charge_box_id), self.entry.entry_id
+        )
+        if device is not None:
+            registry.async_remove_device(device.id)
         self.entry.async_create_task(
             self.hass, self.central.remove_charger(charge_box_id), f"remove {charge_box_id}"
         )
@@ -421,20 +425,27 @@ class OcppRuntime:
 
     @callback
     def _schedule_local_list_sync(self, session: ChargerSession) -> None:
+        """Sync soon; one sync per charger at a time, the next one after it (never cut short)."""
         charge_box_id = session.state.charge_box_id
-        if (previous := self._sync_tasks.get(charge_box_id)) is not None and not previous.done():
-            previous.cancel()
+        running = self._sync_tasks.get(charge_box_id)
+        if running is not None and not running.done():
+            self._sync_again.add(charge_box_id)
+            return
         self._sync_tasks[charge_box_id] = self.entry.async_create_background_task(
             self.hass, self._sync_local_list(session), f"local list {charge_box_id}"
         )
 
     async def _sync_local_list(self, session: ChargerSession) -> None:
         charge_box_id = session.state.charge_box_id
-        try:
-            if await self._keeps_local_list(session):
-                await self._send_local_list(session)
-        except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
-            _LOGGER.debug("%s: local list not synchronised: %s", charge_box_id, err)
+        while True:
+            self._sync_again.discard(charge_box_id)
+            try:
+                if await self._keeps_local_list(session):
+                    await self._send_local_list(session)
+            except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+                _LOGGER.debug("%s: local list not synchronised: %s", charge_box_id, err)
+            if charge_box_id not in self._sync_again:
+                return
 
     async def _keeps_local_list(self, session: ChargerSession) -> bool:
         keys = [SUPPORTED_FEATURE_PROFILES, LOCAL_AUTH_LIST_ENABLED]
