@@ -316,6 +316,7 @@ class Connection:
                 missed = missed + 1 if answers_pings and silent else 0
                 if missed >= _MISSED_PINGS_BEFORE_CLOSE:
                     _LOGGER.warning("%s: no answer to pings, closing", self.charge_box_id)
+                    self.detach()
                     await websocket.close(CLOSE_INTERNAL_ERROR, "keepalive timeout")
                     return
             except ConnectionClosed:

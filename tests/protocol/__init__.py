@@ -1,0 +1,1 @@
+"""Tests of the protocol layer (no Home Assistant)."""
