@@ -206,7 +206,7 @@ async def ocpp_client(
 async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """Poll `condition` until true (bounded by `timeout`)."""
     async with asyncio.timeout(timeout):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polls state owned by other code
             await asyncio.sleep(0.005)
 
 
