@@ -1,8 +1,8 @@
 """Shared fixtures of the Home Assistant tests.
 
 - `auto_enable_custom_integrations` (autouse): lets Home Assistant load this integration.
-- `mock_setup_entry`: patches the integration's `async_setup_entry` out (returns True), for
-  tests of flows that must not start a central system.
+- `mock_setup_entry`: patches the integration's `async_setup_entry` and `async_unload_entry`
+  out (both return True), for tests of flows that must not start a central system.
 - `free_port`: a TCP port on 127.0.0.1 that was free a moment ago (sockets enabled).
 - `tls_files`: a self-signed certificate and key (PEM files) for localhost and 127.0.0.1.
 - `mock_config_entry`: a factory that adds a central system entry to hass, with charger and
@@ -29,6 +29,11 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ocpp_central.config_flow import (
+    central_title,
+    id_tag_title,
+    id_tag_unique_id,
+)
 from custom_components.ocpp_central.const import (
     CONF_CHARGE_BOX_ID,
     CONF_HEARTBEAT_INTERVAL,
@@ -37,7 +42,6 @@ from custom_components.ocpp_central.const import (
     CONF_LENIENT,
     CONF_MAX_CURRENT,
     CONF_METER_INTERVAL,
-    CONF_NAME,
     CONF_PORT,
     CONF_STATUS,
     CONF_UNKNOWN_CHARGERS,
@@ -63,8 +67,14 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 def mock_setup_entry() -> Generator[AsyncMock]:
-    """Patch out setting up the integration: entries load without starting a server."""
-    with patch("custom_components.ocpp_central.async_setup_entry", return_value=True) as mock_setup:
+    """Patch out setting the integration up and unloading it; yield the setup mock.
+
+    Entries then load (and reload) without starting a server or holding runtime data.
+    """
+    with (
+        patch("custom_components.ocpp_central.async_setup_entry", return_value=True) as mock_setup,
+        patch("custom_components.ocpp_central.async_unload_entry", return_value=True),
+    ):
         yield mock_setup
 
 
@@ -140,12 +150,11 @@ def charger_subentry(charge_box_id: str, **data: Any) -> ConfigSubentryData:
 def id_tag_subentry(id_tag: str, **data: Any) -> ConfigSubentryData:
     """Return an id-tag subentry as the id-tag flow stores it; data overrides defaults."""
     values = {CONF_ID_TAG: id_tag, CONF_STATUS: TAG_STATUS_ACCEPTED, **data}
-    title = f"{values[CONF_NAME]} ({id_tag})" if CONF_NAME in values else id_tag
     return ConfigSubentryData(
         data=values,
         subentry_type=SUBENTRY_ID_TAG,
-        title=title,
-        unique_id=f"{SUBENTRY_ID_TAG}_{id_tag.upper()}",
+        title=id_tag_title(values),
+        unique_id=id_tag_unique_id(id_tag),
     )
 
 
@@ -187,7 +196,7 @@ def mock_config_entry(hass: HomeAssistant) -> ConfigEntryFactory:
         ]
         entry = MockConfigEntry(
             domain=DOMAIN,
-            title=f"OCPP Central System (port {port})",
+            title=central_title(port),
             data={CONF_HOST: host, CONF_PORT: port, **(data or {})},
             options=options
             or {
