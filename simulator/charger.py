@@ -47,8 +47,8 @@ from .state import (
 LOG = logging.getLogger("simulator")
 SUBPROTOCOL = Subprotocol("ocpp1.6")
 ACCEPTED = "Accepted"
-# Reconnect back-off after a lost connection (seconds), doubling up to the maximum.
-_RECONNECT_FIRST, _RECONNECT_MAX = 1.0, 30.0
+# Reconnect back-off after a lost connection doubles up to this many seconds.
+_RECONNECT_MAX = 30.0
 # How long the reader waits for our code to digest a reply before it handles the next frame.
 _DIGEST_TIMEOUT = 5.0
 
@@ -98,6 +98,7 @@ class SimulatedCharger:
         firmware_version: str = "1.0.0",
         boot_retry_interval: float | None = None,
         reconnect: bool = False,
+        reconnect_delay: float = 1.0,
         response_timeout: float = 30.0,
         clock: Clock | None = None,
         vehicle: Callable[[], Vehicle] = Vehicle,
@@ -107,7 +108,8 @@ class SimulatedCharger:
         `meter_interval` 0 sends MeterValues only when asked (or when the central system
         sets MeterValueSampleInterval); `heartbeat=False` never sends Heartbeats on its own.
         `rate_unit` is "A", "W" or "AW": the ChargingScheduleAllowedChargingRateUnit.
-        `boot_retry_interval` overrides the interval a Pending/Rejected boot waits.
+        `boot_retry_interval` overrides the interval a Pending/Rejected boot waits;
+        `reconnect` reconnects (after `reconnect_delay`, doubling) when the connection drops.
         """
         self.url = url
         self.charge_box_id = charge_box_id
@@ -123,6 +125,7 @@ class SimulatedCharger:
         self.firmware_version = firmware_version
         self.boot_retry_interval = boot_retry_interval
         self.reconnect = reconnect
+        self.reconnect_delay = reconnect_delay
         self.response_timeout = response_timeout
         self.clock: Clock = clock if clock is not None else WallClock()
         self.vehicle_factory = vehicle
@@ -324,7 +327,7 @@ class SimulatedCharger:
             self._spawn(self._reconnect(), "reconnect")
 
     async def _reconnect(self) -> None:
-        delay = _RECONNECT_FIRST
+        delay = self.reconnect_delay
         while not self._closing:
             await asyncio.sleep(delay)
             try:

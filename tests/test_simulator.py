@@ -1,4 +1,4 @@
-"""The simulated charge point against a small CSMS built on the ocpp package, over 127.0.0.1 websockets."""
+"""The simulated charge point against a small CSMS on the ocpp package, over 127.0.0.1 websockets."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 import pytest
 import websockets
-from websockets.datastructures import Headers
 from websockets.asyncio.server import Request, Response, ServerConnection, serve
+from websockets.datastructures import Headers
 
 from simulator import ManualClock, NotConnectedError, SimulatedCharger, TransactionRefused, Vehicle
 from simulator.clock import iso
@@ -379,7 +379,7 @@ async def test_set_status_and_data_transfer(server: CsmsServer, clock: ManualClo
 
 
 async def test_lost_connection(server: CsmsServer, clock: ManualClock) -> None:
-    async with make(server, clock, reconnect=True) as cp:
+    async with make(server, clock, reconnect=True, reconnect_delay=0.01) as cp:
         first = server.csms
         await first._connection.close()
         await cp.wait_until(lambda: not cp.connected)
@@ -390,3 +390,616 @@ async def test_lost_connection(server: CsmsServer, clock: ManualClock) -> None:
         assert await cp.heartbeat()
         # A reconnect is not a reboot: no second BootNotification.
         assert server.csms.of("BootNotification") == []
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+async def test_get_configuration(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, connectors=2, max_stack_level=3, rate_unit="W") as cp:
+        everything = await ask(server.csms, call.GetConfiguration())
+        keys = {k["key"]: k for k in everything.configuration_key}
+        for name in (
+            "HeartbeatInterval",
+            "MeterValueSampleInterval",
+            "NumberOfConnectors",
+            "SupportedFeatureProfiles",
+            "ChargeProfileMaxStackLevel",
+            "ChargingScheduleAllowedChargingRateUnit",
+            "MaxChargingProfilesInstalled",
+            "MeterValuesSampledData",
+            "AuthorizeRemoteTxRequests",
+            "LocalAuthListEnabled",
+            "LocalAuthListMaxLength",
+            "SendLocalListMaxLength",
+        ):
+            assert name in keys
+        assert keys["NumberOfConnectors"] == {
+            "key": "NumberOfConnectors",
+            "readonly": True,
+            "value": "2",
+        }
+        assert keys["ChargeProfileMaxStackLevel"]["value"] == "3"
+        assert keys["ChargingScheduleAllowedChargingRateUnit"]["value"] == "Power"
+        assert keys["HeartbeatInterval"] == {
+            "key": "HeartbeatInterval",
+            "readonly": False,
+            "value": "300",
+        }
+        assert everything.unknown_key is None
+
+        some = await ask(server.csms, call.GetConfiguration(key=["heartbeatinterval", "Nope"]))
+        assert [k["key"] for k in some.configuration_key] == ["HeartbeatInterval"]
+        assert some.unknown_key == ["Nope"]
+        assert cp.calls_received[-1] == ("GetConfiguration", {"key": ["heartbeatinterval", "Nope"]})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "status"),
+    [
+        ("NumberOfConnectors", "3", "Rejected"),  # read-only
+        ("NoSuchKey", "1", "NotSupported"),
+        ("HeartbeatInterval", "soon", "Rejected"),
+        ("MeterValuesSampledData", "Energy.Active.Import.Register,Bogus", "Rejected"),
+        ("AuthorizeRemoteTxRequests", "FALSE", "Accepted"),
+        ("MeterValuesSampledData", "Energy.Active.Import.Register,SoC", "Accepted"),
+    ],
+)
+async def test_change_configuration(
+    server: CsmsServer, clock: ManualClock, key: str, value: str, status: str
+) -> None:
+    async with make(server, clock) as cp:
+        result = await ask(server.csms, call.ChangeConfiguration(key=key, value=value))
+        assert result.status == status
+        if key == "MeterValuesSampledData" and status == "Accepted":
+            await cp.start_transaction(1, "TAG")
+            sent = await cp.send_meter_values(1)
+            measurands = [v["measurand"] for v in sent["sampledValue"]]
+            assert measurands == ["Energy.Active.Import.Register", "SoC"]
+        if key == "AuthorizeRemoteTxRequests":
+            assert not cp.configuration.boolean(key)
+
+
+# -- remote start / stop, unlock, availability --------------------------------------------------
+
+
+async def test_remote_start_and_stop(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, connectors=2) as cp:
+        csms = server.csms
+        started = await ask(csms, call.RemoteStartTransaction(id_tag="REMOTE"))
+        assert started.status == "Accepted"
+        start = await csms.wait_for("StartTransaction")
+        assert (start["connector_id"], start["id_tag"]) == (1, "REMOTE")
+        assert csms.of("Authorize") == [{"id_tag": "REMOTE"}]  # AuthorizeRemoteTxRequests
+        await cp.wait_until(lambda: cp.connector(1).status == "Charging")
+
+        second = await ask(csms, call.RemoteStartTransaction(id_tag="OTHER", connector_id=1))
+        assert second.status == "Rejected"  # connector 1 is busy
+        assert (
+            await ask(csms, call.RemoteStopTransaction(transaction_id=999))
+        ).status == "Rejected"
+
+        stopped = await ask(csms, call.RemoteStopTransaction(transaction_id=101))
+        assert stopped.status == "Accepted"
+        stop = await csms.wait_for("StopTransaction")
+        assert (stop["transaction_id"], stop["reason"]) == (101, "Remote")
+        await cp.wait_until(lambda: cp.connector(1).status == "Available")
+
+
+async def test_remote_start_with_profile(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock) as cp:
+        csms = server.csms
+        await ask(csms, call.ChangeConfiguration(key="AuthorizeRemoteTxRequests", value="false"))
+        profile = tx_default(10, chargingProfilePurpose="TxProfile")
+        result = await ask(
+            csms, call.RemoteStartTransaction(id_tag="R", connector_id=1, charging_profile=profile)
+        )
+        assert result.status == "Accepted"
+        await csms.wait_for("StartTransaction")
+        assert csms.of("Authorize") == []
+        await cp.wait_until(lambda: cp.connector(1).status == "Charging")
+        assert cp.connector(1).offered_current == 10
+        assert cp.profiles_received[0].profile == profile
+        assert cp.profiles.profiles[0].transaction_id == 101
+
+        wrong = await ask(
+            csms,
+            call.RemoteStartTransaction(
+                id_tag="R", connector_id=1, charging_profile=tx_default(10)
+            ),
+        )
+        assert wrong.status == "Rejected"
+
+
+async def test_unlock_connector_stops_the_transaction(
+    server: CsmsServer, clock: ManualClock
+) -> None:
+    async with make(server, clock) as cp:
+        await cp.start_transaction(1, "TAG")
+        assert (await ask(server.csms, call.UnlockConnector(connector_id=1))).status == "Unlocked"
+        stop = await server.csms.wait_for("StopTransaction")
+        assert stop["reason"] == "UnlockCommand"
+        await cp.wait_until(lambda: cp.connector(1).status == "Available")
+        unknown = await ask(server.csms, call.UnlockConnector(connector_id=5))
+        assert unknown.status == "NotSupported"
+
+
+async def test_change_availability(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, connectors=2) as cp:
+        csms = server.csms
+        off = await ask(csms, call.ChangeAvailability(connector_id=2, type="Inoperative"))
+        assert off.status == "Accepted"
+        assert cp.connector(2).status == "Unavailable"
+        assert (await csms.wait_for("StatusNotification", 4))["status"] == "Unavailable"
+        with pytest.raises(TransactionRefused, match="Unavailable"):
+            await cp.start_transaction(2, "TAG")
+
+        await cp.start_transaction(1, "TAG")
+        whole = await ask(csms, call.ChangeAvailability(connector_id=0, type="Inoperative"))
+        assert whole.status == "Scheduled"
+        await cp.wait_until(lambda: cp.status == "Unavailable")
+        assert cp.connector(1).status == "Charging"
+        await cp.stop_transaction(1)
+        assert cp.connector(1).status == "Unavailable"
+
+        on = await ask(csms, call.ChangeAvailability(connector_id=0, type="Operative"))
+        assert on.status == "Accepted"
+        await cp.wait_until(
+            lambda: [c.status for c in cp.connectors.values()] == ["Available", "Available"]
+        )
+        bad = await ask(csms, call.ChangeAvailability(connector_id=7, type="Operative"))
+        assert bad.status == "Rejected"
+
+
+async def test_reset_reboots(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock) as cp:
+        await cp.start_transaction(1, "TAG")
+        assert (await ask(server.csms, call.Reset(type="Soft"))).status == "Accepted"
+        stop = await server.connections[0].wait_for("StopTransaction")
+        assert stop["reason"] == "SoftReset"
+        second = await server.wait_connections(2)
+        await second.wait_for("BootNotification")
+        await cp.wait_until(lambda: cp.boot_count == 2)
+        await second.wait_for("StatusNotification", 2)
+        assert cp.connected
+
+
+# -- local authorisation, cache, reservations ---------------------------------------------------
+
+
+async def test_local_list(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock) as cp:
+        csms = server.csms
+        assert (await ask(csms, call.GetLocalListVersion())).list_version == 0
+        full = call.SendLocalList(
+            list_version=3,
+            update_type="Full",
+            local_authorization_list=[
+                {"idTag": "A", "idTagInfo": {"status": "Accepted"}},
+                {"idTag": "B", "idTagInfo": {"status": "Blocked"}},
+            ],
+        )
+        assert (await ask(csms, full)).status == "Accepted"
+        assert (await ask(csms, call.GetLocalListVersion())).list_version == 3
+        stale = call.SendLocalList(list_version=3, update_type="Differential")
+        assert (await ask(csms, stale)).status == "VersionMismatch"
+        remove_b = call.SendLocalList(
+            list_version=4, update_type="Differential", local_authorization_list=[{"idTag": "B"}]
+        )
+        assert (await ask(csms, remove_b)).status == "Accepted"
+        assert set(cp.local_list) == {"A"}
+        too_many = call.SendLocalList(
+            list_version=5,
+            update_type="Full",
+            local_authorization_list=[
+                {"idTag": f"T{n}", "idTagInfo": {"status": "Accepted"}} for n in range(51)
+            ],
+        )
+        assert (await ask(csms, too_many)).status == "Failed"
+
+        # LocalPreAuthorize: a tag accepted in the local list starts without Authorize.
+        await ask(csms, call.ChangeConfiguration(key="LocalPreAuthorize", value="true"))
+        await cp.start_transaction(1, "A")
+        assert csms.of("Authorize") == []
+        assert (await ask(csms, call.ClearCache())).status == "Accepted"
+
+
+async def test_without_local_list(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, local_auth_list=False):
+        csms = server.csms
+        assert (await ask(csms, call.GetLocalListVersion())).list_version == -1
+        result = await ask(csms, call.SendLocalList(list_version=1, update_type="Full"))
+        assert result.status == "NotSupported"
+
+
+async def test_reservations(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, connectors=2) as cp:
+        csms = server.csms
+        expiry = iso(START + timedelta(minutes=15))
+
+        def reserve(connector_id: int, reservation_id: int) -> Any:
+            return call.ReserveNow(
+                connector_id=connector_id,
+                expiry_date=expiry,
+                id_tag="MINE",
+                reservation_id=reservation_id,
+            )
+
+        assert (await ask(csms, reserve(1, 7))).status == "Accepted"
+        await cp.wait_until(lambda: cp.connector(1).status == "Reserved")
+        assert (await ask(csms, reserve(0, 8))).status == "Rejected"
+        with pytest.raises(TransactionRefused, match="Reserved"):
+            await cp.start_transaction(1, "SOMEONE")
+        await cp.start_transaction(1, "MINE")
+        assert csms.of("StartTransaction")[0]["reservation_id"] == 7
+        assert (await ask(csms, reserve(1, 9))).status == "Occupied"
+
+        assert (await ask(csms, reserve(2, 10))).status == "Accepted"
+        assert (await ask(csms, call.CancelReservation(reservation_id=10))).status == "Accepted"
+        assert (await ask(csms, call.CancelReservation(reservation_id=10))).status == "Rejected"
+        await cp.wait_until(lambda: cp.connector(2).status == "Available")
+
+        assert (await ask(csms, reserve(2, 11))).status == "Accepted"
+        clock.advance(16 * 60)
+        await cp.tick()
+        assert cp.connector(2).status == "Available"
+        assert csms.of("StatusNotification")[-1] == {
+            "connector_id": 2,
+            "error_code": "NoError",
+            "status": "Available",
+            "timestamp": iso(clock.now()),
+        }
+
+
+# -- trigger, firmware, diagnostics -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "connector_id", "action", "count"),
+    [
+        ("BootNotification", None, "BootNotification", 2),
+        ("Heartbeat", None, "Heartbeat", 1),
+        ("StatusNotification", 1, "StatusNotification", 3),
+        ("StatusNotification", None, "StatusNotification", 4),
+        ("MeterValues", 1, "MeterValues", 1),
+        ("FirmwareStatusNotification", None, "FirmwareStatusNotification", 1),
+        ("DiagnosticsStatusNotification", None, "DiagnosticsStatusNotification", 1),
+    ],
+)
+async def test_trigger_message(
+    server: CsmsServer,
+    clock: ManualClock,
+    message: str,
+    connector_id: int | None,
+    action: str,
+    count: int,
+) -> None:
+    async with make(server, clock) as cp:
+        csms = server.csms
+        await csms.wait_for("StatusNotification", 2)
+        result = await ask(
+            csms, call.TriggerMessage(requested_message=message, connector_id=connector_id)
+        )
+        assert result.status == "Accepted"
+        payload = await csms.wait_for(action, count)
+        if action == "MeterValues":
+            assert payload["meter_value"][0]["sampled_value"][0]["context"] == "Trigger"
+        if action == "FirmwareStatusNotification":
+            assert payload == {"status": "Idle"}
+        rejected = await ask(csms, call.TriggerMessage(requested_message=message, connector_id=9))
+        assert rejected.status == "Rejected"
+        assert cp.calls_received[0] == (
+            "TriggerMessage",
+            {"requestedMessage": message}
+            | ({} if connector_id is None else {"connectorId": connector_id}),
+        )
+
+
+async def test_firmware_update_and_diagnostics(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock):
+        csms = server.csms
+        await ask(
+            csms, call.UpdateFirmware(location="ftp://127.0.0.1/fw.bin", retrieve_date=iso(START))
+        )
+        await csms.wait_for("FirmwareStatusNotification", 4)
+        statuses = [p["status"] for p in csms.of("FirmwareStatusNotification")]
+        assert statuses == ["Downloading", "Downloaded", "Installing", "Installed"]
+        result = await ask(csms, call.GetDiagnostics(location="ftp://127.0.0.1/upload/"))
+        assert result.file_name.startswith("diagnostics-CP-1-")
+        await csms.wait_for("DiagnosticsStatusNotification", 2)
+        statuses = [p["status"] for p in csms.of("DiagnosticsStatusNotification")]
+        assert statuses == ["Uploading", "Uploaded"]
+
+
+# -- smart charging -----------------------------------------------------------------------------
+
+
+def profile(
+    profile_id: int,
+    purpose: str,
+    periods: list[tuple[int, float]],
+    *,
+    stack: int = 0,
+    unit: str = "A",
+    kind: str = "Relative",
+    **extra: Any,
+) -> dict[str, Any]:
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": unit,
+        "chargingSchedulePeriod": [{"startPeriod": s, "limit": limit} for s, limit in periods],
+    }
+    for key in ("startSchedule", "duration"):
+        if key in extra:
+            schedule[key] = extra.pop(key)
+    return {
+        "chargingProfileId": profile_id,
+        "stackLevel": stack,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": kind,
+        "chargingSchedule": schedule,
+        **extra,
+    }
+
+
+async def set_profile(csms: Csms, connector_id: int, wire: dict[str, Any]) -> str:
+    result = await ask(
+        csms, call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=wire)
+    )
+    return str(result.status)
+
+
+async def test_profiles_change_the_offered_current(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock) as cp:
+        csms = server.csms
+        c = cp.connector(1)
+        assert await set_profile(csms, 0, profile(1, "TxDefaultProfile", [(0, 16)])) == "Accepted"
+        assert (c.current_limit, c.offered_current) == (16, 0)  # nothing offered without a car
+        # A TxProfile needs a transaction on its connector (OCPP 1.6 section 3.13.1).
+        assert await set_profile(csms, 1, profile(2, "TxProfile", [(0, 20)])) == "Rejected"
+
+        await cp.start_transaction(1, "TAG")
+        assert c.offered_current == 16
+        # Higher stack level wins; W becomes A through 230 V x 3 phases.
+        assert (
+            await set_profile(
+                csms, 1, profile(3, "TxDefaultProfile", [(0, 6900)], stack=1, unit="W")
+            )
+            == "Accepted"
+        )
+        assert c.offered_current == pytest.approx(10)
+        # A TxProfile overrules the default, whatever its stack level.
+        wrong_tx = profile(4, "TxProfile", [(0, 20)], transactionId=5)
+        assert await set_profile(csms, 1, wrong_tx) == "Rejected"
+        assert (
+            await set_profile(csms, 1, profile(4, "TxProfile", [(0, 20)], transactionId=101))
+            == "Accepted"
+        )
+        assert c.offered_current == 20
+        # ChargePointMaxProfile: connector 0 only, caps everything.
+        assert (
+            await set_profile(csms, 1, profile(5, "ChargePointMaxProfile", [(0, 8)])) == "Rejected"
+        )
+        assert (
+            await set_profile(csms, 0, profile(5, "ChargePointMaxProfile", [(0, 8)])) == "Accepted"
+        )
+        assert c.offered_current == 8
+        # Below 6 A the charger pauses.
+        assert (
+            await set_profile(csms, 0, profile(5, "ChargePointMaxProfile", [(0, 4)])) == "Accepted"
+        )
+        assert c.offered_current == 0
+        assert (await csms.wait_for("StatusNotification", 5))["status"] == "SuspendedEVSE"
+
+        cleared = await ask(
+            csms, call.ClearChargingProfile(charging_profile_purpose="ChargePointMaxProfile")
+        )
+        assert cleared.status == "Accepted"
+        assert c.offered_current == 20
+        assert (await csms.wait_for("StatusNotification", 6))["status"] == "Charging"
+        assert (await ask(csms, call.ClearChargingProfile(id=42))).status == "Unknown"
+
+        await cp.stop_transaction(1)
+        assert [p.purpose for p in cp.profiles.profiles] == ["TxDefaultProfile", "TxDefaultProfile"]
+        assert [r.status for r in cp.profiles_received] == [
+            "Accepted",
+            "Rejected",
+            "Accepted",
+            "Rejected",
+            "Accepted",
+            "Rejected",
+            "Accepted",
+            "Accepted",
+        ]
+        assert cp.profiles_received[2].profile["chargingSchedule"]["chargingRateUnit"] == "W"
+
+
+async def test_energy_follows_the_limit(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, phases=1) as cp:
+        await cp.start_transaction(1, "TAG")
+        clock.advance(3600)
+        await set_profile(server.csms, 1, profile(1, "TxProfile", [(0, 10)]))
+        clock.advance(3600)
+        await cp.send_meter_values(1)
+        assert cp.connector(1).energy_wh == pytest.approx(32 * 230 + 10 * 230)
+
+
+@pytest.mark.parametrize(
+    ("options", "connector_id", "wire", "status"),
+    [
+        ({"rate_unit": "W"}, 0, profile(1, "TxDefaultProfile", [(0, 16)]), "Rejected"),
+        ({"rate_unit": "W"}, 0, profile(1, "TxDefaultProfile", [(0, 11000)], unit="W"), "Accepted"),
+        ({"rate_unit": "A"}, 0, profile(1, "TxDefaultProfile", [(0, 11000)], unit="W"), "Rejected"),
+        ({"refuse_tx_default": True}, 0, profile(1, "TxDefaultProfile", [(0, 16)]), "Rejected"),
+        (
+            {"refuse_tx_default": True},
+            0,
+            profile(1, "ChargePointMaxProfile", [(0, 16)]),
+            "Accepted",
+        ),
+        ({"max_stack_level": 2}, 0, profile(1, "TxDefaultProfile", [(0, 16)], stack=3), "Rejected"),
+        ({"max_stack_level": 2}, 0, profile(1, "TxDefaultProfile", [(0, 16)], stack=2), "Accepted"),
+        ({}, 3, profile(1, "TxDefaultProfile", [(0, 16)]), "Rejected"),
+        ({}, 0, profile(1, "TxDefaultProfile", [(10, 16)]), "Rejected"),
+        ({}, 0, profile(1, "TxDefaultProfile", [(0, 16)], kind="Recurring"), "Rejected"),
+    ],
+)
+async def test_profile_switches(
+    server: CsmsServer,
+    clock: ManualClock,
+    options: dict[str, Any],
+    connector_id: int,
+    wire: dict[str, Any],
+    status: str,
+) -> None:
+    async with make(server, clock, **options) as cp:
+        assert await set_profile(server.csms, connector_id, wire) == status
+        assert cp.profiles_received[-1].status == status
+
+
+async def test_refuse_tx_default_still_takes_tx_profiles(
+    server: CsmsServer, clock: ManualClock
+) -> None:
+    async with make(server, clock, refuse_tx_default=True) as cp:
+        await cp.start_transaction(1, "TAG")
+        assert await set_profile(server.csms, 1, profile(1, "TxProfile", [(0, 12)])) == "Accepted"
+        assert cp.connector(1).offered_current == 12
+
+
+async def test_max_profiles(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, max_profiles=2) as cp:
+        csms = server.csms
+        assert await set_profile(csms, 0, profile(1, "TxDefaultProfile", [(0, 16)])) == "Accepted"
+        assert (
+            await set_profile(csms, 0, profile(2, "TxDefaultProfile", [(0, 16)], stack=1))
+            == "Accepted"
+        )
+        assert (
+            await set_profile(csms, 0, profile(3, "TxDefaultProfile", [(0, 16)], stack=2))
+            == "Rejected"
+        )
+        # Same id (or same stack level and purpose) replaces, so it still fits.
+        assert (
+            await set_profile(csms, 0, profile(2, "TxDefaultProfile", [(0, 10)], stack=2))
+            == "Accepted"
+        )
+        assert (
+            await set_profile(csms, 0, profile(9, "TxDefaultProfile", [(0, 12)], stack=2))
+            == "Accepted"
+        )
+        assert sorted(p.profile_id for p in cp.profiles.profiles) == [1, 9]
+
+
+async def test_absolute_schedule_over_time(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock) as cp:
+        csms = server.csms
+        wire = profile(
+            1,
+            "TxDefaultProfile",
+            [(0, 16), (600, 8)],
+            kind="Absolute",
+            startSchedule=iso(START),
+            duration=1200,
+        )
+        assert await set_profile(csms, 0, wire) == "Accepted"
+        composite = await ask(csms, call.GetCompositeSchedule(connector_id=1, duration=1800))
+        assert composite.status == "Accepted"
+        periods = composite.charging_schedule["charging_schedule_period"]
+        assert [(p["start_period"], p["limit"]) for p in periods] == [(0, 16), (600, 8), (1200, 32)]
+        in_watts = await ask(
+            csms, call.GetCompositeSchedule(connector_id=1, duration=300, charging_rate_unit="W")
+        )
+        assert in_watts.charging_schedule["charging_schedule_period"][0]["limit"] == 16 * 230 * 3
+
+        await cp.start_transaction(1, "TAG")
+        c = cp.connector(1)
+        assert c.offered_current == 16
+        clock.advance(601)
+        await cp.tick()
+        assert c.offered_current == 8
+        clock.advance(600)
+        await cp.send_meter_values(1)
+        assert c.offered_current == 32  # past the duration: no limit
+
+
+async def test_recurring_and_relative_schedules(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock) as cp:
+        csms = server.csms
+        daily = profile(
+            1,
+            "TxDefaultProfile",
+            [(0, 6), (4 * 3600, 16)],
+            kind="Recurring",
+            recurrencyKind="Daily",
+            startSchedule=iso(START),
+            validTo=iso(START + timedelta(days=3)),
+        )
+        assert await set_profile(csms, 0, daily) == "Accepted"
+        await cp.start_transaction(1, "TAG")
+        c = cp.connector(1)
+        assert c.offered_current == 6
+        clock.advance(23 * 3600)  # 07:00 next day: still in the afternoon period
+        await cp.tick()
+        assert c.offered_current == 16
+        clock.advance(1800)  # 07:30
+        await cp.tick()
+        assert c.offered_current == 16
+        clock.advance(3600)  # 08:30: the schedule started again
+        await cp.tick()
+        assert c.offered_current == 6
+
+        relative = profile(2, "TxProfile", [(0, 10), (60, 20)])
+        assert await set_profile(csms, 1, relative) == "Accepted"
+        # Relative to the transaction start, which was more than 60 s ago.
+        assert c.offered_current == 20
+        clock.advance(3 * 86400)  # past validTo of the daily profile
+        await cp.tick()
+        assert c.offered_current == 20
+
+
+async def test_composite_schedule_answers(server: CsmsServer, clock: ManualClock) -> None:
+    async with make(server, clock, rate_unit="A", connectors=2) as cp:
+        csms = server.csms
+        refused = await ask(
+            csms, call.GetCompositeSchedule(connector_id=1, duration=60, charging_rate_unit="W")
+        )
+        assert refused.status == "Rejected"
+        assert (
+            await ask(csms, call.GetCompositeSchedule(connector_id=3, duration=60))
+        ).status == "Rejected"
+        await set_profile(csms, 0, profile(1, "ChargePointMaxProfile", [(0, 20)]))
+        whole = await ask(csms, call.GetCompositeSchedule(connector_id=0, duration=60))
+        assert whole.charging_schedule["charging_schedule_period"] == [
+            {"start_period": 0, "limit": 20}
+        ]
+        # The charge point's limit is shared by the connectors that charge.
+        await cp.start_transaction(1, "A")
+        await cp.start_transaction(2, "B")
+        assert [c.offered_current for c in cp.connectors.values()] == [10, 10]
+
+
+def test_profile_store_replacement_rules() -> None:
+    store = ProfileStore(ProfileRules(connectors=2))
+    now = START
+
+    def add(connector_id: int, wire: dict[str, Any]) -> None:
+        parsed = Profile.from_wire(connector_id, wire, now)
+        assert store.refusal(parsed, None) is None
+        store.install(parsed)
+
+    add(0, profile(1, "TxDefaultProfile", [(0, 16)]))
+    add(2, profile(2, "TxDefaultProfile", [(0, 10)]))
+    # A connector-specific TxDefaultProfile replaces the connector-0 one there only (3.13.1).
+    assert store.limit(1, now, now, 230) == 16
+    assert store.limit(2, now, now, 230) == 10
+    add(0, profile(3, "TxDefaultProfile", [(0, 12)]))  # same stack level and purpose: replaces 1
+    assert [p.profile_id for p in store.profiles] == [2, 3]
+    assert store.limit(1, now, now, 230) == 12
+    future = profile(
+        4, "TxDefaultProfile", [(0, 6)], stack=5, validFrom=iso(now + timedelta(hours=1))
+    )
+    add(0, future)
+    assert store.limit(1, now, now, 230) == 12
+    assert store.limit(1, now + timedelta(hours=2), now, 230) == 6
+    assert store.clear(connector_id=0)
+    assert store.limit(1, now, now, 230) is None
+    assert store.limit(2, now, now, 230) == 10
