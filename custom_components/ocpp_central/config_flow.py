@@ -121,7 +121,7 @@ _MAX_HOSTNAME_LENGTH: Final = 253
 # ASCII without whitespace, and without the characters that end a path segment.
 _CHARGE_BOX_ID_FORBIDDEN: Final = frozenset("/?#")
 
-# The form of a HomeAssistant DateTimeSelector value (local time, no zone).
+# The form of a Home Assistant DateTimeSelector value (local time, no zone).
 _DATETIME_SELECTOR_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 
 
