@@ -1,9 +1,10 @@
-"""The simulated charge point against a small CSMS on the ocpp package, over 127.0.0.1 websockets."""
+"""The simulated charge point against a small CSMS (ocpp package) over 127.0.0.1 websockets."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -159,10 +160,8 @@ class CsmsServer:
         csms = Csms(connection.request.path.rsplit("/", 1)[-1], connection, self.policy)
         self.connections.append(csms)
         self.arrived.set()
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):
             await csms.start()
-        except websockets.ConnectionClosed:
-            pass
 
 
 @pytest.fixture
@@ -669,6 +668,7 @@ async def test_reservations(server: CsmsServer, clock: ManualClock) -> None:
 async def test_trigger_message(
     server: CsmsServer,
     clock: ManualClock,
+    *,
     message: str,
     connector_id: int | None,
     action: str,
@@ -846,6 +846,7 @@ async def test_energy_follows_the_limit(server: CsmsServer, clock: ManualClock) 
 async def test_profile_switches(
     server: CsmsServer,
     clock: ManualClock,
+    *,
     options: dict[str, Any],
     connector_id: int,
     wire: dict[str, Any],
@@ -1003,3 +1004,43 @@ def test_profile_store_replacement_rules() -> None:
     assert store.clear(connector_id=0)
     assert store.limit(1, now, now, 230) is None
     assert store.limit(2, now, now, 230) == 10
+
+
+# -- against the real central system ------------------------------------------------------------
+
+
+async def test_against_the_central_system(socket_enabled: None, clock: ManualClock) -> None:
+    from custom_components.ocpp_central.protocol.config import ChargerConfig
+    from custom_components.ocpp_central.protocol.hooks import MemoryHooks
+    from custom_components.ocpp_central.protocol.server import CentralSystem
+
+    central = CentralSystem(host="127.0.0.1", port=0, hooks=MemoryHooks())
+    central.set_charger(ChargerConfig(charge_box_id="CP-1", password="pw", meter_interval=60))
+    await central.start()
+    try:
+        async with SimulatedCharger(
+            f"ws://127.0.0.1:{central.port}", "CP-1", password="pw", clock=clock, heartbeat=False
+        ) as cp:
+            assert cp.subprotocol == "ocpp1.6"
+            assert cp.registration == "Accepted"
+            session = central.sessions["CP-1"]
+            assert session.state.registration == "Accepted"
+            assert session.connected
+            # After the boot the central system reads our configuration and aligns the interval.
+            await cp.wait_for_call("ChangeConfiguration")
+            assert cp.meter_interval == 60
+
+            transaction_id = await cp.start_transaction(1, "TAG")
+            clock.advance(600)
+            await cp.send_meter_values(1)
+            connector = session.state.connectors[1]
+            assert connector.transaction is not None
+            assert connector.transaction.transaction_id == transaction_id
+            assert connector.reading("Power.Active.Import") == pytest.approx(32 * 230 * 3)
+            limit = profile(1, "TxProfile", [(0, 10)], transactionId=transaction_id)
+            assert await session.set_charging_profile(1, limit) == "Accepted"
+            assert cp.connector(1).offered_current == 10
+            await cp.stop_transaction(1)
+            assert connector.transaction is None
+    finally:
+        await central.stop()
