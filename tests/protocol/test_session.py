@@ -605,7 +605,6 @@ async def test_unserved_actions(action: str, code: CallErrorCode) -> None:
     [
         ("StartTransaction", {"connectorId": 1, "idTag": "T", "timestamp": ts(T0)}),
         ("MeterValues", {"connectorId": 1}),
-        ("StatusNotification", {"connectorId": -1, "errorCode": "NoError", "status": "Available"}),
         ("StopTransaction", {"transactionId": 1, "meterStop": "many", "timestamp": ts(T0)}),
         ("BootNotification", {"chargePointVendor": "V"}),
     ],
@@ -617,6 +616,24 @@ async def test_malformed_payloads_get_formation_violation(
     with pytest.raises(CallError) as refused:
         make_session().handle_call(action, payload)
     assert refused.value.code is CallErrorCode.FORMATION_VIOLATION
+
+
+@pytest.mark.parametrize(
+    ("action", "payload"),
+    [
+        ("StatusNotification", {"connectorId": -1, "errorCode": "NoError", "status": "Available"}),
+        ("StatusNotification", {"connectorId": 129, "errorCode": "NoError", "status": "Available"}),
+        ("MeterValues", meter_payload(100000, [{"value": "1"}])),
+        ("StartTransaction", start_payload(connector_id=0)),
+    ],
+)
+async def test_connector_ids_out_of_range(action: str, payload: dict[str, Any]) -> None:
+    session = make_session()
+    with pytest.raises(CallError) as refused:
+        session.handle_call(action, payload)
+    assert refused.value.code is CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION
+    assert session.state.connector_ids == []
+    assert session.transactions == {}
 
 
 # ---------------------------------------------------------------- transactions
@@ -1381,3 +1398,41 @@ async def test_resync_survives_a_charger_refusing_triggers() -> None:
         "ChangeConfiguration",
         "ChangeConfiguration",
     ]
+
+
+async def test_meter_start_and_stop_move_the_register_of_a_quiet_charger() -> None:
+    session = make_session()
+    recorder = Recorder(session, [(1, "readings")])
+    handle(session, "StartTransaction", start_payload(meter_start=10000))
+    connector = session.state.connectors[1]
+    register = connector.readings["Energy.Active.Import.Register"]
+    assert (register.value, register.context, register.timestamp) == (
+        10000,
+        "Transaction.Begin",
+        T0,
+    )
+    handle(session, "StopTransaction", stop_payload(1, 12500))
+    register = connector.readings["Energy.Active.Import.Register"]
+    assert (register.value, register.context) == (12500, "Transaction.End")
+    assert recorder.notifications == 2
+    # A late stop of an older transaction with a lower register does not move it back.
+    handle(session, "StartTransaction", start_payload(meter_start=9000, at=T0 - timedelta(days=1)))
+    assert connector.reading("Energy.Active.Import.Register") == 12500
+    handle(session, "StopTransaction", stop_payload(2, 9500, at=T0 - timedelta(hours=20)))
+    assert connector.reading("Energy.Active.Import.Register") == 12500
+    assert recorder.notifications == 2
+
+
+async def test_a_rejected_charger_is_left_alone() -> None:
+    session = make_session()
+    session.boot_policy = lambda _id, _info: "Rejected"
+    session.resync_delay = 0
+    connection = FakeConnection()
+    session.connection_made(connection)
+    handle(session, "BootNotification", boot_payload())
+    session.connection_lost()
+    connection = FakeConnection()
+    session.connection_made(connection)  # reconnects without booting again
+    session.update_config(ChargerConfig(charge_box_id=CBID, heartbeat_interval=10))
+    await settle()
+    assert connection.sent == []  # section 4.2: the Central System initiates nothing

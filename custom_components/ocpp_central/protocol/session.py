@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 from .config import ChargerConfig
 from .errors import CallError, CallErrorCode, NotConnectedError, OcppError
 from .hooks import ACCEPTED, CONCURRENT_TX, SessionHooks
-from .measurands import ENERGY_REGISTER, is_stale, parse_meter_values
+from .measurands import DEFAULT_LOCATION, ENERGY_REGISTER, is_stale, parse_meter_values
 from .messages import (
     ConfigurationResult,
     DataTransferResult,
@@ -122,6 +122,9 @@ _ID_TAG_EVENTS: Final = {
 }
 # Section 6.49: a StopTransaction without reason was stopped "Local".
 _DEFAULT_STOP_REASON: Final = "Local"
+# Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
+# misbehaving charger from creating thousands of connectors, each a set of entities.
+MAX_CONNECTOR_ID: Final = 128
 
 type BootPolicy = Callable[[str, BootInfo], str]
 """Decide a BootNotification: (charge_box_id, boot info) -> Accepted, Pending or Rejected."""
@@ -240,7 +243,8 @@ class ChargerSession:
         if config.charge_box_id != self._config.charge_box_id:
             raise ValueError("update_config cannot change the charge_box_id")
         self._config = config
-        if self._connection is not None:
+        # Section 4.2: a Rejected charger is not talked to; it gets the intervals once accepted.
+        if self._connection is not None and self.state.registration != REJECTED:
             self._spawn(self._apply_intervals(self.state.configuration))
 
     def register_vendor(self, vendor_id: str, handler: VendorHandler) -> Callable[[], None]:
@@ -294,7 +298,7 @@ class ChargerSession:
         except (KeyError, TypeError, ValueError) as err:
             # Only reachable with unvalidated input: a required field missing or of the
             # wrong type. Answer as OCPP-J table 7 says rather than with InternalError.
-            _LOGGER.debug("Bad %s from %s", action, self.charge_box_id, exc_info=True)
+            _LOGGER.warning("Bad %s from %s", action, self.charge_box_id, exc_info=True)
             raise CallError(CallErrorCode.FORMATION_VIOLATION, f"{action}: {err!r}") from err
         finally:
             if changed:
@@ -427,6 +431,10 @@ class ChargerSession:
         id_tag = payload["idTag"]
         meter_start = float(payload["meterStart"])
         start_time = parse_timestamp(payload["timestamp"])
+        if connector_id == 0:  # section 6.45: connectorId > 0
+            raise CallError(
+                CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION, "a transaction needs connectorId > 0"
+            )
         connector = self._connector(connector_id, changed)
         info = self._authorize(id_tag)
         current = connector.transaction
@@ -454,6 +462,7 @@ class ChargerSession:
         self._transactions[tx.transaction_id] = tx
         connector.transaction = tx
         changed.add((connector_id, TRANSACTION))
+        self._record_register(connector, meter_start, start_time, "Transaction.Begin", changed)
         self.hooks.transaction_started(self.charge_box_id, tx)
         self._tag_event(connector_id, id_tag, info)
         self._events.append(
@@ -536,6 +545,7 @@ class ChargerSession:
         tx.last_update = stop_time
         tx.stop_time = stop_time
         tx.stop_reason = payload.get("reason", _DEFAULT_STOP_REASON)
+        self._record_register(connector, meter_stop, stop_time, "Transaction.End", changed)
         if connector.transaction is tx:
             connector.transaction = None
         changed.add((tx.connector_id, TRANSACTION))
@@ -562,8 +572,12 @@ class ChargerSession:
         """Return the connector, announcing it with (0, "connectors") when it is new."""
         connector = self.state.connectors.get(connector_id)
         if connector is None:
-            if connector_id < 0:
-                raise ValueError(f"connectorId {connector_id} is negative")
+            if not 0 <= connector_id <= MAX_CONNECTOR_ID:
+                # OCPP-J table 7: well-formed, but the value is out of range.
+                raise CallError(
+                    CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    f"connectorId {connector_id} is not in 0..{MAX_CONNECTOR_ID}",
+                )
             connector = self.state.connector(connector_id)
             changed.add(CONNECTORS)
         return connector
@@ -599,6 +613,27 @@ class ChargerSession:
         if stored:
             changed.add((connector.connector_id, READINGS))
         return register
+
+    def _record_register(
+        self,
+        connector: ConnectorState,
+        value: float,
+        timestamp: datetime,
+        context: str,
+        changed: set[StateKey],
+    ) -> None:
+        """Keep meterStart/meterStop as the connector's register when nothing newer is known.
+
+        A charger that sends no MeterValues still moves the register the Energy
+        dashboard reads. Only a newer, not lower value is taken: these fields are in whole
+        Wh and often less exact than the sampled register (a meter exchange shows up in
+        MeterValues anyway).
+        """
+        readings = connector.readings
+        previous = readings.get(ENERGY_REGISTER)
+        if previous is None or (value >= previous.value and timestamp >= previous.timestamp):
+            readings[ENERGY_REGISTER] = Reading(value, "Wh", timestamp, context, DEFAULT_LOCATION)
+            changed.add((connector.connector_id, READINGS))
 
     def _authorize(self, id_tag: str) -> dict[str, Any]:
         """Return a copy of the hooks' IdTagInfo for `id_tag` (we may change its status)."""
@@ -659,6 +694,8 @@ class ChargerSession:
         await asyncio.sleep(self.resync_delay)
         if self._booted or self._connection is not connection:
             return
+        if self.state.registration == REJECTED:
+            return  # section 4.2: it must boot again; we initiate nothing meanwhile
         if self.state.boot is None:
             reply = await self._try("TriggerMessage", {"requestedMessage": "BootNotification"})
             if reply is not None and reply.get("status") == ACCEPTED:
@@ -679,7 +716,7 @@ class ChargerSession:
         number = values.get("NumberOfConnectors")
         if number is not None and number.value is not None and number.value.strip().isdigit():
             changed: set[StateKey] = set()
-            for connector_id in range(1, int(number.value) + 1):
+            for connector_id in range(1, min(int(number.value), MAX_CONNECTOR_ID) + 1):
                 self._connector(connector_id, changed)
             if changed:
                 self.state.notify(changed)
