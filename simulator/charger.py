@@ -49,6 +49,8 @@ SUBPROTOCOL = Subprotocol("ocpp1.6")
 ACCEPTED = "Accepted"
 # Reconnect back-off after a lost connection doubles up to this many seconds.
 _RECONNECT_MAX = 30.0
+# What a failed (re)connection attempt raises: refused, unreachable, slow, or dropped early.
+CONNECT_ERRORS = (OSError, websockets.InvalidHandshake, TimeoutError, NotConnectedError)
 # How long the reader waits for our code to digest a reply before it handles the next frame.
 _DIGEST_TIMEOUT = 5.0
 
@@ -185,6 +187,7 @@ class SimulatedCharger:
         self._lost = asyncio.Event()
         self._closing = False
         self._rebooting = False
+        self._online = False  # connect() completed at least once
         self._boot_now = asyncio.Event()
         self._retry_after = 0.0  # interval of the last Pending/Rejected boot
         self.firmware_step = 0.0  # seconds between firmware/diagnostics status notifications
@@ -225,9 +228,14 @@ class SimulatedCharger:
         """
         self._closing = False
         await self._open()
-        if not self._accepted:
-            await self._boot_until_accepted()
-            await self._announce_all()
+        try:
+            if not self._accepted:
+                await self._boot_until_accepted()
+                await self._announce_all()
+        except BaseException:
+            await self._close_socket()
+            raise
+        self._online = True
         self._restart_heartbeat()
         self._restart_meter_loop()
 
@@ -323,7 +331,8 @@ class SimulatedCharger:
             if self._link is link:
                 self._link = None
             self._notify_state()
-        if self.reconnect and not self._closing and not self._rebooting:
+        # Reconnect only what connect() brought up completely; its caller handles the rest.
+        if self.reconnect and self._online and not self._closing and not self._rebooting:
             self._spawn(self._reconnect(), "reconnect")
 
     async def _reconnect(self) -> None:
@@ -332,7 +341,7 @@ class SimulatedCharger:
             await asyncio.sleep(delay)
             try:
                 await self.connect()
-            except (OSError, websockets.InvalidHandshake, TimeoutError) as error:
+            except CONNECT_ERRORS as error:
                 LOG.warning("%s reconnect failed: %s", self.charge_box_id, error)
                 delay = min(delay * 2, _RECONNECT_MAX)
             else:
@@ -420,7 +429,9 @@ class SimulatedCharger:
                 self._recorder.changed.clear()
                 await self._recorder.changed.wait()
 
-    async def wait_until(self, predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    async def wait_until(
+        self, predicate: Callable[[], bool], seconds: float | None = 5.0
+    ) -> None:
         """Wait until `predicate()` holds; it is checked whenever the charger's state changes."""
         async with asyncio.timeout(seconds):
             while not predicate():
