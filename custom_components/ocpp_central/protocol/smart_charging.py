@@ -1,0 +1,648 @@
+"""Current limits that real chargers obey, through OCPP 1.6 smart charging (section 3.13).
+
+`CurrentLimiter.set_limit(connector_id, amps)` turns "at most this many amperes" into
+charging profiles (SetChargingProfile, section 5.16; ChargingProfile types in 7.8-7.14):
+
+1. Capabilities come from the charger's Smart Charging configuration keys (sections
+   3.13.5 and 9.4), read once per connection from `state.configuration` (asking
+   GetConfiguration for the ones missing): SupportedFeatureProfiles (no SmartCharging:
+   nothing is sent), ChargeProfileMaxStackLevel, ChargingScheduleAllowedChargingRateUnit,
+   MaxChargingProfilesInstalled and NumberOfConnectors.
+2. Strategies, in order, each remembered as refused for the rest of the connection
+   once the charger rejects it:
+   - TxDefaultProfile on the connector (section 3.13.1): applies to the running
+     transaction and to the next ones (errata 3.8), and survives reboots (errata 3.37);
+   - ChargePointMaxProfile on connector 0, only for a single-connector charger (on a
+     charger with more connectors it would limit them all together, section 3.13.3);
+   - TxProfile on the connector's running transaction, with its transactionId
+     (section 5.16.3); it ends with the transaction, and the limit is sent again when
+     the next transaction starts.
+   Every profile is Absolute with a startSchedule a minute in the past, so no gap of
+   default behaviour opens while it replaces the previous one (section 5.16.4 note),
+   without duration (it holds until replaced), in A when the charger allows it, else in
+   W: amperes x voltage x phases with numberPhases set (section 7.12).
+3. Profiles are ours by id and stack level. Ids are `PROFILE_ID_BASE + 100 x purpose
+   index + connector id` (see `profile_id`), so the same request replaces our previous
+   profile (section 5.16.3: same chargingProfileId) instead of piling up. The stack
+   level is the charger's ChargeProfileMaxStackLevel (our limit prevails over lower
+   profiles of the same purpose, section 3.13.2), or `DEFAULT_STACK_LEVEL` when the
+   charger does not say. Once a strategy is accepted, our profiles of the other
+   strategies are cleared by id (ClearChargingProfile, section 5.5): none is left stale.
+4. 0 A pauses charging (a limit of 0 in the schedule); any request below `min_current`
+   (default 6 A, the IEC 61851 minimum) pauses as well, since a car cannot charge below it.
+5. Coalescing: a connector receives at most one new limit per `min_interval` seconds
+   (default 10). Requests arriving meanwhile wait; the latest wins and every waiting
+   caller gets the value the charger accepted. A request for the limit already in force
+   sends nothing.
+
+The accepted limit is stored in `ConnectorState.current_limit` and announced with the
+key `(connector_id, "current_limit")`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import logging
+import math
+import time
+from typing import Any, Final, Protocol
+
+from .errors import CallErrorCode, CallErrorReceived, CallTimeoutError, OcppError
+from .messages import ConfigurationResult, format_timestamp
+from .state import (
+    BOOT,
+    CONFIGURATION,
+    CONNECTED,
+    CURRENT_LIMIT,
+    TRANSACTION,
+    ChargerState,
+    ConfigurationValue,
+    ConnectorState,
+)
+
+__all__ = [
+    "CHARGE_POINT_MAX_PROFILE",
+    "DEFAULT_STACK_LEVEL",
+    "PROFILE_ID_BASE",
+    "TX_DEFAULT_PROFILE",
+    "TX_PROFILE",
+    "Capabilities",
+    "CurrentLimiter",
+    "LimitRefused",
+    "profile_id",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# ChargingProfilePurposeType (section 7.10).
+CHARGE_POINT_MAX_PROFILE: Final = "ChargePointMaxProfile"
+TX_DEFAULT_PROFILE: Final = "TxDefaultProfile"
+TX_PROFILE: Final = "TxProfile"
+# Our purposes in the order they are tried; the index is part of the profile id.
+_PURPOSES: Final = (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE, TX_PROFILE)
+
+# Profile ids of ours: 1_616_000 + 100 x purpose index + connector id. Far from the small
+# ids vendor apps and other central systems use, stable across restarts (so a profile
+# left by an earlier run is replaced or cleared, never duplicated).
+PROFILE_ID_BASE: Final = 1_616_000
+_MAX_CONNECTOR_ID: Final = 99
+# Stack level when the charger does not report ChargeProfileMaxStackLevel.
+DEFAULT_STACK_LEVEL: Final = 1
+# startSchedule this far in the past: no gap while a profile replaces another, and
+# tolerant of a charger clock a little behind ours (section 5.16.4 note).
+_START_IN_THE_PAST: Final = timedelta(minutes=1)
+# Section 7.12: W limits assume this many phases when numberPhases is absent.
+_SPEC_DEFAULT_PHASES: Final = 3
+_ACCEPTED: Final = "Accepted"
+
+# Configuration keys (sections 9.1 and 9.4).
+NUMBER_OF_CONNECTORS: Final = "NumberOfConnectors"
+SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
+CHARGE_PROFILE_MAX_STACK_LEVEL: Final = "ChargeProfileMaxStackLevel"
+ALLOWED_CHARGING_RATE_UNIT: Final = "ChargingScheduleAllowedChargingRateUnit"
+MAX_CHARGING_PROFILES_INSTALLED: Final = "MaxChargingProfilesInstalled"
+CAPABILITY_KEYS: Final = (
+    CHARGE_PROFILE_MAX_STACK_LEVEL,
+    ALLOWED_CHARGING_RATE_UNIT,
+    MAX_CHARGING_PROFILES_INSTALLED,
+    NUMBER_OF_CONNECTORS,
+    SUPPORTED_FEATURE_PROFILES,
+)
+# Section 9.4.2 allows "Current" and "Power"; some firmware writes the unit itself.
+_RATE_UNITS: Final = {"current": "A", "a": "A", "power": "W", "w": "W"}
+
+type Clock = Callable[[], float]
+type Sleep = Callable[[float], Awaitable[None]]
+
+
+def profile_id(purpose: str, connector_id: int) -> int:
+    """The chargingProfileId we use for `purpose` on `connector_id`."""
+    return PROFILE_ID_BASE + 100 * _PURPOSES.index(purpose) + connector_id
+
+
+class LimitSession(Protocol):
+    """What the limiter needs of a `protocol.session.ChargerSession`."""
+
+    @property
+    def state(self) -> ChargerState:
+        """Everything known of the charger."""
+        ...
+
+    async def get_configuration(self, keys: list[str] | None = None) -> ConfigurationResult:
+        """GetConfiguration (section 5.8); fills `state.configuration`."""
+        ...
+
+    async def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
+        """SetChargingProfile (section 5.16): Accepted, Rejected or NotSupported."""
+        ...
+
+    async def clear_charging_profile(
+        self,
+        *,
+        profile_id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> str:
+        """ClearChargingProfile (section 5.5): Accepted or Unknown."""
+        ...
+
+    async def get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None
+    ) -> dict[str, Any]:
+        """GetCompositeSchedule (section 5.7): the response as sent."""
+        ...
+
+
+class LimitRefused(CallErrorReceived):
+    """The charger refused every strategy for a current limit.
+
+    `attempts` lists (purpose, status) in the order tried; status is the
+    ChargingProfileStatus (section 7.11) or the CallError code the charger answered.
+    """
+
+    def __init__(self, connector_id: int, amps: float, attempts: list[tuple[str, str]]) -> None:
+        """Describe the refusal for the log and the user."""
+        if attempts:
+            tried = ", ".join(f"{purpose} {status}" for purpose, status in attempts)
+        else:
+            tried = "the charger supports no charging profile for it"
+        not_supported = {CallErrorCode.NOT_SUPPORTED, CallErrorCode.NOT_IMPLEMENTED, "NotSupported"}
+        code = (
+            CallErrorCode.NOT_SUPPORTED
+            if all(status in not_supported for _purpose, status in attempts)
+            else CallErrorCode.GENERIC_ERROR
+        )
+        super().__init__(code, f"limit {amps:g} A on connector {connector_id} refused: {tried}")
+        self.connector_id = connector_id
+        self.amps = amps
+        self.attempts = attempts
+
+
+def _lookup(configuration: Mapping[str, ConfigurationValue], key: str) -> str | None:
+    """A configuration value by key; keys compare case-insensitively (CiString50Type)."""
+    found = configuration.get(key)
+    if found is None:
+        folded = key.casefold()
+        found = next((v for k, v in configuration.items() if k.casefold() == folded), None)
+    return None if found is None else found.value
+
+
+def _integer(text: str | None) -> int | None:
+    if text is None or not text.strip().isdigit():
+        return None
+    return int(text.strip())
+
+
+def _items(text: str | None) -> list[str] | None:
+    """A comma-separated list (CSL) as its stripped items; None when not reported."""
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the charger says of its smart charging (None: it did not say)."""
+
+    smart_charging: bool | None = None
+    max_stack_level: int | None = None
+    rate_units: frozenset[str] = frozenset()  # "A" and/or "W"; empty: not reported
+    max_profiles: int | None = None
+    connectors: int | None = None
+
+    @classmethod
+    def from_configuration(cls, configuration: Mapping[str, ConfigurationValue]) -> Capabilities:
+        """Read the keys of sections 3.13.5 and 9.4 (and the feature profiles, 9.1)."""
+        profiles = _items(_lookup(configuration, SUPPORTED_FEATURE_PROFILES))
+        units = _items(_lookup(configuration, ALLOWED_CHARGING_RATE_UNIT)) or []
+        return cls(
+            smart_charging=(
+                None if profiles is None else any(p.casefold() == "smartcharging" for p in profiles)
+            ),
+            max_stack_level=_integer(_lookup(configuration, CHARGE_PROFILE_MAX_STACK_LEVEL)),
+            rate_units=frozenset(
+                unit for item in units if (unit := _RATE_UNITS.get(item.casefold())) is not None
+            ),
+            max_profiles=_integer(_lookup(configuration, MAX_CHARGING_PROFILES_INSTALLED)),
+            connectors=_integer(_lookup(configuration, NUMBER_OF_CONNECTORS)),
+        )
+
+    @property
+    def rate_unit(self) -> str:
+        """The unit our schedules use: A when allowed (or not reported), else W."""
+        return "W" if self.rate_units == {"W"} else "A"
+
+    @property
+    def stack_level(self) -> int:
+        """Our stack level: the highest the charger allows."""
+        return DEFAULT_STACK_LEVEL if self.max_stack_level is None else self.max_stack_level
+
+
+@dataclass(frozen=True, slots=True)
+class _Installed:
+    """Our profile in force on a connector."""
+
+    purpose: str
+    amps: float
+    transaction_id: int | None = None  # TxProfile only
+
+
+@dataclass(slots=True)
+class _Slot:
+    """Coalescing of one connector's requests."""
+
+    wanted: float | None = None  # the latest request not sent yet
+    waiters: list[asyncio.Future[float]] = field(default_factory=list)
+    worker: asyncio.Task[None] | None = None
+    next_send: float = -math.inf
+
+
+def _running_transaction_id(connector: ConnectorState) -> int | None:
+    tx = connector.transaction
+    return tx.transaction_id if tx is not None and tx.stop_time is None else None
+
+
+class CurrentLimiter:
+    """Sets the current limit of a charger's connectors through charging profiles.
+
+    `min_interval`: seconds between two limits sent to one connector (coalescing).
+    `min_current`: requests below it (but above 0) pause charging.
+    `voltage` and `phases` turn amperes into W for chargers that only take W; `phases`
+    None counts the phases the charger reports voltages for (3 when it reports none,
+    as section 7.12 assumes). `clock` and `sleep` are the time source and the wait used
+    by coalescing (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        session: LimitSession,
+        *,
+        min_interval: float = 10.0,
+        min_current: float = 6.0,
+        voltage: float = 230.0,
+        phases: int | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        """Watch the charger's connection; nothing is sent until a limit is asked for."""
+        self._session = session
+        self.min_interval = min_interval
+        self.min_current = min_current
+        self.voltage = voltage
+        self.phases = phases
+        self._clock = clock
+        self._sleep = sleep
+        self._capabilities: Capabilities | None = None
+        self._asked_configuration = False
+        self._refused: set[str] = set()  # purposes the charger refused on this connection
+        self._installed: dict[int, _Installed] = {}
+        self._swept: set[int] = set()  # connectors whose possible stale profiles are cleared
+        # Purposes of ours that may be installed, per connector we limit (a
+        # ChargePointMaxProfile is on connector 0 but counted for the connector it limits).
+        self._ours: dict[int, set[str]] = {}
+        self._wanted: dict[int, float] = {}  # the last limit asked for, per connector
+        self._slots: dict[int, _Slot] = {}
+        self._watched: set[int] = set()
+        self._lapsed: set[int] = set()  # connectors whose TxProfile ended with the transaction
+        # Profiles sent (SetChargingProfile), for diagnostics and tests.
+        self.profiles_sent = 0
+        state = session.state
+        self._unsubscribe = [
+            state.subscribe((CONNECTED, BOOT), self._forget_connection),
+            state.subscribe((CONFIGURATION,), self._forget_capabilities),
+        ]
+
+    @property
+    def state(self) -> ChargerState:
+        """The charger's state (where accepted limits are kept)."""
+        return self._session.state
+
+    def close(self) -> None:
+        """Stop watching the charger and drop requests not sent yet."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for slot in self._slots.values():
+            if slot.worker is not None:
+                slot.worker.cancel()
+            for waiter in slot.waiters:
+                waiter.cancel()
+        self._slots.clear()
+
+    async def set_limit(self, connector_id: int, amps: float) -> float:
+        """Limit `connector_id` to `amps` (0: pause); return the limit the charger accepted.
+
+        Coalesced: waits while the connector's last limit is younger than
+        `min_interval`, and returns the result of the latest request by then.
+        Raises `LimitRefused` when the charger refuses every strategy, and
+        `NotConnectedError`, `CallTimeoutError`, `CallErrorReceived` as commands do.
+        """
+        if connector_id < 0 or connector_id > _MAX_CONNECTOR_ID:
+            raise ValueError(f"no connector {connector_id}")
+        if not math.isfinite(amps) or amps < 0:
+            raise ValueError(f"a current limit is a number of amperes >= 0, not {amps!r}")
+        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._request(connector_id, amps, waiter)
+        return await waiter
+
+    async def composite_schedule(self, connector_id: int, duration: int = 3600) -> dict[str, Any]:
+        """GetCompositeSchedule (section 5.7) in the unit our profiles use: what is in force."""
+        capabilities = await self._read_capabilities()
+        return await self._session.get_composite_schedule(
+            connector_id, duration, capabilities.rate_unit
+        )
+
+    # ------------------------------------------------------------------ coalescing
+
+    def _request(
+        self, connector_id: int, amps: float, waiter: asyncio.Future[float] | None = None
+    ) -> None:
+        self._wanted[connector_id] = amps
+        self._watch(connector_id)
+        slot = self._slots.setdefault(connector_id, _Slot())
+        slot.wanted = amps
+        if waiter is not None:
+            slot.waiters.append(waiter)
+        if slot.worker is None:
+            slot.worker = asyncio.get_running_loop().create_task(
+                self._work(connector_id, slot), name=f"current limit {connector_id}"
+            )
+
+    async def _work(self, connector_id: int, slot: _Slot) -> None:
+        """Send the latest request once the connector's interval allows it, until none is left."""
+        waiters: list[asyncio.Future[float]] = []
+        try:
+            while slot.wanted is not None:
+                delay = slot.next_send - self._clock()
+                # The limit in force already needs no new profile, so no wait either.
+                if delay > 0 and not self._in_force(connector_id, slot.wanted):
+                    await self._sleep(delay)
+                    continue
+                amps, waiters = slot.wanted, slot.waiters
+                slot.wanted, slot.waiters = None, []
+                sent_before = self.profiles_sent
+                try:
+                    accepted = await self._apply(connector_id, amps)
+                except OcppError as err:
+                    _settle(waiters, error=err)
+                else:
+                    _settle(waiters, result=accepted)
+                if self.profiles_sent != sent_before:
+                    slot.next_send = self._clock() + self.min_interval
+                waiters = []
+        finally:
+            # Cancelled (close) or a bug: nobody may wait forever.
+            for waiter in (*waiters, *slot.waiters):
+                if not waiter.done():
+                    waiter.cancel()
+            slot.waiters = []
+            slot.worker = None
+
+    # ------------------------------------------------------------------ strategy
+
+    async def _apply(self, connector_id: int, amps: float) -> float:
+        """Install the limit with the first strategy the charger accepts; return it."""
+        capabilities = await self._read_capabilities()
+        amps = self._normalise(amps)
+        connector = self.state.connector(connector_id)
+        transaction_id = _running_transaction_id(connector)
+        if self._in_force(connector_id, amps):
+            return amps
+        if capabilities.smart_charging is False:
+            raise LimitRefused(connector_id, amps, [])
+        attempts: list[tuple[str, str]] = []
+        strategies = self._strategies(connector_id, capabilities)
+        for purpose in strategies:
+            if purpose in self._refused:
+                attempts.append((purpose, "refused before"))
+                continue
+            if purpose == TX_PROFILE and transaction_id is None:
+                # Section 3.13.1: a TxProfile needs a running transaction.
+                attempts.append((purpose, "no transaction"))
+                continue
+            await self._make_room(capabilities, connector_id, purpose)
+            status = await self._send(purpose, connector_id, amps, capabilities, transaction_id)
+            attempts.append((purpose, status))
+            if status != _ACCEPTED:
+                if purpose != TX_PROFILE:  # a TxProfile may pass with the next transaction
+                    self._refused.add(purpose)
+                continue
+            self._installed[connector_id] = _Installed(
+                purpose, amps, transaction_id if purpose == TX_PROFILE else None
+            )
+            await self._clear_others(connector_id, purpose, strategies)
+            self._publish(connector_id, amps)
+            return amps
+        raise LimitRefused(connector_id, amps, attempts)
+
+    def _in_force(self, connector_id: int, amps: float) -> bool:
+        installed = self._installed.get(connector_id)
+        return installed is not None and installed.amps == self._normalise(amps)
+
+    def _normalise(self, amps: float) -> float:
+        """Below the minimum current a car cannot charge: pause. One decimal (section 7.14)."""
+        if amps < self.min_current:
+            return 0.0
+        return round(amps, 1)
+
+    def _strategies(self, connector_id: int, capabilities: Capabilities) -> tuple[str, ...]:
+        if connector_id == 0:
+            return (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE)
+        connectors = capabilities.connectors or len(self.state.connector_ids)
+        if connectors <= 1:
+            return _PURPOSES
+        return (TX_DEFAULT_PROFILE, TX_PROFILE)
+
+    async def _send(
+        self,
+        purpose: str,
+        connector_id: int,
+        amps: float,
+        capabilities: Capabilities,
+        transaction_id: int | None,
+    ) -> str:
+        """SetChargingProfile; a CallError answer counts as a refusal named by its code."""
+        target = 0 if purpose == CHARGE_POINT_MAX_PROFILE else connector_id
+        profile = self._profile(purpose, target, amps, capabilities, transaction_id)
+        self.profiles_sent += 1
+        try:
+            return await self._session.set_charging_profile(target, profile)
+        except CallErrorReceived as err:
+            _LOGGER.info("%s: %s refused: %s", self.state.charge_box_id, purpose, err)
+            return str(err.code)
+
+    def _profile(
+        self,
+        purpose: str,
+        target: int,
+        amps: float,
+        capabilities: Capabilities,
+        transaction_id: int | None,
+    ) -> dict[str, Any]:
+        """A csChargingProfiles object (sections 7.8, 7.13, 7.14)."""
+        unit = capabilities.rate_unit
+        period: dict[str, Any] = {"startPeriod": 0}
+        if unit == "A":
+            period["limit"] = amps
+        else:
+            phases = self._phases(target)
+            period["limit"] = round(amps * self.voltage * phases, 1)
+            period["numberPhases"] = phases
+        start = datetime.now(UTC).replace(microsecond=0) - _START_IN_THE_PAST
+        profile: dict[str, Any] = {
+            "chargingProfileId": profile_id(purpose, target),
+            "stackLevel": capabilities.stack_level,
+            "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "startSchedule": format_timestamp(start),
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": [period],
+            },
+        }
+        if purpose == TX_PROFILE:
+            # Section 5.16: a TxProfile names the transaction it is meant for.
+            profile["transactionId"] = transaction_id
+        return profile
+
+    def _phases(self, connector_id: int) -> int:
+        """Phases for W: the setting, else the phases the charger reports voltages for."""
+        if self.phases is not None:
+            return self.phases
+        for connector in (self.state.connector(connector_id), self.state.connectors[0]):
+            seen = {
+                phase
+                for phase in ("L1", "L2", "L3")
+                if any(
+                    key in connector.readings
+                    for key in (f"Voltage.{phase}-N", f"Voltage.{phase}", f"Current.Import.{phase}")
+                )
+            }
+            if seen:
+                return len(seen)
+        return _SPEC_DEFAULT_PHASES
+
+    async def _make_room(self, capabilities: Capabilities, connector_id: int, purpose: str) -> None:
+        """Clear our other profiles first when the charger could not hold one more."""
+        limit = capabilities.max_profiles
+        ours = self._ours.setdefault(connector_id, set())
+        if limit is None or purpose in ours:
+            return  # replacing a profile of ours takes no room
+        if sum(len(purposes) for purposes in self._ours.values()) < limit:
+            return
+        for old in sorted(ours):
+            await self._clear(old, connector_id)
+        ours.clear()
+        self._installed.pop(connector_id, None)
+
+    async def _clear_others(
+        self, connector_id: int, kept: str, strategies: tuple[str, ...]
+    ) -> None:
+        """Clear our profiles of the other strategies on this connector (never stale).
+
+        The first time on a connection every other strategy is cleared, since an earlier
+        run may have left one; later only the ones we installed.
+        """
+        ours = self._ours.setdefault(connector_id, set())
+        stale = ours if connector_id in self._swept else {*ours, *strategies}
+        self._swept.add(connector_id)
+        for purpose in sorted(stale - {kept}):
+            await self._clear(purpose, connector_id)
+        ours.clear()
+        ours.add(kept)
+
+    async def _clear(self, purpose: str, connector_id: int) -> None:
+        target = 0 if purpose == CHARGE_POINT_MAX_PROFILE else connector_id
+        try:
+            await self._session.clear_charging_profile(profile_id=profile_id(purpose, target))
+        except (CallErrorReceived, CallTimeoutError) as err:
+            _LOGGER.info("%s: clearing %s failed: %s", self.state.charge_box_id, purpose, err)
+
+    def _publish(self, connector_id: int, amps: float | None) -> None:
+        connector = self.state.connector(connector_id)
+        if connector.current_limit != amps:
+            connector.current_limit = amps
+            self.state.notify(((connector_id, CURRENT_LIMIT),))
+
+    # ------------------------------------------------------------------ capabilities
+
+    async def _read_capabilities(self) -> Capabilities:
+        """The capabilities of this connection, asking GetConfiguration once if keys are missing."""
+        if self._capabilities is not None:
+            return self._capabilities
+        configuration = self.state.configuration
+        missing = [key for key in CAPABILITY_KEYS if _lookup(configuration, key) is None]
+        if missing and not self._asked_configuration:
+            self._asked_configuration = True
+            try:
+                await self._session.get_configuration(missing)
+            except (CallErrorReceived, CallTimeoutError) as err:
+                _LOGGER.info("%s: GetConfiguration failed: %s", self.state.charge_box_id, err)
+        self._capabilities = Capabilities.from_configuration(self.state.configuration)
+        return self._capabilities
+
+    # ------------------------------------------------------------------ state changes
+
+    def _forget_connection(self) -> None:
+        """A (re)connection or a reboot: capabilities and refusals may have changed.
+
+        The charger keeps its profiles (errata 3.37), but a firmware that lost them must
+        get the limit again: the next request is sent even if it is unchanged.
+        """
+        self._capabilities = None
+        self._asked_configuration = False
+        self._refused.clear()
+        self._installed.clear()
+        self._swept.clear()
+
+    def _forget_capabilities(self) -> None:
+        self._capabilities = None
+
+    def _watch(self, connector_id: int) -> None:
+        """Follow the connector's transactions (a TxProfile ends with its transaction)."""
+        if connector_id in self._watched or connector_id == 0:
+            return
+        self._watched.add(connector_id)
+        self._unsubscribe.append(
+            self.state.subscribe(
+                ((connector_id, TRANSACTION),), lambda: self._transaction_changed(connector_id)
+            )
+        )
+
+    def _transaction_changed(self, connector_id: int) -> None:
+        installed = self._installed.get(connector_id)
+        running = _running_transaction_id(self.state.connector(connector_id))
+        if (
+            installed is not None
+            and installed.purpose == TX_PROFILE
+            and installed.transaction_id != running
+        ):
+            # Our TxProfile ended with its transaction (section 3.13.1): no limit of ours
+            # is in force until the next transaction gets it again.
+            del self._installed[connector_id]
+            self._ours.get(connector_id, set()).discard(TX_PROFILE)
+            self._publish(connector_id, None)
+            self._lapsed.add(connector_id)
+        if running is not None and connector_id in self._lapsed:
+            self._lapsed.discard(connector_id)
+            if (wanted := self._wanted.get(connector_id)) is not None:
+                self._request(connector_id, wanted)
+
+
+def _settle(
+    waiters: list[asyncio.Future[float]],
+    *,
+    result: float | None = None,
+    error: BaseException | None = None,
+) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue  # the caller gave up waiting
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(0.0 if result is None else result)
