@@ -312,13 +312,18 @@ async def test_boot_policy_pending_refuses_other_calls_until_triggered() -> None
     with pytest.raises(CallError) as refused:
         session.handle_call("Heartbeat", {})
     assert refused.value.code is CallErrorCode.SECURITY_ERROR
-    # Unless we asked for it with TriggerMessage.
+    # Unless we asked for it with TriggerMessage (for all connectors: several messages).
     assert await session.trigger_message("StatusNotification") == "Accepted"
-    handle(
-        session,
-        "StatusNotification",
-        {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
-    )
+    for connector_id in (0, 1, 2):
+        handle(
+            session,
+            "StatusNotification",
+            {"connectorId": connector_id, "errorCode": "NoError", "status": "Available"},
+        )
+    with pytest.raises(CallError):
+        session.handle_call("Heartbeat", {})
+    # A new boot starts over.
+    handle(session, "BootNotification", boot_payload())
     with pytest.raises(CallError):
         session.handle_call(
             "StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"}

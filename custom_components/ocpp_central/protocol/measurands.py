@@ -7,7 +7,7 @@ table lookups: no validation models, one timestamp parse per MeterValue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
 from .messages import parse_timestamp
@@ -53,58 +53,49 @@ MEASURAND_UNITS: Final[dict[str, str]] = {
 REGISTERS: Final = frozenset(m for m in MEASURAND_UNITS if m.endswith(".Register"))
 
 
-def _scale(factor: float) -> Callable[[float], float]:
-    return lambda value: value * factor
+type Conversion = tuple[str, float, float]
+"""(base unit, factor, offset): base value = wire value * factor + offset."""
 
+_SAME: Final = 1.0, 0.0
+_KILO: Final = 1000.0, 0.0
 
-def _identity(value: float) -> float:
-    return value
-
-
-def _fahrenheit(value: float) -> float:
-    return (value - 32.0) * 5.0 / 9.0
-
-
-def _kelvin(value: float) -> float:
-    return value - 273.15
-
-
-# Wire unit (section 7.45) -> (base unit, conversion). Base units: W, Wh, var, varh, VA,
-# A, V, %, Celsius, and the measurand's own unit where 7.45 has none (Hz, RPM).
-UNITS: Final[dict[str, tuple[str, Callable[[float], float]]]] = {
-    "Wh": ("Wh", _identity),
-    "kWh": ("Wh", _scale(1000.0)),
-    "varh": ("varh", _identity),
-    "kvarh": ("varh", _scale(1000.0)),
-    "W": ("W", _identity),
-    "kW": ("W", _scale(1000.0)),
-    "VA": ("VA", _identity),
-    "kVA": ("VA", _scale(1000.0)),
-    "var": ("var", _identity),
-    "kvar": ("var", _scale(1000.0)),
-    "A": ("A", _identity),
-    "V": ("V", _identity),
-    "Celsius": ("Celsius", _identity),
-    "Fahrenheit": ("Celsius", _fahrenheit),
-    "K": ("Celsius", _kelvin),
-    "Percent": ("%", _identity),
+# Wire unit (section 7.45) -> Conversion. Every conversion is linear, so the hot loop does
+# one multiply-add instead of a call. Base units: W, Wh, var, varh, VA, A, V, %, Celsius,
+# and the measurand's own unit where 7.45 has none (Hz, RPM).
+UNITS: Final[dict[str, Conversion]] = {
+    "Wh": ("Wh", *_SAME),
+    "kWh": ("Wh", *_KILO),
+    "varh": ("varh", *_SAME),
+    "kvarh": ("varh", *_KILO),
+    "W": ("W", *_SAME),
+    "kW": ("W", *_KILO),
+    "VA": ("VA", *_SAME),
+    "kVA": ("VA", *_KILO),
+    "var": ("var", *_SAME),
+    "kvar": ("var", *_KILO),
+    "A": ("A", *_SAME),
+    "V": ("V", *_SAME),
+    "Celsius": ("Celsius", *_SAME),
+    "Fahrenheit": ("Celsius", 5.0 / 9.0, -32.0 * 5.0 / 9.0),
+    "K": ("Celsius", 1.0, -273.15),
+    "Percent": ("%", *_SAME),
     # Not on the wire, but the base units MEASURAND_UNITS falls back to.
-    "%": ("%", _identity),
-    "Hz": ("Hz", _identity),
-    "RPM": ("RPM", _identity),
-    "": ("", _identity),
+    "%": ("%", *_SAME),
+    "Hz": ("Hz", *_SAME),
+    "RPM": ("RPM", *_SAME),
+    "": ("", *_SAME),
 }
 # Firmware that gets the case wrong ("kwh", "KW") is served in lenient mode; the
 # conversion is unambiguous, so accept it here as well.
 _UNITS_FOLDED: Final = {unit.casefold(): found for unit, found in UNITS.items()}
-_UNKNOWN_UNIT_CACHE: dict[str, tuple[str, Callable[[float], float]]] = {}
+_UNKNOWN_UNIT_CACHE: dict[str, Conversion] = {}
 
 
-def _unit(unit: str) -> tuple[str, Callable[[float], float]]:
+def _unit(unit: str) -> Conversion:
     """Look up a unit not in UNITS exactly: case-folded, else kept as sent, unscaled."""
     found = _UNKNOWN_UNIT_CACHE.get(unit)
     if found is None:
-        found = _UNITS_FOLDED.get(unit.casefold(), (unit, _identity))
+        found = _UNITS_FOLDED.get(unit.casefold(), (unit, *_SAME))
         if len(_UNKNOWN_UNIT_CACHE) < 64:  # bounded: the unit comes from the charger
             _UNKNOWN_UNIT_CACHE[unit] = found
     return found
@@ -143,13 +134,13 @@ def parse_meter_values(
             if unit is None:
                 unit = measurand_units.get(measurand, "")
             found = units.get(unit)
-            base, convert = found if found is not None else _unit(unit)
+            base, factor, offset = found if found is not None else _unit(unit)
             phase = sample.get("phase")
             readings.append(
                 (
                     measurand if phase is None else f"{measurand}.{phase}",
                     Reading(
-                        convert(raw),
+                        raw * factor + offset,
                         base,
                         timestamp,
                         sample.get("context", DEFAULT_CONTEXT),

@@ -283,15 +283,8 @@ class ChargerSession:
             if action in KNOWN_ACTIONS:
                 raise CallError(CallErrorCode.NOT_SUPPORTED, f"{action} is not supported")
             raise CallError(CallErrorCode.NOT_IMPLEMENTED, f"unknown action {action}")
-        registration = self.state.registration
-        if registration in {PENDING, REJECTED} and action != "BootNotification":
-            # Section 4.2: before an Accepted boot the charger sends nothing but
-            # BootNotification, or what a TriggerMessage asked for while Pending.
-            if registration == REJECTED or action not in self._triggered:
-                raise CallError(
-                    CallErrorCode.SECURITY_ERROR, f"{action} before the boot was accepted"
-                )
-            self._triggered.discard(action)
+        if action != "BootNotification" and self.state.registration != ACCEPTED:
+            self._check_registration(action)
         changed: set[StateKey] = set()
         try:
             response = handler(payload, changed)
@@ -307,6 +300,17 @@ class ChargerSession:
         for event in events:
             self.state.emit(event)
         return response
+
+    def _check_registration(self, action: str) -> None:
+        """Section 4.2: before an Accepted boot a charger sends nothing but BootNotification.
+
+        Except what a TriggerMessage asked for while Pending; a trigger stays granted until
+        the next boot, as one may bring several messages (section 5.17). A charger that
+        never booted while we ran (a reconnect without reboot) is served.
+        """
+        registration = self.state.registration
+        if registration == REJECTED or (registration == PENDING and action not in self._triggered):
+            raise CallError(CallErrorCode.SECURITY_ERROR, f"{action} before the boot was accepted")
 
     # ------------------------------------------------------------------ handlers
 
