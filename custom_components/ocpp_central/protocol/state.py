@@ -127,7 +127,10 @@ class ChargerEvent:
 
     connector_id: int
     kind: str  # "id_tag" or "session"
-    event_type: str  # id_tag: accepted/blocked/expired/invalid/unknown; session: started/stopped
+    # id_tag: accepted/blocked/expired/invalid/concurrent_tx/unknown; session: started/stopped
+    event_type: str
+    # id_tag: {"id_tag"}; session started: {"transaction_id", "id_tag", "meter_start"};
+    # session stopped: {"transaction_id", "id_tag", "energy_wh", "duration_s", "reason"}
     data: dict[str, Any]
 
 
