@@ -1058,6 +1058,13 @@ async def connected(
             {"status": "Accepted"},
             "Accepted",
         ),
+        (
+            lambda s: s.change_configuration("MeterValuesSampledData", "Power.Active.Import"),
+            "ChangeConfiguration",
+            {"key": "MeterValuesSampledData", "value": "Power.Active.Import"},
+            {"status": "RebootRequired"},
+            "RebootRequired",
+        ),
         (lambda s: s.clear_cache(), "ClearCache", {}, {"status": "Accepted"}, "Accepted"),
         (
             lambda s: s.clear_charging_profile(),
