@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from custom_components.ocpp_central.protocol.state import (
     CONNECTORS,
     ChargerEvent,
@@ -54,3 +56,24 @@ def test_transaction_energy_is_never_negative() -> None:
     assert tx.energy == 0.0
     tx.meter_last = 1500.0
     assert tx.energy == 1000.0
+
+
+def test_a_failing_listener_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    state = ChargerState("cp")
+    heard: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("entity bug")
+
+    def broken_event(_event: ChargerEvent) -> None:
+        raise RuntimeError("event bug")
+
+    state.subscribe([(1, "status")], broken)
+    state.subscribe([(1, "status")], lambda: heard.append("status"))
+    state.subscribe_events(broken_event)
+    state.subscribe_events(lambda event: heard.append(event.kind))
+    state.notify({(1, "status")})
+    state.emit(ChargerEvent(1, "session", "started", {}))
+    assert heard == ["status", "session"]
+    assert "state listener failed" in caplog.text
+    assert "event listener failed" in caplog.text

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+import logging
 from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
 
 # Keys of change notifications: (connector_id, field). Fields in use:
 #   connector 0: "connected", "boot", "heartbeat", "firmware_status",
@@ -209,9 +212,18 @@ class ChargerState:
                 if listener not in called:
                     called.append(listener)
         for listener in called:
-            listener()
+            try:
+                listener()
+            except Exception:
+                # Listeners run inside the handling of a charger's message: one failing
+                # (a bug in an entity) must not turn the charger's reply into an error,
+                # nor keep the other listeners from hearing of the change.
+                _LOGGER.exception("%s: state listener failed", self.charge_box_id)
 
     def emit(self, event: ChargerEvent) -> None:
-        """Hand `event` to every event listener."""
+        """Hand `event` to every event listener (isolated from each other, as in notify)."""
         for listener in tuple(self._event_listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception:
+                _LOGGER.exception("%s: event listener failed", self.charge_box_id)
