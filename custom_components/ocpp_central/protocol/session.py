@@ -570,7 +570,7 @@ class ChargerSession:
         )
         return response
 
-    # ------------------------------------------------------------------ handler helpers
+    # ------------------------------------------------------------------ shared by the handlers
 
     def _connector(self, connector_id: int, changed: set[StateKey]) -> ConnectorState:
         """Return the connector, announcing it with (0, "connectors") when it is new."""
