@@ -1,1 +1,1 @@
-"""The OCPP 1.6J central system: transport, RPC, validation and charger sessions (no Home Assistant import)."""
+"""The OCPP 1.6J central system: transport, RPC, validation, sessions (no Home Assistant import)."""
