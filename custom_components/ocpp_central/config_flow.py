@@ -504,7 +504,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             suggested=user_input,
             bind_port=lambda port: port,
             finish=lambda data: self.async_create_entry(
-                title=central_title(data[CONF_PORT]), data=data, options=DEFAULT_OPTIONS
+                title=central_title(data[CONF_PORT]), data=data, options=dict(DEFAULT_OPTIONS)
             ),
         )
 

@@ -20,6 +20,7 @@ from homeassistant.config_entries import (
     ConfigSubentry,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.json import json_dumps
 from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
 from homeassistant.helpers import config_validation as cv
 import probatio
@@ -214,6 +215,8 @@ async def test_user_creates_central_system(
         CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_REJECT,
     }
     assert result["result"].subentries == {}
+    # The frontend receives the result as JSON: every part must serialise.
+    json_dumps({key: value for key, value in result.items() if key != "result"})
     await hass.async_block_till_done()
     assert len(mock_setup_entry.mock_calls) == 1
 
