@@ -1,0 +1,82 @@
+"""Selects of a charger: the charging mode of its solar surplus controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import override
+
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
+
+from .entity import Charger, OcppEntityDescription, OcppEntityEntry
+from .solar import ChargingMode
+from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+
+# Selecting a mode only changes the controller; the limit follows at its next step.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppSelectEntityDescription(OcppEntityDescription, SelectEntityDescription):
+    """A select of the solar controller: its option now and how to choose one."""
+
+    current_fn: Callable[[SolarCharging], str]
+    select_fn: Callable[[SolarCharging, str], None]
+
+
+SELECTS: tuple[OcppSelectEntityDescription, ...] = (
+    # off: paused; fast: maximum current; solar: surplus only; min_solar: minimum plus surplus.
+    OcppSelectEntityDescription(
+        key="charging_mode",
+        translation_key="charging_mode",
+        per_connector=False,
+        available_when_offline=True,
+        options=[mode.value for mode in ChargingMode],
+        current_fn=lambda control: control.mode.value,
+        select_fn=lambda control, option: control.async_set_mode(ChargingMode(option)),
+    ),
+)
+
+
+def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
+    return [OcppSelect(charger, control, 0, description) for description in SELECTS]
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: OcppEntityEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create the charging mode select of every charger with a solar controller."""
+    async_setup_solar_entities(entry, async_add_entities, _make)
+
+
+class OcppSelect(SolarEntity, SelectEntity, RestoreEntity):
+    """A select of the solar controller; the chosen mode survives restarts."""
+
+    entity_description: OcppSelectEntityDescription
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Restore the mode chosen before the restart."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is not None and last.state in (self.entity_description.options or ()):
+            self.entity_description.select_fn(self._control, last.state)
+            self._update_value()
+
+    @override
+    def _update_value(self) -> bool:
+        option = self.entity_description.current_fn(self._control)
+        if option == self._attr_current_option:
+            return False
+        self._attr_current_option = option
+        return True
+
+    @override
+    async def async_select_option(self, option: str) -> None:
+        """Choose the mode; the controller acts on it at once."""
+        self.entity_description.select_fn(self._control, option)

@@ -1,0 +1,322 @@
+"""Runs one charger's solar surplus controller in Home Assistant: sensor states in, limits out.
+
+`SolarCharging` is the thin adapter around `solar.SurplusController`: it turns the
+state changes of the configured grid (and battery) power sensors into samples, records
+when the charger's power reading arrives, steps the controller once per control period
+and asks the charger's `CurrentLimiter` for the target whenever the limit the charger
+accepted differs from it. Entities (the `charging_mode` select, the controller sensors)
+read `mode` and `decision` and follow `async_add_listener`.
+
+The runtime keeps one `SolarCharging` per charger in `runtime.solar` (by charge box id).
+It controls only once a grid power sensor is configured (`configured`); the entities of
+a charger appear then (`async_setup_solar_entities`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+import logging
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast, override
+
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    UnitOfPower,
+)
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
+from homeassistant.util import dt as dt_util
+
+from .entity import Charger, OcppEntity, OcppEntityEntry, OcppLimiter, OcppSession
+from .protocol.errors import OcppError
+from .protocol.state import READINGS, ChargerState, Reading
+from .solar import (
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_GRID_POWER_ENTITY,
+    ChargingMode,
+    ChargingPower,
+    Decision,
+    Sample,
+    SolarSettings,
+    SurplusController,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigSubentry
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+_LOGGER = logging.getLogger(__name__)
+
+# The connector the controller drives (home chargers have one).
+DEFAULT_CONNECTOR: Final = 1
+# Power sensor units, in W.
+_POWER_FACTORS: Final = {
+    UnitOfPower.WATT: 1.0,
+    UnitOfPower.KILO_WATT: 1000.0,
+    UnitOfPower.MEGA_WATT: 1_000_000.0,
+}
+_POWER: Final = "Power.Active.Import"
+_PHASE_POWERS: Final = tuple(f"{_POWER}.{phase}" for phase in ("L1", "L2", "L3"))
+
+
+def power_of(state: State | None) -> float | None:
+    """A power sensor's value in W; None when it has none (unavailable, unknown, not a number)."""
+    if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+        return None
+    factor = _POWER_FACTORS.get(state.attributes.get(ATTR_UNIT_OF_MEASUREMENT, UnitOfPower.WATT))
+    try:
+        value = float(state.state)
+    except ValueError:
+        return None
+    return None if factor is None else value * factor
+
+
+def _charger_power(readings: Mapping[str, Reading]) -> Reading | None:
+    """The charger's Power.Active.Import reading (the total, or the L1 one standing for all)."""
+    found = readings.get(_POWER)
+    if found is not None:
+        return found
+    return next((r for key in _PHASE_POWERS if (r := readings.get(key)) is not None), None)
+
+
+def _charger_power_value(readings: Mapping[str, Reading]) -> float | None:
+    found = readings.get(_POWER)
+    if found is not None:
+        return found.value
+    phases = [r.value for key in _PHASE_POWERS if (r := readings.get(key)) is not None]
+    return sum(phases) if phases else None
+
+
+class SolarCharging:
+    """The surplus controller of one charger, fed by Home Assistant sensors."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        state: ChargerState,
+        limiter: OcppLimiter,
+        options: Mapping[str, Any],
+        *,
+        connector_id: int = DEFAULT_CONNECTOR,
+        mode: ChargingMode = ChargingMode.SOLAR,
+    ) -> None:
+        """Configure from the charger subentry's options; nothing runs before `async_start`."""
+        self.hass = hass
+        self.state = state
+        self.limiter = limiter
+        self.connector_id = connector_id
+        self.controller = SurplusController(SolarSettings.from_options(options), mode)
+        self.grid_entity_id: str | None = options.get(CONF_GRID_POWER_ENTITY) or None
+        self.battery_entity_id: str | None = options.get(CONF_BATTERY_POWER_ENTITY) or None
+        self.decision: Decision | None = None
+        self.last_error: str | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._stop: list[CALLBACK_TYPE] = []
+        self._power_reading: Reading | None = None
+        self._power_time: float | None = None
+        self._running = False
+
+    @property
+    def configured(self) -> bool:
+        """Whether a grid power sensor is configured: only then does the controller act."""
+        return self.grid_entity_id is not None
+
+    @property
+    def mode(self) -> ChargingMode:
+        """The charging mode."""
+        return self.controller.mode
+
+    @property
+    def settings(self) -> SolarSettings:
+        """The controller's settings."""
+        return self.controller.settings
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call `listener` after each control step, mode or configuration change."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # ------------------------------------------------------------------ life cycle
+
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Follow the sensors and step once per control period; return the stop function."""
+        self.async_stop()
+        if not self.configured:
+            return self.async_stop
+        entity_ids = [e for e in (self.grid_entity_id, self.battery_entity_id) if e]
+        self._record_sample()
+        self._record_power()
+        self._stop = [
+            async_track_state_change_event(self.hass, entity_ids, self._on_sensor),
+            self.state.subscribe(((self.connector_id, READINGS),), self._record_power),
+            async_track_time_interval(
+                self.hass,
+                self._on_period,
+                timedelta(seconds=self.settings.period),
+                name=f"solar surplus {self.state.charge_box_id}",
+            ),
+        ]
+        return self.async_stop
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop following the sensors (the charger keeps the last limit)."""
+        for stop in self._stop:
+            stop()
+        self._stop = []
+
+    @callback
+    def async_update_options(self, options: Mapping[str, Any]) -> None:
+        """Take a charger subentry's new options without losing the mode."""
+        self.controller.update_settings(SolarSettings.from_options(options))
+        self.grid_entity_id = options.get(CONF_GRID_POWER_ENTITY) or None
+        self.battery_entity_id = options.get(CONF_BATTERY_POWER_ENTITY) or None
+        if self._stop or self.configured:
+            self.async_start()
+        self._notify()
+
+    @callback
+    def async_set_mode(self, mode: ChargingMode) -> None:
+        """Switch modes and act on it at once rather than at the next period."""
+        self.controller.set_mode(mode)
+        self._notify()
+        if self._stop:
+            self.hass.async_create_task(self.async_run(), f"solar {self.state.charge_box_id}")
+
+    # ------------------------------------------------------------------ inputs
+
+    @callback
+    def _on_sensor(self, _event: Event[EventStateChangedData]) -> None:
+        self._record_sample()
+
+    def _record_sample(self) -> None:
+        states = self.hass.states
+        battery = None
+        if self.battery_entity_id is not None:
+            battery = power_of(states.get(self.battery_entity_id))
+        grid = None if self.grid_entity_id is None else power_of(states.get(self.grid_entity_id))
+        self.controller.add_sample(Sample(dt_util.utcnow().timestamp(), grid, battery))
+
+    def _record_power(self) -> None:
+        """Note when a new power reading arrived (the charger's own clock may be off)."""
+        reading = _charger_power(self.state.connector(self.connector_id).readings)
+        if reading is not None and reading is not self._power_reading:
+            self._power_reading = reading
+            self._power_time = dt_util.utcnow().timestamp()
+
+    def _charging_power(self) -> ChargingPower | None:
+        power = _charger_power_value(self.state.connector(self.connector_id).readings)
+        if power is None or self._power_time is None:
+            return None
+        return ChargingPower(power, self._power_time)
+
+    # ------------------------------------------------------------------ control
+
+    async def _on_period(self, _now: datetime) -> None:
+        await self.async_run()
+
+    async def async_run(self) -> None:
+        """One control step: decide, and send the target if the charger has another limit."""
+        if self._running or not self.configured:
+            return  # the previous step still waits for the charger, or nothing to control
+        self._running = True
+        try:
+            decision = self.controller.step(dt_util.utcnow().timestamp(), self._charging_power())
+            self.decision = decision
+            connector = self.state.connector(self.connector_id)
+            if self.state.connected and connector.current_limit != decision.target:
+                try:
+                    await self.limiter.set_limit(self.connector_id, decision.target)
+                except OcppError as err:
+                    self.last_error = str(err)
+                    _LOGGER.warning(
+                        "%s: limit %s A not set: %s",
+                        self.state.charge_box_id,
+                        decision.target,
+                        err,
+                    )
+                else:
+                    self.last_error = None
+        finally:
+            self._running = False
+        self._notify()
+
+
+class SolarRuntimeView(Protocol):
+    """What the solar entities use of the runtime kept in `entry.runtime_data`."""
+
+    @property
+    def solar(self) -> Mapping[str, SolarCharging]:
+        """The solar controller of each charger, by charge box id."""
+        ...
+
+    def async_add_charger_listener(
+        self, listener: Callable[[ConfigSubentry, OcppSession], None]
+    ) -> CALLBACK_TYPE:
+        """Call `listener` for every charger set up now and later."""
+        ...
+
+
+class SolarEntity(OcppEntity):
+    """An entity of a charger's solar controller: available while a grid sensor is configured."""
+
+    def __init__(self, charger: Charger, control: SolarCharging, *args: Any, **kwargs: Any) -> None:
+        """Bind the entity to the charger's controller."""
+        self._control = control
+        super().__init__(charger, *args, **kwargs)
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Follow the controller too."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._control.async_add_listener(self._handle_change))
+
+    @override
+    def _is_available(self) -> bool:
+        return self._control.configured
+
+
+@callback
+def async_setup_solar_entities(
+    entry: OcppEntityEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    factory: Callable[[Charger, SolarCharging], list[SolarEntity]],
+) -> None:
+    """Create a platform's solar entities of each charger once its controller is configured."""
+    runtime = cast(SolarRuntimeView, entry.runtime_data)
+
+    @callback
+    def add_charger(subentry: ConfigSubentry, session: OcppSession) -> None:
+        control = runtime.solar.get(session.state.charge_box_id)
+        if control is None:
+            return
+        charger = Charger(entry, subentry, session)
+        added = False
+
+        @callback
+        def add_when_configured() -> None:
+            nonlocal added
+            if added or not control.configured:
+                return
+            added = True
+            async_add_entities(factory(charger, control), config_subentry_id=subentry.subentry_id)
+
+        entry.async_on_unload(control.async_add_listener(add_when_configured))
+        add_when_configured()
+
+    entry.async_on_unload(runtime.async_add_charger_listener(add_charger))

@@ -1,0 +1,123 @@
+"""The charging_mode select: one per charger with a solar controller, restored after a restart."""
+
+from __future__ import annotations
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.select import (
+    ATTR_OPTION,
+    ATTR_OPTIONS,
+    DOMAIN as SELECT_DOMAIN,
+    SERVICE_SELECT_OPTION,
+)
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, Platform
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import mock_restore_cache
+
+from custom_components.ocpp_central.solar import ChargingMode
+
+from .conftest import ConfigEntryFactory
+from .test_solar import (  # the autouse fixture disconnects the chargers after each test
+    CHARGER,
+    SOLAR_OPTIONS,
+    _disconnect_chargers,  # noqa: F401
+    charging,
+    grid,
+    start_solar_harness,
+)
+
+UNIQUE_ID = f"{CHARGER}_charging_mode"
+RESTORED_ID = "select.cp_1_charging_mode"
+
+
+def entity_id(hass: HomeAssistant) -> str | None:
+    return er.async_get(hass).async_get_entity_id(SELECT_DOMAIN, "ocpp_central", UNIQUE_ID)
+
+
+async def test_charging_mode_select(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+) -> None:
+    grid(hass, 1000)  # importing: no surplus
+    harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    charging(harness)
+    select = entity_id(hass)
+    assert select is not None
+    state = hass.states.get(select)
+    assert state is not None
+    assert state.state == "solar"
+    assert state.attributes[ATTR_OPTIONS] == ["off", "fast", "solar", "min_solar"]
+
+    await hass.services.async_call(
+        SELECT_DOMAIN,
+        SERVICE_SELECT_OPTION,
+        {ATTR_ENTITY_ID: select, ATTR_OPTION: "fast"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+
+    assert harness.control.mode is ChargingMode.FAST
+    assert hass.states.get(select).state == "fast"  # type: ignore[union-attr]
+    # Fast charges at the maximum at once (OCPP 1.6 section 5.16 SetChargingProfile).
+    assert harness.profiles() == [16]
+
+    # A change made elsewhere (the runtime, a service) shows in the select.
+    harness.control.async_set_mode(ChargingMode.MIN_SOLAR)
+    await hass.async_block_till_done()
+    assert hass.states.get(select).state == "min_solar"  # type: ignore[union-attr]
+
+
+def register(hass: HomeAssistant) -> None:
+    """Give the select a known entity id before it exists (as after an earlier run)."""
+    er.async_get(hass).async_get_or_create(
+        SELECT_DOMAIN, "ocpp_central", UNIQUE_ID, suggested_object_id="cp_1_charging_mode"
+    )
+
+
+async def test_mode_is_restored_after_a_restart(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    register(hass)
+    mock_restore_cache(hass, [State(RESTORED_ID, "min_solar")])
+    harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    select = entity_id(hass)
+    assert select == RESTORED_ID
+    assert harness.control.mode is ChargingMode.MIN_SOLAR
+    assert hass.states.get(select).state == "min_solar"  # type: ignore[union-attr]
+
+
+async def test_an_unknown_restored_state_keeps_the_default(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    register(hass)
+    mock_restore_cache(hass, [State(RESTORED_ID, "turbo")])
+    harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    assert harness.control.mode is ChargingMode.SOLAR
+
+
+async def test_select_appears_once_a_grid_sensor_is_configured(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    harness = await start_solar_harness(
+        hass, mock_config_entry, [Platform.SELECT], {"max_current": 16}
+    )
+    assert entity_id(hass) is None
+
+    harness.control.async_update_options(SOLAR_OPTIONS)
+    await hass.async_block_till_done()
+    select = entity_id(hass)
+    assert select is not None
+    assert hass.states.get(select).state == "solar"  # type: ignore[union-attr]
+
+    # Removing the sensor again leaves the select unavailable rather than lying.
+    harness.control.async_update_options({"max_current": 16})
+    await hass.async_block_till_done()
+    assert hass.states.get(select).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+
+
+async def test_select_available_while_the_charger_is_offline(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    select = entity_id(hass)
+    assert select is not None
+    assert hass.states.get(select).state == "solar"  # type: ignore[union-attr]
