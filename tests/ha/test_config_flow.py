@@ -20,9 +20,9 @@ from homeassistant.config_entries import (
     ConfigSubentry,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.json import json_dumps
 from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.json import json_dumps
 import probatio
 import pytest
 
