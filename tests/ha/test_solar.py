@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+import shutil
 from typing import Any
 from unittest.mock import patch
 
@@ -17,6 +19,8 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -309,3 +313,66 @@ async def test_power_of_sensor_states(
     hass.states.async_set(GRID, state, attributes)
     assert power_of(hass.states.get(GRID)) == expected
     assert power_of(None) is None
+
+
+BLUEPRINT = (
+    Path(__file__).parents[2]
+    / "blueprints"
+    / "automation"
+    / "ocpp_central"
+    / "charge_from_solar_surplus.yaml"
+)
+
+
+async def test_blueprint_sets_the_current_limit_from_surplus(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+) -> None:
+    """The blueprint drives the current_limit number; the built-in controller stays off."""
+    target = Path(hass.config.path("blueprints/automation/ocpp_central"))
+    await hass.async_add_executor_job(_copy, BLUEPRINT, target)
+    grid(hass, 0)
+    harness = await start_solar_harness(hass, mock_config_entry, [Platform.NUMBER], {})
+    charging(harness)
+    limit = er.async_get(hass).async_get_entity_id(
+        "number", "ocpp_central", f"{CHARGER}_1_current_limit"
+    )
+    assert limit is not None
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "use_blueprint": {
+                    "path": "ocpp_central/charge_from_solar_surplus.yaml",
+                    "input": {
+                        "grid_power_sensor": GRID,
+                        "current_limit": limit,
+                        "phases": "1",
+                        "period": 10,
+                    },
+                }
+            }
+        },
+    )
+    await hass.async_block_till_done()
+
+    grid(hass, -2300)  # 10 A exported
+    await hass.async_block_till_done()
+    assert harness.profiles() == [10]
+    assert hass.states.get(limit).state == "10.0"  # type: ignore[union-attr]
+
+    # Within the period further changes are dropped; after it the next one counts.
+    grid(hass, -1150)
+    await hass.async_block_till_done()
+    assert harness.profiles() == [10]
+    freezer.tick(timedelta(seconds=11))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    grid(hass, 1150)  # the car's 2300 W now half from the grid: 5 A, below the minimum
+    await hass.async_block_till_done()
+    assert harness.profiles() == [10, 0]
+
+
+def _copy(source: Path, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, directory / source.name)
