@@ -429,9 +429,7 @@ class SimulatedCharger:
                 self._recorder.changed.clear()
                 await self._recorder.changed.wait()
 
-    async def wait_until(
-        self, predicate: Callable[[], bool], seconds: float | None = 5.0
-    ) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], seconds: float | None = 5.0) -> None:
         """Wait until `predicate()` holds; it is checked whenever the charger's state changes."""
         async with asyncio.timeout(seconds):
             while not predicate():

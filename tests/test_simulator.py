@@ -8,6 +8,7 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+import json
 from typing import Any
 
 from ocpp.routing import on
@@ -1044,3 +1045,49 @@ async def test_against_the_central_system(socket_enabled: None, clock: ManualClo
             assert connector.transaction is None
     finally:
         await central.stop()
+
+
+# -- command line and benchmark -----------------------------------------------------------------
+
+
+def test_command_line_options() -> None:
+    from simulator.__main__ import build, parse_args
+
+    args = parse_args(
+        [
+            "--url",
+            "ws://127.0.0.1:9",
+            "--id",
+            "X",
+            "--connectors",
+            "2",
+            "--rate-unit",
+            "W",
+            "--refuse-tx-default",
+            "--max-stack-level",
+            "2",
+            "--auto-charge",
+            "TAG",
+        ]
+    )
+    cp = build(args)
+    assert (cp.charge_box_id, len(cp.connectors), cp.meter_interval) == ("X", 2, 10)
+    assert cp.rules.rate_units == frozenset({"W"})
+    assert cp.rules.refuse_tx_default
+    assert cp.configuration["ChargeProfileMaxStackLevel"] == "2"
+    assert args.auto_charge == "TAG"
+    assert cp.reconnect
+
+
+async def test_bench_floor_and_load_generator(socket_enabled: None) -> None:
+    from simulator.bench import BENCH_MEASURANDS, HEADER, meter_values_payload, throughput
+
+    payload = json.loads(meter_values_payload())
+    assert len(payload["meterValue"][0]["sampledValue"]) == 10
+    assert len(BENCH_MEASURANDS) == 6
+    figures = await throughput("floor", 2, 0.2)
+    assert figures.messages == len(figures.rtts) > 0
+    assert figures.cpu_s >= 0
+    row = figures.row("floor N=2")
+    assert len(row) == len(HEADER)
+    assert len([float(x) for x in row.split()[2:]]) == 5  # msg/s, p50, p99, cpu, MB
