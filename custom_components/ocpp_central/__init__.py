@@ -30,6 +30,7 @@ PLATFORMS: Final = [
     Platform.BUTTON,
     Platform.EVENT,
     Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
 ]

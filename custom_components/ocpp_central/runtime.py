@@ -68,6 +68,7 @@ from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import CONNECTED, CONNECTORS, READINGS, Reading, Transaction
+from .solar_runtime import SolarCharging
 from .store import ENERGY_REGISTER, OcppStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -282,6 +283,8 @@ class OcppRuntime:
             session_factory=self._new_session,
         )
         self.limiters: dict[str, CurrentLimiter] = {}
+        # The solar surplus controller of each charger (acting once a grid sensor is set).
+        self.solar: dict[str, SolarCharging] = {}
         self._chargers: dict[str, _RunningCharger] = {}  # by subentry id
         self._listeners: list[ChargerListener] = []
         self._unknown_seen: dict[str, float] = {}
@@ -343,6 +346,7 @@ class OcppRuntime:
             self._remove_charger(subentry.subentry_id)
             running = None
         if running is not None:
+            self.solar[config.charge_box_id].async_update_options(subentry.data)
             if running.config != config:
                 # Intervals apply at once; a new password on the next connection.
                 running.session = self.central.set_charger(config)
@@ -350,9 +354,12 @@ class OcppRuntime:
             return
         session = self.central.set_charger(config)
         self._restore_energy(session)
-        self.limiters[config.charge_box_id] = CurrentLimiter(session)
+        limiter = self.limiters[config.charge_box_id] = CurrentLimiter(session)
+        solar = self.solar[config.charge_box_id] = SolarCharging(
+            self.hass, session.state, limiter, subentry.data
+        )
         running = self._chargers[subentry.subentry_id] = _RunningCharger(
-            subentry.subentry_id, config, session, []
+            subentry.subentry_id, config, session, [solar.async_start()]
         )
         self._follow(running)
         for listener in list(self._listeners):
@@ -367,6 +374,7 @@ class OcppRuntime:
             task.cancel()
         if (limiter := self.limiters.pop(charge_box_id, None)) is not None:
             limiter.close()
+        self.solar.pop(charge_box_id, None)
         self.store.remove_charger(charge_box_id)
         ir.async_delete_issue(
             self.hass, DOMAIN, f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
