@@ -1,0 +1,233 @@
+"""End to end: the simulated charger against the whole integration over 127.0.0.1 websockets.
+
+Every test loads a real config entry (server, sessions, store, platforms) and drives
+`simulator.SimulatedCharger` (an OCPP-J implementation independent of ours) on a
+`ManualClock` with no background intervals, so each step is explicit and the test
+waits for events, never for time. States are read from `hass.states`, as a homeowner's
+dashboard sees them.
+
+The helpers at the top (`Chargers`, `entity_id`, `wait_for_state`, ...) are shared with
+`test_robustness.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+import contextlib
+from typing import Any
+
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
+import pytest
+
+from custom_components.ocpp_central.const import DOMAIN
+from simulator import ManualClock, SimulatedCharger
+
+from .conftest import ConfigEntryFactory, charger_subentry
+from .test_runtime import setup_entry
+
+# Generous bound for one exchange over loopback; tests never assert on time.
+WAIT = 10.0
+
+
+class Chargers:
+    """Simulated chargers connected to the test's central system; all closed at teardown."""
+
+    def __init__(self) -> None:
+        # Starts at the real time: our charging profiles start "now" by the wall clock.
+        self.clock = ManualClock()
+        self._open: list[SimulatedCharger] = []
+
+    def make(self, port: int, charge_box_id: str, **kwargs: Any) -> SimulatedCharger:
+        """A charger on the shared manual clock that sends nothing unless told to."""
+        kwargs.setdefault("clock", self.clock)
+        kwargs.setdefault("heartbeat", False)
+        charger = SimulatedCharger(f"ws://127.0.0.1:{port}/ocpp", charge_box_id, **kwargs)
+        self._open.append(charger)
+        return charger
+
+    async def connect(self, port: int, charge_box_id: str, **kwargs: Any) -> SimulatedCharger:
+        """Connect and boot a new charger (its statuses are announced on return)."""
+        charger = self.make(port, charge_box_id, **kwargs)
+        await charger.connect()
+        return charger
+
+    async def close(self) -> None:
+        for charger in self._open:
+            await charger.close()
+
+
+@pytest.fixture
+async def chargers(socket_enabled: None) -> AsyncIterator[Chargers]:
+    """Make simulated chargers; every one is closed at the end of the test."""
+    made = Chargers()
+    yield made
+    await made.close()
+
+
+def entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:
+    """The entity id of the integration's entity `unique_id` on `platform`."""
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert found is not None, f"no {platform} entity {unique_id}"
+    return found
+
+
+def state_of(hass: HomeAssistant, platform: str, unique_id: str) -> State:
+    """The current state of entity `unique_id`."""
+    state = hass.states.get(entity_id(hass, platform, unique_id))
+    assert state is not None, unique_id
+    return state
+
+
+def number(state: State) -> float:
+    return float(state.state)
+
+
+async def wait_for_state(
+    hass: HomeAssistant, entity: str, predicate: Callable[[State], bool]
+) -> State:
+    """Wait (bounded) until entity's state satisfies `predicate`; return that state."""
+    done = asyncio.Event()
+
+    @callback
+    def changed(_event: Event[EventStateChangedData]) -> None:
+        state = hass.states.get(entity)
+        if state is not None and predicate(state):
+            done.set()
+
+    unsubscribe = async_track_state_change_event(hass, [entity], changed)
+    try:
+        current = hass.states.get(entity)
+        if current is None or not predicate(current):
+            async with asyncio.timeout(WAIT):
+                await done.wait()
+    finally:
+        unsubscribe()
+    result = hass.states.get(entity)
+    assert result is not None
+    return result
+
+
+@contextlib.contextmanager
+def recorded_states(hass: HomeAssistant, entity: str) -> Any:
+    """Collect every state `entity` takes while the block runs."""
+    seen: list[State] = []
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) is not None:
+            seen.append(new)
+
+    unsubscribe = async_track_state_change_event(hass, [entity], changed)
+    try:
+        yield seen
+    finally:
+        unsubscribe()
+
+
+def energy_wh(state: State) -> float:
+    """An energy state in Wh, whatever unit the entity shows (energy suggests kWh)."""
+    factor = {"Wh": 1.0, "kWh": 1000.0, "MWh": 1e6}[state.attributes["unit_of_measurement"]]
+    return float(state.state) * factor
+
+
+def device_of(hass: HomeAssistant, entry_id: str, charge_box_id: str) -> dr.DeviceEntry:
+    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, charge_box_id), entry_id)
+    assert device is not None, charge_box_id
+    return device
+
+
+async def test_full_session(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """Boot, tag, start, meter values, a current limit, stop: every state on the way."""
+    entry = mock_config_entry(
+        port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]
+    )
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(
+        free_port, "CP1", vendor="Acme", model="Wallbox 22", firmware_version="4.2.1"
+    )
+    with recorded_states(hass, entity_id(hass, "sensor", "CP1_1_energy")) as energy_states:
+        # Section 4.2: the BootNotification names the device.
+        device = device_of(hass, entry.entry_id, "CP1")
+        assert (device.manufacturer, device.model, device.sw_version) == (
+            "Acme",
+            "Wallbox 22",
+            "4.2.1",
+        )
+        assert state_of(hass, "binary_sensor", "CP1_connected").state == STATE_ON
+        assert state_of(hass, "sensor", "CP1_1_connector_status").state == "available"
+        assert state_of(hass, "switch", "CP1_1_charging").state == STATE_OFF
+
+        # Section 4.1: a tag presented at the charger becomes an event.
+        assert await cp.authorize("TAG1") == "Accepted"
+        tag_event = state_of(hass, "event", "CP1_id_tag")
+        assert tag_event.attributes["event_type"] == "accepted"
+        assert tag_event.attributes["id_tag"] == "TAG1"
+
+        # Section 4.8: StartTransaction.
+        tx_id = await cp.start_transaction(1, "TAG1", authorize=False)
+        assert state_of(hass, "switch", "CP1_1_charging").state == STATE_ON
+        assert state_of(hass, "sensor", "CP1_1_transaction_id").state == str(tx_id)
+        assert state_of(hass, "sensor", "CP1_1_id_tag").state == "TAG1"
+        assert state_of(hass, "sensor", "CP1_1_connector_status").state == "charging"
+        started = state_of(hass, "event", "CP1_1_session")
+        assert started.attributes["event_type"] == "started"
+        assert started.attributes["transaction_id"] == tx_id
+
+        # Section 4.7: ten minutes of charging at 32 A on three phases.
+        chargers.clock.advance(600)
+        await cp.send_meter_values(1)
+        connector = cp.connector(1)
+        power = state_of(hass, "sensor", "CP1_1_power")
+        assert number(power) == pytest.approx(connector.power_w)
+        assert power.attributes["unit_of_measurement"] == "W"
+        assert number(state_of(hass, "sensor", "CP1_1_current")) == pytest.approx(32.0)
+        assert number(state_of(hass, "sensor", "CP1_1_voltage")) == pytest.approx(230.0)
+        assert number(state_of(hass, "sensor", "CP1_1_soc")) == pytest.approx(
+            connector.soc, abs=0.05
+        )
+        assert energy_wh(state_of(hass, "sensor", "CP1_1_energy")) == pytest.approx(
+            connector.energy_wh, abs=0.05
+        )
+        session_energy = energy_wh(state_of(hass, "sensor", "CP1_1_session_energy"))
+        assert session_energy == pytest.approx(connector.energy_wh - 0, abs=1)
+        assert session_energy > 0
+
+        # Section 3.13: the current limit reaches the charger and shows what it accepted.
+        await hass.services.async_call(
+            "number",
+            "set_value",
+            {"entity_id": entity_id(hass, "number", "CP1_1_current_limit"), "value": 16},
+            blocking=True,
+        )
+        assert number(state_of(hass, "number", "CP1_1_current_limit")) == 16
+        await cp.wait_until(lambda: connector.offered_current == 16)
+        chargers.clock.advance(600)
+        await cp.send_meter_values(1)
+        assert number(state_of(hass, "sensor", "CP1_1_current_offered")) == 16
+        assert number(state_of(hass, "sensor", "CP1_1_current")) == pytest.approx(16.0)
+
+        # Section 4.10: StopTransaction an hour after the start.
+        chargers.clock.advance(2400)
+        await cp.stop_transaction(1, "EVDisconnected")
+        assert state_of(hass, "switch", "CP1_1_charging").state == STATE_OFF
+        stopped = state_of(hass, "event", "CP1_1_session")
+        assert stopped.attributes["event_type"] == "stopped"
+        assert stopped.attributes["transaction_id"] == tx_id
+        assert stopped.attributes["duration_s"] == 3600
+        final_wh = int(connector.energy_wh)
+        assert stopped.attributes["energy_wh"] == final_wh
+        assert energy_wh(state_of(hass, "sensor", "CP1_1_session_energy")) == final_wh
+        assert state_of(hass, "sensor", "CP1_1_connector_status").state == "available"
+
+    readings = [energy_wh(s) for s in energy_states if s.state != STATE_UNAVAILABLE]
+    assert readings == sorted(readings)
+    assert readings[-1] == pytest.approx(final_wh, abs=1)
