@@ -404,8 +404,12 @@ class OcppRuntime:
 
         @callback
         def on_connected() -> None:
+            # Once per outage and once on return, as the quality scale's log-when-unavailable asks.
             if state.connected:
+                _LOGGER.info("Charger %s connected", state.charge_box_id)
                 self._schedule_local_list_sync(running.session)
+            else:
+                _LOGGER.info("Charger %s disconnected", state.charge_box_id)
 
         @callback
         def on_readings() -> None:

@@ -583,3 +583,23 @@ async def test_refused_interval_raises_and_clears_repair(
     )
     await wait_until(lambda: issues.async_get_issue(DOMAIN, issue_id) is None)
     assert cp.configuration["HeartbeatInterval"] == "78"
+
+
+async def test_connect_and_disconnect_logged_once_each(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    charger: ChargerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An outage is logged once when it starts and once when it ends (log-when-unavailable)."""
+    entry = mock_config_entry(port=free_port, chargers=["CP1"])
+    await setup_entry(hass, entry)
+    state = entry.runtime_data.central.sessions["CP1"].state
+    cp1 = await charger(free_port, "CP1")
+    await cp1._connection.close()
+    await wait_until(lambda: not state.connected)
+    await hass.async_block_till_done()
+    messages = [r.getMessage() for r in caplog.records if r.name.endswith("ocpp_central.runtime")]
+    assert messages.count("Charger CP1 connected") == 1
+    assert messages.count("Charger CP1 disconnected") == 1
