@@ -11,6 +11,7 @@ import ssl
 from types import MappingProxyType
 from typing import Any, Final, override
 
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN, SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -22,10 +23,12 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.data_entry_flow import AbortFlow
+from homeassistant.data_entry_flow import AbortFlow, section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     DateTimeSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -88,6 +91,22 @@ from .const import (
     UNKNOWN_TAGS_ACCEPT,
     UNKNOWN_TAGS_REJECT,
 )
+from .solar import (
+    CONF_BATTERY_CHARGE_POSITIVE,
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_BATTERY_PRIORITY,
+    CONF_CONTROL_PERIOD,
+    CONF_GRID_EXPORT_POSITIVE,
+    CONF_GRID_POWER_ENTITY,
+    CONF_HYSTERESIS,
+    CONF_MIN_CURRENT,
+    CONF_PHASES,
+    CONF_START_DELAY,
+    CONF_STOP_DELAY,
+    CONF_VOLTAGE,
+    BatteryPriority,
+    SolarSettings,
+)
 
 # Error keys (translated in strings.json: config.error and config_subentries.*.error).
 ERROR_INVALID_HOST: Final = "invalid_host"
@@ -101,6 +120,9 @@ ERROR_PASSWORD_CONFLICT: Final = "password_conflict"
 ERROR_INVALID_ID_TAG: Final = "invalid_id_tag"
 ERROR_RESERVED_ID_TAG: Final = "reserved_id_tag"
 ERROR_INVALID_PARENT_ID_TAG: Final = "invalid_parent_id_tag"
+ERROR_MIN_CURRENT_ABOVE_MAX: Final = "min_current_above_max"
+ERROR_BATTERY_WITHOUT_GRID: Final = "battery_without_grid"
+ERROR_SAME_POWER_ENTITY: Final = "same_power_entity"
 
 # Abort reasons.
 ABORT_ALREADY_CONFIGURED: Final = "already_configured"
@@ -120,6 +142,22 @@ _MAX_HOSTNAME_LENGTH: Final = 253
 # The charge box id is the last path segment of the connection URL (OCPP-J 3.1.1): printable
 # ASCII without whitespace, and without the characters that end a path segment.
 _CHARGE_BOX_ID_FORBIDDEN: Final = frozenset("/?#")
+
+# The collapsible section of the charger forms that holds the solar controller's options.
+# They are stored flat in the charger subentry's data, where `SolarSettings.from_options`
+# reads them; the section only groups them on the form.
+SECTION_SOLAR: Final = "solar"
+_SOLAR_DEFAULTS: Final = SolarSettings()
+# Phases the car charges on: one or all three (two-phase cars charge as on three).
+_PHASE_OPTIONS: Final = ("1", "3")
+# Nominal phase voltages from 100 V (Japan) to 400 V, in whole volts.
+_MIN_VOLTAGE: Final = 100
+_MAX_VOLTAGE: Final = 400
+_MAX_DELAY: Final = 3600
+_MAX_HYSTERESIS: Final = 10000
+# The limiter sends at most one limit per 10 s: a shorter control period only queues.
+_MIN_CONTROL_PERIOD: Final = 10
+_MAX_CONTROL_PERIOD: Final = 3600
 
 # The form of a Home Assistant DateTimeSelector value (local time, no zone).
 _DATETIME_SELECTOR_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
@@ -173,12 +211,67 @@ DEFAULT_OPTIONS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
-def charger_schema(*, charge_box_id: bool, clear_password: bool = False) -> probatio.Schema:
+_POWER_SENSOR_SELECTOR: Final = EntitySelector(
+    EntitySelectorConfig(domain=SENSOR_DOMAIN, device_class=SensorDeviceClass.POWER)
+)
+
+
+def solar_schema() -> probatio.Schema:
+    """Build the solar controller's options; defaults are those of `SolarSettings`."""
+    defaults = _SOLAR_DEFAULTS
+    return probatio.Schema(
+        {
+            probatio.Optional(CONF_GRID_POWER_ENTITY): _POWER_SENSOR_SELECTOR,
+            probatio.Required(
+                CONF_GRID_EXPORT_POSITIVE, default=defaults.grid_export_positive
+            ): BooleanSelector(),
+            probatio.Optional(CONF_BATTERY_POWER_ENTITY): _POWER_SENSOR_SELECTOR,
+            probatio.Required(
+                CONF_BATTERY_CHARGE_POSITIVE, default=defaults.battery_charge_positive
+            ): BooleanSelector(),
+            probatio.Required(
+                CONF_BATTERY_PRIORITY, default=defaults.battery_priority.value
+            ): _select_field(
+                [priority.value for priority in BatteryPriority], CONF_BATTERY_PRIORITY
+            ),
+            probatio.Required(CONF_PHASES, default=str(defaults.phases)): probatio.All(
+                _select_field(list(_PHASE_OPTIONS), CONF_PHASES), probatio.Coerce(int)
+            ),
+            probatio.Required(CONF_VOLTAGE, default=round(defaults.voltage)): _int_field(
+                _MIN_VOLTAGE, _MAX_VOLTAGE, "V"
+            ),
+            probatio.Required(CONF_MIN_CURRENT, default=round(defaults.min_current)): _int_field(
+                MIN_MAX_CURRENT, MAX_MAX_CURRENT, "A"
+            ),
+            probatio.Required(CONF_START_DELAY, default=round(defaults.start_delay)): _int_field(
+                0, _MAX_DELAY, "s"
+            ),
+            probatio.Required(CONF_STOP_DELAY, default=round(defaults.stop_delay)): _int_field(
+                0, _MAX_DELAY, "s"
+            ),
+            probatio.Required(CONF_HYSTERESIS, default=round(defaults.hysteresis)): _int_field(
+                0, _MAX_HYSTERESIS, "W"
+            ),
+            probatio.Required(CONF_CONTROL_PERIOD, default=round(defaults.period)): _int_field(
+                _MIN_CONTROL_PERIOD, _MAX_CONTROL_PERIOD, "s"
+            ),
+        }
+    )
+
+
+# The subentry data keys the solar section holds.
+SOLAR_KEYS: Final = frozenset(marker.schema for marker in solar_schema().schema)
+
+
+def charger_schema(
+    *, charge_box_id: bool, clear_password: bool = False, solar: bool = False
+) -> probatio.Schema:
     """Build the charger form shared by every charger step.
 
     Every field but the charge box id, the password and the clear-password box is a plain
     setting stored as entered (see `_charger_settings`), so a new charger setting is one more
-    line here plus its translations.
+    line here plus its translations. `solar` adds the solar controller's section, collapsed:
+    most chargers keep its defaults.
     """
     fields: dict[probatio.Marker, Any] = {}
     if charge_box_id:
@@ -196,6 +289,8 @@ def charger_schema(*, charge_box_id: bool, clear_password: bool = False) -> prob
         MIN_MAX_CURRENT, MAX_MAX_CURRENT, "A"
     )
     fields[probatio.Required(CONF_LENIENT, default=False)] = BooleanSelector()
+    if solar:
+        fields[probatio.Optional(SECTION_SOLAR)] = section(solar_schema(), {"collapsed": True})
     return probatio.Schema(fields)
 
 
@@ -342,14 +437,16 @@ def _charger_settings(
     """Turn a charger form into subentry data (without the charge box id) and errors.
 
     An empty password keeps the current one (there is none for a new charger); the
-    clear-password box removes it. The password is stored only when there is one.
+    clear-password box removes it. The password is stored only when there is one. The
+    solar controller's options are stored flat (see `_solar_options`).
     """
-    errors: dict[str, str] = {}
     settings = {
         key: value
         for key, value in user_input.items()
-        if key not in (CONF_CHARGE_BOX_ID, CONF_PASSWORD, CONF_CLEAR_PASSWORD)
+        if key not in (CONF_CHARGE_BOX_ID, CONF_PASSWORD, CONF_CLEAR_PASSWORD, SECTION_SOLAR)
     }
+    solar, errors = _solar_options(user_input, current)
+    settings |= solar
     password: str | None = user_input.get(CONF_PASSWORD) or None
     clear = bool(user_input.get(CONF_CLEAR_PASSWORD))
     if password is not None and clear:
@@ -363,9 +460,49 @@ def _charger_settings(
     return settings, errors
 
 
-def _without_secrets(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return form values fit to show again: never prefill a password."""
-    return {key: value for key, value in (values or {}).items() if key != CONF_PASSWORD}
+def _solar_options(
+    user_input: Mapping[str, Any], current: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the solar controller's options of a charger form, flat, and their errors.
+
+    The section replaces every option (a sensor cleared on the form is removed); a form
+    without it (discovery) keeps the current ones, defaults for a new charger. Errors are
+    keyed by the section, where the frontend shows them.
+    """
+    section_input = user_input.get(SECTION_SOLAR)
+    if section_input is None:
+        options = {key: value for key, value in (current or {}).items() if key in SOLAR_KEYS}
+    else:
+        options = dict(section_input)
+    grid = options.get(CONF_GRID_POWER_ENTITY)
+    battery = options.get(CONF_BATTERY_POWER_ENTITY)
+    error: str | None = None
+    if options.get(CONF_MIN_CURRENT, _SOLAR_DEFAULTS.min_current) > user_input[CONF_MAX_CURRENT]:
+        error = ERROR_MIN_CURRENT_ABOVE_MAX
+    elif battery is not None and grid is None:
+        # The controller works from the grid power; a battery alone cannot tell the surplus.
+        error = ERROR_BATTERY_WITHOUT_GRID
+    elif battery is not None and battery == grid:
+        error = ERROR_SAME_POWER_ENTITY
+    return options, {} if error is None else {SECTION_SOLAR: error}
+
+
+def _charger_form_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return form values fit to show again: no password, the solar options in their section.
+
+    `values` is a submitted form or a subentry's data (solar options flat).
+    """
+    shown = {
+        key: value
+        for key, value in (values or {}).items()
+        if key != CONF_PASSWORD and key not in SOLAR_KEYS
+    }
+    solar = dict(shown.get(SECTION_SOLAR) or {})
+    solar |= {key: value for key, value in (values or {}).items() if key in SOLAR_KEYS}
+    if CONF_PHASES in solar:
+        solar[CONF_PHASES] = str(solar[CONF_PHASES])  # the drop-down's options are text
+    shown[SECTION_SOLAR] = solar
+    return shown
 
 
 def _expiry_to_storage(value: str) -> str:
@@ -607,7 +744,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="discovery_confirm",
             data_schema=self.add_suggested_values_to_schema(
-                charger_schema(charge_box_id=False), _without_secrets(user_input)
+                charger_schema(charge_box_id=False), _charger_form_values(user_input)
             ),
             errors=errors,
             description_placeholders={
@@ -667,7 +804,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                charger_schema(charge_box_id=True), _without_secrets(user_input)
+                charger_schema(charge_box_id=True, solar=True), _charger_form_values(user_input)
             ),
             errors=errors,
             description_placeholders={"url": charger_url(entry)},
@@ -691,8 +828,8 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                charger_schema(charge_box_id=False, clear_password=has_password),
-                _without_secrets(user_input or subentry.data),
+                charger_schema(charge_box_id=False, clear_password=has_password, solar=True),
+                _charger_form_values(user_input or subentry.data),
             ),
             errors=errors,
             description_placeholders={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
+from dataclasses import replace
 import errno
 import json
 from pathlib import Path
@@ -62,6 +63,21 @@ from custom_components.ocpp_central.const import (
     UNKNOWN_TAGS_ACCEPT,
     UNKNOWN_TAGS_REJECT,
 )
+from custom_components.ocpp_central.solar import (
+    CONF_BATTERY_CHARGE_POSITIVE,
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_BATTERY_PRIORITY,
+    CONF_CONTROL_PERIOD,
+    CONF_GRID_EXPORT_POSITIVE,
+    CONF_GRID_POWER_ENTITY,
+    CONF_HYSTERESIS,
+    CONF_MIN_CURRENT,
+    CONF_PHASES,
+    CONF_START_DELAY,
+    CONF_STOP_DELAY,
+    CONF_VOLTAGE,
+    SolarSettings,
+)
 
 from .conftest import LOOPBACK, ConfigEntryFactory, TlsFiles, charger_subentry
 
@@ -88,16 +104,29 @@ def assert_translated(result: Mapping[str, Any], *section: str) -> None:
         assert step["title"]
         assert step["description"]
         # The form as the frontend receives it, select options included.
-        for field in json.loads(json.dumps(frontend_fields(result["data_schema"]))):
-            assert step["data"][field["name"]], field["name"]
-            assert step["data_description"][field["name"]], field["name"]
-            if select := field["selector"].get("select"):
-                options = STRINGS["selector"][select["translation_key"]]["options"]
-                assert all(options[option] for option in select["options"])
+        assert_fields_translated(
+            step, json.loads(json.dumps(frontend_fields(result["data_schema"])))
+        )
         for error in (result["errors"] or {}).values():
             assert strings["error"][error], error
     elif result["type"] is FlowResultType.ABORT and result.get("translation_domain") is None:
         assert strings["abort"][result["reason"]], result["reason"]
+
+
+def assert_fields_translated(texts: Mapping[str, Any], fields: list[dict[str, Any]]) -> None:
+    """Fail when a field, a section or a select option has no label and description."""
+    for field in fields:
+        if field.get("type") == "expandable":
+            section = texts["sections"][field["name"]]
+            assert section["name"], field["name"]
+            assert section["description"], field["name"]
+            assert_fields_translated(section, field["schema"])
+            continue
+        assert texts["data"][field["name"]], field["name"]
+        assert texts["data_description"][field["name"]], field["name"]
+        if select := field["selector"].get("select"):
+            options = STRINGS["selector"][select["translation_key"]]["options"]
+            assert all(options[option] for option in select["options"])
 
 
 def frontend_fields(schema: probatio.Schema) -> list[dict[str, Any]]:
@@ -794,6 +823,187 @@ async def test_reconfigure_charger_invalid_password(
     assert result["errors"] == {CONF_PASSWORD: "invalid_password"}
     # Without a password there is nothing to clear.
     assert CONF_CLEAR_PASSWORD not in {key.schema for key in result["data_schema"].schema}
+
+
+# --- charger subentries: the solar controller's section ------------------------------------
+
+GRID = "sensor.grid_power"
+BATTERY = "sensor.battery_power"
+# The section as the frontend sends it: every field, the sensors only when chosen.
+SOLAR_SECTION: dict[str, Any] = {
+    CONF_GRID_POWER_ENTITY: GRID,
+    CONF_GRID_EXPORT_POSITIVE: True,
+    CONF_BATTERY_POWER_ENTITY: BATTERY,
+    CONF_BATTERY_CHARGE_POSITIVE: False,
+    CONF_BATTERY_PRIORITY: "car",
+    CONF_PHASES: "1",
+    CONF_VOLTAGE: 120,
+    CONF_MIN_CURRENT: 8,
+    CONF_START_DELAY: 0,
+    CONF_STOP_DELAY: 600,
+    CONF_HYSTERESIS: 150,
+    CONF_CONTROL_PERIOD: 20,
+}
+# As stored: flat in the subentry's data, the phases a number.
+SOLAR_DATA: dict[str, Any] = {**SOLAR_SECTION, CONF_PHASES: 1}
+
+
+def solar_suggestions(result: Any) -> dict[str, Any]:
+    """The suggested values of the solar section of a charger form."""
+    (section,) = (
+        value for key, value in result["data_schema"].schema.items() if key.schema == "solar"
+    )
+    return {
+        key.schema: key.description["suggested_value"]
+        for key in section.schema.schema
+        if key.description is not None
+    }
+
+
+async def test_add_charger_with_solar_options(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    solar = next(
+        field for field in frontend_fields(result["data_schema"]) if field["name"] == "solar"
+    )
+    assert solar["type"] == "expandable"
+    assert solar["expanded"] is False  # collapsed: most chargers keep the defaults
+
+    result = await submit_subentry(
+        hass, result, {CONF_CHARGE_BOX_ID: "CP1", CONF_MAX_CURRENT: 16, "solar": SOLAR_SECTION}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert dict(data) == {
+        CONF_CHARGE_BOX_ID: "CP1",
+        CONF_HEARTBEAT_INTERVAL: DEFAULT_HEARTBEAT_INTERVAL,
+        CONF_METER_INTERVAL: DEFAULT_METER_INTERVAL,
+        CONF_MAX_CURRENT: 16,
+        CONF_LENIENT: False,
+        **SOLAR_DATA,
+    }
+    # The controller reads exactly these keys.
+    settings = SolarSettings.from_options(data)
+    assert (settings.phases, settings.voltage, settings.min_current) == (1, 120.0, 8.0)
+    assert (settings.period, settings.hysteresis, settings.stop_delay) == (20.0, 150.0, 600.0)
+
+
+async def test_solar_section_defaults_are_the_controller_defaults(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP1", "solar": {}})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert CONF_GRID_POWER_ENTITY not in data
+    assert SolarSettings.from_options(data) == replace(
+        SolarSettings(), max_current=DEFAULT_MAX_CURRENT
+    )
+
+
+async def test_reconfigure_charger_offers_and_stores_solar_options(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", max_current=16)])
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER, subentry.subentry_id)
+    assert solar_suggestions(result) == {}  # nothing stored yet: the defaults show
+
+    result = await submit_subentry(hass, result, {CONF_MAX_CURRENT: 16, "solar": SOLAR_SECTION})
+    assert result["reason"] == "reconfigure_successful"
+    assert only_subentry(entry, SUBENTRY_CHARGER).data.items() >= SOLAR_DATA.items()
+
+    # The form shows what is stored, the phases as the drop-down's text.
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER, subentry.subentry_id)
+    assert solar_suggestions(result) == SOLAR_SECTION
+
+    # Clearing the sensors on the form removes them: the controller stops.
+    cleared = {
+        key: value
+        for key, value in SOLAR_SECTION.items()
+        if key not in (CONF_GRID_POWER_ENTITY, CONF_BATTERY_POWER_ENTITY)
+    }
+    result = await submit_subentry(hass, result, {CONF_MAX_CURRENT: 16, "solar": cleared})
+    assert result["reason"] == "reconfigure_successful"
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert CONF_GRID_POWER_ENTITY not in data
+    assert CONF_BATTERY_POWER_ENTITY not in data
+    assert data[CONF_MIN_CURRENT] == 8
+
+
+async def test_reconfigure_charger_without_the_section_keeps_solar_options(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", **SOLAR_DATA)])
+    result = await reconfigure_charger(hass, entry, {CONF_MAX_CURRENT: 20})
+    assert result["reason"] == "reconfigure_successful"
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert data.items() >= SOLAR_DATA.items()
+    assert data[CONF_MAX_CURRENT] == 20
+
+
+@pytest.mark.parametrize(
+    ("solar", "max_current", "error"),
+    [
+        ({CONF_GRID_POWER_ENTITY: GRID, CONF_MIN_CURRENT: 17}, 16, "min_current_above_max"),
+        ({CONF_MIN_CURRENT: 10}, 8, "min_current_above_max"),
+        ({CONF_BATTERY_POWER_ENTITY: BATTERY}, 16, "battery_without_grid"),
+        (
+            {CONF_GRID_POWER_ENTITY: GRID, CONF_BATTERY_POWER_ENTITY: GRID},
+            16,
+            "same_power_entity",
+        ),
+    ],
+)
+async def test_reconfigure_charger_invalid_solar_options(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    solar: dict[str, Any],
+    max_current: int,
+    error: str,
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", max_current=16)])
+    result = await reconfigure_charger(
+        hass, entry, {CONF_MAX_CURRENT: max_current, "solar": {**solar, CONF_PHASES: "3"}}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"solar": error}
+    # The form comes back with what was entered.
+    assert solar_suggestions(result).items() >= {**solar, CONF_PHASES: "3"}.items()
+    assert CONF_MIN_CURRENT not in only_subentry(entry, SUBENTRY_CHARGER).data
+
+
+async def test_lowering_the_maximum_below_the_stored_minimum_is_refused(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry(chargers=[charger_subentry("CP1", **SOLAR_DATA)])
+    result = await reconfigure_charger(hass, entry, {CONF_MAX_CURRENT: 6})
+    assert result["errors"] == {"solar": "min_current_above_max"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (CONF_PHASES, "2"),
+        (CONF_VOLTAGE, 99),
+        (CONF_MIN_CURRENT, 5),
+        (CONF_STOP_DELAY, 3601),
+        (CONF_HYSTERESIS, -1),
+        (CONF_CONTROL_PERIOD, 9),
+        (CONF_BATTERY_PRIORITY, "grid"),
+    ],
+)
+async def test_add_charger_solar_values_out_of_range(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, field: str, value: Any
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    with pytest.raises(InvalidData):
+        await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP1", "solar": {field: value}})
 
 
 # --- id-tag subentries ----------------------------------------------------------------------
