@@ -46,6 +46,7 @@ from .protocol.state import (
     Reading,
     Transaction,
 )
+from .solar_entity import async_setup_solar_sensors
 
 # Entities only read ChargerState; nothing to throttle.
 PARALLEL_UPDATES = 0
@@ -388,10 +389,11 @@ async def async_setup_entry(
     entry: OcppEntityEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the sensors of every charger."""
+    """Create the sensors of every charger, and of its solar controller once configured."""
     async_setup_charger_entities(
         hass, entry, async_add_entities, SENSORS, factory=_make, reported=_reported
     )
+    async_setup_solar_sensors(entry, async_add_entities)
 
 
 class OcppSensor(OcppEntity, SensorEntity):

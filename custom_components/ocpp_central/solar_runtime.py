@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 import logging
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast, override
+from typing import TYPE_CHECKING, Any, Final, Protocol, override, runtime_checkable
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -257,6 +257,7 @@ class SolarCharging:
         self._notify()
 
 
+@runtime_checkable
 class SolarRuntimeView(Protocol):
     """What the solar entities use of the runtime kept in `entry.runtime_data`."""
 
@@ -297,8 +298,13 @@ def async_setup_solar_entities(
     async_add_entities: AddConfigEntryEntitiesCallback,
     factory: Callable[[Charger, SolarCharging], list[SolarEntity]],
 ) -> None:
-    """Create a platform's solar entities of each charger once its controller is configured."""
-    runtime = cast(SolarRuntimeView, entry.runtime_data)
+    """Create a platform's solar entities of each charger once its controller is configured.
+
+    A runtime that runs no solar controllers (it has no `solar`) gets none.
+    """
+    runtime = entry.runtime_data
+    if not isinstance(runtime, SolarRuntimeView):
+        return
 
     @callback
     def add_charger(subentry: ConfigSubentry, session: OcppSession) -> None:

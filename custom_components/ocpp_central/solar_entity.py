@@ -1,0 +1,111 @@
+"""Sensors of a charger's solar controller: the current it aims for and what it does, and why.
+
+They exist once the charger has a grid power sensor configured (see
+`solar_runtime.async_setup_solar_entities`) and follow the controller's steps, not the
+charger's messages: the sensor platform only hooks `async_setup_solar_sensors` in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import UnitOfElectricCurrent
+from homeassistant.core import callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .entity import Charger, OcppEntityDescription, OcppEntityEntry
+from .solar import ControllerState
+from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+
+ATTR_REASON = "reason"
+ATTR_LAST_ERROR = "last_error"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolarSensorEntityDescription(OcppEntityDescription, SensorEntityDescription):
+    """A sensor of the solar controller: its value and attributes from the controller."""
+
+    value_fn: Callable[[SolarCharging], StateType]
+    attributes_fn: Callable[[SolarCharging], Mapping[str, Any]] | None = None
+
+
+def _target(control: SolarCharging) -> float | None:
+    return None if control.decision is None else control.decision.target
+
+
+def _state(control: SolarCharging) -> str | None:
+    return None if control.decision is None else control.decision.state.value
+
+
+def _state_attributes(control: SolarCharging) -> Mapping[str, Any]:
+    decision = control.decision
+    return {
+        ATTR_REASON: None if decision is None else decision.reason.value,
+        # Why the charger did not take the last target (a refusal, a timeout).
+        ATTR_LAST_ERROR: control.last_error,
+    }
+
+
+SOLAR_SENSORS: tuple[SolarSensorEntityDescription, ...] = (
+    # The limit the controller wants, per phase; 0 pauses. The Current limit number shows
+    # what the charger accepted.
+    SolarSensorEntityDescription(
+        key="controller_target_current",
+        translation_key="controller_target_current",
+        per_connector=False,
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=0,
+        value_fn=_target,
+    ),
+    SolarSensorEntityDescription(
+        key="controller_state",
+        translation_key="controller_state",
+        per_connector=False,
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in ControllerState],
+        value_fn=_state,
+        attributes_fn=_state_attributes,
+    ),
+)
+
+
+def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
+    return [SolarSensor(charger, control, 0, description) for description in SOLAR_SENSORS]
+
+
+@callback
+def async_setup_solar_sensors(
+    entry: OcppEntityEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Create the controller sensors of every charger with a configured solar controller."""
+    async_setup_solar_entities(entry, async_add_entities, _make)
+
+
+class SolarSensor(SolarEntity, SensorEntity):
+    """A sensor showing what the solar controller decided at its last step."""
+
+    entity_description: SolarSensorEntityDescription
+
+    @override
+    def _update_value(self) -> bool:
+        description = self.entity_description
+        value = description.value_fn(self._control)
+        attributes_fn = description.attributes_fn
+        attributes = None if attributes_fn is None else dict(attributes_fn(self._control))
+        if value == self._attr_native_value and attributes == self.extra_state_attributes:
+            return False
+        self._attr_native_value = value
+        if attributes is not None:
+            self._attr_extra_state_attributes = attributes
+        return True
