@@ -216,3 +216,20 @@ def _as_subentry(
 ) -> ConfigSubentryData:
     """Build a default subentry from a bare id; pass a ready subentry through."""
     return build(item) if isinstance(item, str) else item
+
+
+# What to undo when the current test ends; see `after_test`.
+_TEARDOWN: list[Callable[[], None]] = []
+
+
+def after_test(undo: Callable[[], None]) -> None:
+    """Run `undo` when the current test ends, e.g. disconnect a charger it connected."""
+    _TEARDOWN.append(undo)
+
+
+@pytest.fixture(autouse=True)
+def _disconnect_chargers() -> Generator[None]:
+    """Disconnect every charger a test connected: its session's background work ends."""
+    yield
+    while _TEARDOWN:
+        _TEARDOWN.pop()()
