@@ -9,7 +9,7 @@ from homeassistant.components.select import (
     DOMAIN as SELECT_DOMAIN,
     SERVICE_SELECT_OPTION,
 )
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, Platform
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_FRIENDLY_NAME, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import mock_restore_cache
@@ -17,14 +17,7 @@ from pytest_homeassistant_custom_component.common import mock_restore_cache
 from custom_components.ocpp_central.solar import ChargingMode
 
 from .conftest import ConfigEntryFactory
-from .test_solar import (  # the autouse fixture disconnects the chargers after each test
-    CHARGER,
-    SOLAR_OPTIONS,
-    _disconnect_chargers,  # noqa: F401
-    charging,
-    grid,
-    start_solar_harness,
-)
+from .test_solar import CHARGER, SOLAR_OPTIONS, charging, grid, start_solar_harness
 
 UNIQUE_ID = f"{CHARGER}_charging_mode"
 RESTORED_ID = "select.cp_1_charging_mode"
@@ -46,6 +39,7 @@ async def test_charging_mode_select(
     assert state is not None
     assert state.state == "solar"
     assert state.attributes[ATTR_OPTIONS] == ["off", "fast", "solar", "min_solar"]
+    assert state.attributes[ATTR_FRIENDLY_NAME] == "CP-1 Charging mode"
 
     await hass.services.async_call(
         SELECT_DOMAIN,
@@ -66,17 +60,9 @@ async def test_charging_mode_select(
     assert hass.states.get(select).state == "min_solar"  # type: ignore[union-attr]
 
 
-def register(hass: HomeAssistant) -> None:
-    """Give the select a known entity id before it exists (as after an earlier run)."""
-    er.async_get(hass).async_get_or_create(
-        SELECT_DOMAIN, "ocpp_central", UNIQUE_ID, suggested_object_id="cp_1_charging_mode"
-    )
-
-
 async def test_mode_is_restored_after_a_restart(
     hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
 ) -> None:
-    register(hass)
     mock_restore_cache(hass, [State(RESTORED_ID, "min_solar")])
     harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
     select = entity_id(hass)
@@ -88,7 +74,6 @@ async def test_mode_is_restored_after_a_restart(
 async def test_an_unknown_restored_state_keeps_the_default(
     hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
 ) -> None:
-    register(hass)
     mock_restore_cache(hass, [State(RESTORED_ID, "turbo")])
     harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
     assert harness.control.mode is ChargingMode.SOLAR

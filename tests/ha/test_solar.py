@@ -7,7 +7,6 @@ plain states set with `hass.states.async_set`; time moves with the freezer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +34,7 @@ from custom_components.ocpp_central.solar import (
 )
 from custom_components.ocpp_central.solar_runtime import SolarCharging, power_of
 
-from .conftest import ConfigEntryFactory, charger_subentry
+from .conftest import ConfigEntryFactory, after_test, charger_subentry
 from .test_entities_snapshot import ChargerLink, Harness, Runtime
 
 CHARGER = "CP-1"
@@ -53,7 +52,6 @@ SOLAR_OPTIONS: dict[str, Any] = {
     # that the control period drives it.
     "control_period": 3600,
 }
-_STARTED: list[SolarHarness] = []
 
 
 class SolarRuntime(Runtime):
@@ -106,18 +104,9 @@ async def start_solar_harness(
     entry.async_on_unload(control.async_start())
     await _load(hass, entry, runtime, platforms)
     harness = SolarHarness(hass, entry, session, ChargerLink(), runtime, limiter, control)
-    _STARTED.append(harness)
+    after_test(limiter.close)
+    after_test(harness.disconnect)
     return harness
-
-
-@pytest.fixture(autouse=True)
-def _disconnect_chargers() -> Iterator[None]:
-    """Disconnect every charger a test connected: its session's background work ends."""
-    yield
-    while _STARTED:
-        harness = _STARTED.pop()
-        harness.disconnect()
-        harness.limiter.close()
 
 
 async def _load(
