@@ -4,8 +4,8 @@ strings.json is the source; translations/en.json is its copy and every other fil
 translations/ must have exactly its key paths and placeholders. The code side is read
 without hand-kept lists: entity translation keys come from the EntityDescription tuples
 the modules define, service fields from services.yaml, and the translation keys of raised
-errors and repair issues from the source (resolved through constants, local assignments
-and the call sites of the helper that raises them).
+errors, repair issues and form select selectors from the source (resolved through
+constants, local assignments and the call sites of the helper that builds them).
 """
 
 from __future__ import annotations
@@ -320,8 +320,25 @@ class RaisedKey:
     placeholders: frozenset[str] | None  # None when built at run time
 
 
+type Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorUse:
+    """A select selector of a form, whose option labels live under `selector`."""
+
+    key: str
+    options: tuple[str, ...]
+    where: str
+
+
+def _parameters(function: Function) -> list[str]:
+    arguments = function.args
+    return [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
+
+
 class _Source:
-    """One module's syntax tree, able to resolve an expression to the strings it can be."""
+    """One module's syntax tree, able to tell the values an expression in it can have."""
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
@@ -330,16 +347,12 @@ class _Source:
         self.parents = {
             child: node for node in ast.walk(self.tree) for child in ast.iter_child_nodes(node)
         }
-        self.functions = {
-            node.name: node
-            for node in ast.walk(self.tree)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        }
+        self.calls = [node for node in ast.walk(self.tree) if isinstance(node, ast.Call)]
 
     def where(self, node: ast.AST) -> str:
         return f"{self.path.name}:{getattr(node, 'lineno', '?')}"
 
-    def function_of(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    def function_of(self, node: ast.AST) -> Function | None:
         parent = self.parents.get(node)
         while parent is not None:
             if isinstance(parent, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -347,32 +360,44 @@ class _Source:
             parent = self.parents.get(parent)
         return None
 
-    def resolve(self, expr: ast.expr, depth: int = 0) -> set[str]:
-        """The string values `expr` can have; AssertionError when they cannot be known."""
-        assert depth < 8, f"{self.where(expr)}: translation key resolves too deep"
-        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-            return {expr.value}
-        if isinstance(expr, ast.Name):
-            return self._resolve_name(expr, depth)
-        raise AssertionError(
-            f"{self.where(expr)}: cannot tell the translation key of {ast.unparse(expr)}"
-        )
+    def call_sites(self, function: Function) -> list[ast.Call]:
+        """The calls of `function` in this module."""
+        return [call for call in self.calls if _called(call) == function.name]
 
-    def _resolve_name(self, name: ast.Name, depth: int) -> set[str]:
-        function = self.function_of(name)
-        if function is not None:
-            if (values := self._assigned_in(function, name.id, depth)) is not None:
+    def argument(self, call: ast.Call, function: Function, name: str) -> ast.expr | None:
+        """What `call` passes for parameter `name` of `function`, by keyword or position."""
+        for keyword in call.keywords:
+            if keyword.arg == name:
+                return keyword.value
+        positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        if name in positional and (index := positional.index(name)) < len(call.args):
+            return call.args[index]
+        return None
+
+    def evaluate(self, expr: ast.expr) -> Any:
+        """The value of an expression over module-level names (constants, enums)."""
+        code = compile(ast.fix_missing_locations(ast.Expression(body=expr)), self.path, "eval")
+        try:
+            # Only expressions of the integration's own source, over its module-level names.
+            return eval(code, vars(self.module))
+        except NameError as err:
+            raise AssertionError(
+                f"{self.where(expr)}: cannot evaluate {ast.unparse(expr)}"
+            ) from err
+
+    def resolve(self, expr: ast.expr, depth: int = 0) -> set[str]:
+        """The strings `expr` can be; AssertionError when they cannot be known."""
+        assert depth < 8, f"{self.where(expr)}: translation key resolves too deep"
+        if isinstance(expr, ast.Name) and (function := self.function_of(expr)) is not None:
+            if (values := self._assigned_in(function, expr.id, depth)) is not None:
                 return values
-            parameters = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-            if name.id in parameters or name.id in [a.arg for a in function.args.kwonlyargs]:
-                return self._passed_to(function, name.id, parameters, depth)
-        value = getattr(self.module, name.id, None)
-        assert isinstance(value, str), f"{self.where(name)}: {name.id} is not a string constant"
+            if expr.id in _parameters(function):
+                return self._passed_to(function, expr.id, depth)
+        value = self.evaluate(expr)
+        assert isinstance(value, str), f"{self.where(expr)}: {ast.unparse(expr)} is not a string"
         return {value}
 
-    def _assigned_in(
-        self, function: ast.FunctionDef | ast.AsyncFunctionDef, name: str, depth: int
-    ) -> set[str] | None:
+    def _assigned_in(self, function: Function, name: str, depth: int) -> set[str] | None:
         """Values given to local `name` by assignments or for loops; None if it has none."""
         values: set[str] = set()
         found = False
@@ -388,32 +413,18 @@ class _Source:
                     values |= self.resolve(expr, depth + 1)
         return values if found else None
 
-    def _passed_to(
-        self,
-        function: ast.FunctionDef | ast.AsyncFunctionDef,
-        name: str,
-        parameters: list[str],
-        depth: int,
-    ) -> set[str]:
+    def _passed_to(self, function: Function, name: str, depth: int) -> set[str]:
         """The values the callers in this module pass for parameter `name` of `function`."""
-        index = parameters.index(name) if name in parameters else None
         values: set[str] = set()
-        for call in ast.walk(self.tree):
-            if not isinstance(call, ast.Call) or _called(call) != function.name:
-                continue
-            args = [k.value for k in call.keywords if k.arg == name]
-            if not args and index is not None and index < len(call.args):
-                args = [call.args[index]]
-            for arg in args:
+        for call in self.call_sites(function):
+            if (arg := self.argument(call, function, name)) is not None:
                 values |= self.resolve(arg, depth + 1)
         assert values, f"{self.where(function)}: no caller passes {name} to {function.name}"
         return values
 
     def raised_keys(self) -> Iterator[RaisedKey]:
         """The translation keys of exceptions and repair issues created in this module."""
-        for call in ast.walk(self.tree):
-            if not isinstance(call, ast.Call):
-                continue
+        for call in self.calls:
             keywords = {k.arg: k.value for k in call.keywords if k.arg}
             if "translation_key" not in keywords:
                 continue
@@ -427,6 +438,39 @@ class _Source:
             names = _dict_keys(given) if given is not None else frozenset()
             for key in self.resolve(keywords["translation_key"]):
                 yield RaisedKey(section, key, self.where(call), names)
+
+    def selector_uses(self) -> Iterator[SelectorUse]:
+        """The select selectors with translated options, at each call of a helper building one."""
+        for call in self.calls:
+            keywords = {k.arg: k.value for k in call.keywords if k.arg}
+            if _called(call) != "SelectSelectorConfig" or "translation_key" not in keywords:
+                continue
+            key, options = keywords["translation_key"], keywords["options"]
+            function = self.function_of(call)
+            if function is None or not _is_name_in(key, _parameters(function)):
+                yield self._selector(call, key, options)
+                continue
+            for site in self.call_sites(function):
+                yield self._selector(
+                    site, self._bound(site, function, key), self._bound(site, function, options)
+                )
+
+    def _bound(self, site: ast.Call, function: Function, expr: ast.expr) -> ast.expr:
+        """`expr` inside `function`, as the call `site` binds it when it is a parameter."""
+        if isinstance(expr, ast.Name) and expr.id in _parameters(function):
+            bound = self.argument(site, function, expr.id)
+            assert bound is not None, f"{self.where(site)}: {expr.id} not passed"
+            return bound
+        return expr
+
+    def _selector(self, at: ast.Call, key: ast.expr, options: ast.expr) -> SelectorUse:
+        values = self.evaluate(options)
+        assert all(isinstance(v, str) for v in values), f"{self.where(at)}: options not text"
+        return SelectorUse(self.evaluate(key), tuple(values), self.where(at))
+
+
+def _is_name_in(expr: ast.expr, names: list[str]) -> bool:
+    return isinstance(expr, ast.Name) and expr.id in names
 
 
 def _unpack(target: ast.expr, value: ast.expr, name: str) -> list[ast.expr]:
@@ -496,3 +540,21 @@ def test_resolver_follows_helpers() -> None:
     # as a parameter and raises both an issue and an exception with it.
     assert {("exceptions", "not_connected"), ("exceptions", "timeout")} <= keys
     assert {("issues", "port_in_use"), ("exceptions", "port_in_use")} <= keys
+
+
+SELECTOR_USES = sorted(
+    {use for module in _modules() for use in _Source(module).selector_uses()},
+    key=lambda u: (u.key, u.where),
+)
+
+
+def test_selector_uses_found() -> None:
+    """The source scan finds the forms' select selectors, so the check below is not vacuous."""
+    assert SELECTOR_USES
+
+
+@pytest.mark.parametrize("use", SELECTOR_USES, ids=lambda u: f"{u.key}@{u.where}")
+def test_selector_options_translated(strings: Tree, use: SelectorUse) -> None:
+    """Every option of a translated select selector has a label under selector.<key>.options."""
+    labels = lookup(strings, f"selector.{use.key}.options") or {}
+    assert sorted(set(use.options) - set(labels)) == [], f"{use.where}: unlabelled options"
