@@ -1,16 +1,17 @@
 """Benchmark of the protocol server: round trips, latency, server CPU and memory per charger.
 
 The server runs in its own process (`python -m simulator.bench serve KIND`) so its CPU
-time (`time.process_time()`) and RSS are its own; the load generator here is cheap on
-purpose: raw websockets clients sending prebuilt MeterValues frames (10 sampled values)
-as fast as the replies come. Everything runs on 127.0.0.1 and every scenario is bounded
-in time.
+time (`time.process_time()`, all its threads) and RSS are its own; the load generator
+here is cheap on purpose: raw websockets clients, each charging in a transaction, sending
+MeterValues frames (10 sampled values) filled in from a template as fast as the replies
+come. The values move with every message as a charging car's do, so a server that only
+writes what changed still does its real work. Everything runs on 127.0.0.1 and every
+scenario is bounded in time.
 
 Server kinds (SERVER_KINDS):
 - "floor": a bare websockets server doing json.loads + json.dumps (what any server costs);
-- "central": `CentralSystem` with `MemoryHooks`, chargers configured with `set_charger`.
-A Home Assistant kind ("ha": the integration set up in a running hass) belongs in
-SERVER_KINDS next to these, with a `serve_*` function of the same shape.
+- "central": `CentralSystem` with `MemoryHooks`, chargers configured with `set_charger`;
+- "ha": the integration set up in a running Home Assistant core (see `bench_ha`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from .clock import WallClock, iso
@@ -39,6 +42,8 @@ SUBPROTOCOL = Subprotocol("ocpp1.6")
 _ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 BUSY_PREFIX, STATUS_ID = "B-", "S-0"
+# How long a server may take to watch the status charger once it reported its connector.
+STATUS_READY_TIMEOUT = 10.0
 # The 10 sampled values of the benchmark's MeterValues (the simulator's default set
 # without Temperature).
 BENCH_MEASURANDS = (
@@ -53,17 +58,43 @@ BENCH_MEASURANDS = (
 
 # -- server process ----------------------------------------------------------------------------
 
+type Stop = Callable[[], Awaitable[None]]
+type Command = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(slots=True)
+class Probe:
+    """What a server kind records for the load generator (sent back on each 'stats' line)."""
+
+    # When the watched charger's status change reached its listener (time.monotonic()).
+    status_times: list[float] = field(default_factory=list)
+    # Set once that listener is in place (for Home Assistant: once the entity exists).
+    status_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # RSS before any charger was configured; None: when the first stats were asked for.
+    base_rss: int | None = None
+    # Events the load generator should know about, e.g. reloads and dropped connections.
+    counters: dict[str, int] = field(default_factory=dict)
+    # Extra stdin commands of the kind: name -> coroutine answering a JSON object.
+    commands: dict[str, Command] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "cpu": time.process_time(),
+            "rss": rss_bytes(),
+            "base_rss": self.base_rss,
+            "status_times": self.status_times,
+            "counters": self.counters,
+        }
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def serve_floor(
-    chargers: int, status_times: list[float]
-) -> tuple[int, Callable[[], Awaitable[None]]]:
+async def serve_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
     """The floor: parse every frame, answer CALLs with an empty CallResult."""
-    del chargers, status_times  # nothing to configure, no state to watch
+    del chargers, probe  # nothing to configure, no state to watch
 
     async def handler(ws: ServerConnection) -> None:
         async for message in ws:
@@ -83,43 +114,59 @@ async def serve_floor(
     return port, stop
 
 
-async def serve_central(
-    chargers: int, status_times: list[float]
-) -> tuple[int, Callable[[], Awaitable[None]]]:
+async def serve_central(chargers: int, probe: Probe) -> tuple[int, Stop]:
     """`CentralSystem` with in-memory hooks; the status charger's listener records times."""
     from custom_components.ocpp_central.protocol.config import ChargerConfig
     from custom_components.ocpp_central.protocol.hooks import MemoryHooks
     from custom_components.ocpp_central.protocol.server import CentralSystem
 
+    probe.base_rss = rss_bytes()
     central = CentralSystem(host=HOST, port=0, hooks=MemoryHooks(), ping_interval=None)
     for n in range(chargers):
         central.set_charger(ChargerConfig(charge_box_id=f"{BUSY_PREFIX}{n}"))
     watched = central.set_charger(ChargerConfig(charge_box_id=STATUS_ID))
-    watched.state.subscribe([(1, "status")], lambda: status_times.append(time.monotonic()))
+    watched.state.subscribe([(1, "status")], lambda: probe.status_times.append(time.monotonic()))
     await central.start()
     return central.port, central.stop
 
 
-SERVER_KINDS: dict[
-    str, Callable[[int, list[float]], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
-] = {
+async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
+    """The integration in a running Home Assistant core (imported only for this kind)."""
+    from .bench_ha import serve_ha as serve
+
+    return await serve(chargers, probe)
+
+
+SERVER_KINDS: dict[str, Callable[[int, Probe], Awaitable[tuple[int, Stop]]]] = {
     "floor": serve_floor,
     "central": serve_central,
+    "ha": serve_ha,
 }
 
 
 async def server_main(kind: str, chargers: int) -> None:
-    """Serve; print the port, then answer 'stats' lines on stdin with a JSON line."""
-    status_times: list[float] = []
-    port, stop = await SERVER_KINDS[kind](chargers, status_times)
+    """Serve; print the port, then answer 'stats' (or another command) lines on stdin.
+
+    'status_ready' answers the stats once the status charger's listener is in place.
+    """
+    probe = Probe()
+    probe.status_ready.set()
+    port, stop = await SERVER_KINDS[kind](chargers, probe)
     print(port, flush=True)
     try:
         while True:
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if line.strip() != "stats":
+            line = (await asyncio.to_thread(sys.stdin.readline)).strip()
+            if line == "stats":
+                answer = probe.stats()
+            elif line == "status_ready":
+                async with asyncio.timeout(STATUS_READY_TIMEOUT):
+                    await probe.status_ready.wait()
+                answer = probe.stats()
+            elif line in probe.commands:
+                answer = await probe.commands[line]()
+            else:
                 break
-            stats = {"cpu": time.process_time(), "rss": rss_bytes(), "status_times": status_times}
-            print(json.dumps(stats), flush=True)
+            print(json.dumps(answer), flush=True)
     finally:
         await stop()
 
@@ -152,11 +199,18 @@ class ServerProcess:
         return cls(process, port)
 
     async def stats(self) -> dict[str, Any]:
+        return await self.command("stats")
+
+    async def command(self, name: str) -> dict[str, Any]:
+        """Send one stdin command to the server and return its JSON answer."""
         assert self.process.stdin is not None
         assert self.process.stdout is not None
-        self.process.stdin.write(b"stats\n")
+        self.process.stdin.write(f"{name}\n".encode())
         await self.process.stdin.drain()
-        result: dict[str, Any] = json.loads(await self.process.stdout.readline())
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {name!r} command ended the benchmark server")
+        result: dict[str, Any] = json.loads(line)
         return result
 
     async def stop(self) -> None:
@@ -184,14 +238,69 @@ def meter_values_payload() -> str:
 
 
 BOOT = '{"chargePointVendor":"Bench","chargePointModel":"Raw"}'
+# The energy register when the benchmark's transactions start, in Wh.
+METER_START = 12345
+# The id tag the busy chargers charge with: one the integration always accepts.
+REMOTE_ID_TAG = "HomeAssistant"
+
+
+def status_payload(status: str, connector_id: int = 1) -> str:
+    """A StatusNotification.req without error (OCPP 1.6 section 6.47)."""
+    return json.dumps({"connectorId": connector_id, "errorCode": "NoError", "status": status})
+
+
+# How each measurand of the benchmark moves with message n (i: the sample's place, so the
+# phases differ): enough change that every message brings news, as a real charger's does.
+_MOVES: dict[str, Callable[[int, int], float]] = {
+    "Energy.Active.Import.Register": lambda n, _i: METER_START + 3.1 * n,
+    "Power.Active.Import": lambda n, _i: 11000.0 + n % 17,
+    "Current.Import": lambda n, i: 16.0 + (n + i) % 5 / 10,
+    "Voltage": lambda n, i: 230.0 + (n + i) % 7 / 10,
+    "SoC": lambda n, _i: 40.0 + n // 200 % 60,
+    "Current.Offered": lambda _n, _i: 16.0,
+}
+
+
+class MeterFeed:
+    """MeterValues payloads of a charging car, each with new values, from a template.
+
+    Energy, power and voltage move with every message, the highest phase current with
+    most, the state of charge every 200 messages, the offered current never; the
+    timestamp is the time of sending.
+    """
+
+    def __init__(self, transaction_id: int | None = None) -> None:
+        payload = json.loads(meter_values_payload())
+        meter_value = payload["meterValue"][0]
+        samples = meter_value["sampledValue"]
+        self._moves = tuple((_MOVES[sample["measurand"]], i) for i, sample in enumerate(samples))
+        for i, sample in enumerate(samples):
+            sample["value"] = f"@{i}"
+        meter_value["timestamp"] = "@t"
+        if transaction_id is not None:
+            payload["transactionId"] = transaction_id
+        template = json.dumps(payload, separators=(",", ":")).replace("%", "%%")
+        template = template.replace('"@t"', '"%s"')
+        for i in range(len(samples)):
+            template = template.replace(f'"@{i}"', '"%.1f"')
+        self._template = template
+        self._sent = 0
+
+    def next(self) -> str:
+        """The next message's payload."""
+        self._sent = n = self._sent + 1
+        values = tuple(move(n, i) for move, i in self._moves)
+        return self._template % (iso(datetime.now(UTC)), *values)
 
 
 class RawCharger:
-    """A websocket client that sends prebuilt CALL frames and waits for each reply."""
+    """A websocket client that sends CALL frames built by the caller and waits for each reply."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.next_id = 0
+        self.feed = MeterFeed()
+        self.dropped = False  # the server closed the connection while we were busy
 
     @classmethod
     async def open(cls, port: int, charge_box_id: str) -> RawCharger:
@@ -206,7 +315,8 @@ class RawCharger:
         await charger.call("BootNotification", BOOT)
         return charger
 
-    async def call(self, action: str, payload: str) -> None:
+    async def call(self, action: str, payload: str) -> str:
+        """Send one CALL and return the raw reply frame (CallResult or CallError)."""
         self.next_id += 1
         message_id = str(self.next_id)
         await self.ws.send(f'[2,"{message_id}","{action}",{payload}]')
@@ -215,16 +325,54 @@ class RawCharger:
             reply = await self.ws.recv()
             assert isinstance(reply, str)
             if reply.startswith(expected):  # the usual case, without parsing
-                return
+                return reply
             frame = json.loads(reply)
             if frame[0] in (3, 4) and frame[1] == message_id:
-                return
+                return reply
             if frame[0] == 2:
                 # The central system's own CALLs (configuration sync): not supported here.
                 await self.ws.send(json.dumps([4, frame[1], "NotSupported", "", {}]))
 
+    async def start_charging(self, connector_id: int = 1) -> None:
+        """Start a transaction (section 4.8); the feed then carries the id the server gave."""
+        await self.call("StatusNotification", status_payload("Charging", connector_id))
+        start = {
+            "connectorId": connector_id,
+            "idTag": REMOTE_ID_TAG,
+            "meterStart": METER_START,
+            "timestamp": iso(datetime.now(UTC)),
+        }
+        reply = json.loads(await self.call("StartTransaction", json.dumps(start)))
+        result = reply[2] if reply[0] == 3 else {}
+        self.feed = MeterFeed(result.get("transactionId"))
+
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def open_busy(port: int, count: int) -> list[RawCharger]:
+    """Connect, boot and start charging the busy chargers, and send one MeterValues each.
+
+    The first MeterValues makes the connector's readings (and their entities) appear: a
+    one-off cost that the measured window leaves out.
+    """
+    clients = await asyncio.gather(
+        *(RawCharger.open(port, f"{BUSY_PREFIX}{n}") for n in range(count))
+    )
+    await asyncio.gather(*(c.start_charging() for c in clients))
+    await asyncio.gather(*(c.call("MeterValues", c.feed.next()) for c in clients))
+    return clients
+
+
+async def settle(server: ServerProcess) -> dict[str, Any]:
+    """Wait until the server is idle (under 5 ms CPU in 0.25 s, or 10 s); return its stats."""
+    stats = await server.stats()
+    for _ in range(40):
+        await asyncio.sleep(0.25)
+        previous, stats = stats, await server.stats()
+        if stats["cpu"] - previous["cpu"] < 0.005:
+            break
+    return stats
 
 
 @dataclass(slots=True)
@@ -237,13 +385,17 @@ class Figures:
     cpu_s: float
     rss_per_charger: float
 
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per round trip, in ms."""
+        return 1000 * self.cpu_s / max(1, self.messages)
+
     def row(self, label: str) -> str:
         p50, p99 = percentiles(self.rtts)
         rate = self.messages / self.seconds
-        cpu_ms = 1000 * self.cpu_s / max(1, self.messages)
         return (
             f"{label:<22} {rate:>10.0f} {p50 * 1000:>9.2f} {p99 * 1000:>9.2f} "
-            f"{cpu_ms:>10.3f} {self.rss_per_charger / 1e6:>10.3f}"
+            f"{self.cpu_ms:>10.3f} {self.rss_per_charger / 1e6:>10.3f}"
         )
 
 
@@ -260,90 +412,127 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-async def busy_loop(charger: RawCharger, payload: str, deadline: float, rtts: list[float]) -> int:
+async def busy_loop(charger: RawCharger, deadline: float, rtts: list[float]) -> int:
+    """Send MeterValues as fast as the replies come until `deadline`; return how many."""
     sent = 0
-    while time.monotonic() < deadline:
-        start = time.monotonic()
-        await charger.call("MeterValues", payload)
-        rtts.append(time.monotonic() - start)
-        sent += 1
+    try:
+        while time.monotonic() < deadline:
+            start = time.monotonic()
+            await charger.call("MeterValues", charger.feed.next())
+            rtts.append(time.monotonic() - start)
+            sent += 1
+    except ConnectionClosed:
+        charger.dropped = True
     return sent
+
+
+def _check_connected(clients: list[RawCharger]) -> None:
+    dropped = sum(c.dropped for c in clients)
+    if dropped:
+        raise RuntimeError(f"the server dropped {dropped} of {len(clients)} busy chargers")
 
 
 async def throughput(kind: str, chargers: int, seconds: float) -> Figures:
     server = await ServerProcess.start(kind, chargers)
     try:
         base = await server.stats()
-        clients = await asyncio.gather(
-            *(RawCharger.open(server.port, f"{BUSY_PREFIX}{n}") for n in range(chargers))
-        )
-        await asyncio.sleep(0.5)  # let the configuration sync after each boot settle
-        before = await server.stats()
-        payload = meter_values_payload()
+        clients = await open_busy(server.port, chargers)
+        before = await settle(server)
         rtts: list[float] = []
         started = time.monotonic()
-        counts = await asyncio.gather(
-            *(busy_loop(c, payload, started + seconds, rtts) for c in clients)
-        )
+        counts = await asyncio.gather(*(busy_loop(c, started + seconds, rtts) for c in clients))
         elapsed = time.monotonic() - started
         after = await server.stats()
         await asyncio.gather(*(c.close() for c in clients))
     finally:
         await server.stop()
+    _check_connected(clients)
+    base_rss = base["rss"] if base["base_rss"] is None else base["base_rss"]
     return Figures(
         sum(counts),
         elapsed,
         rtts,
         after["cpu"] - before["cpu"],
-        (before["rss"] - base["rss"]) / chargers,
+        (before["rss"] - base_rss) / chargers,
     )
 
 
-async def status_latency(seconds: float, busy: int = 10, statuses: int = 200) -> list[float]:
+async def measure_status(
+    server: ServerProcess, busy: list[RawCharger], seconds: float, statuses: int
+) -> list[float]:
+    """While `busy` send MeterValues, one more sends StatusNotifications: send -> listener."""
+    watched = await RawCharger.open(server.port, STATUS_ID)
+    # Connector 1 appears (for Home Assistant: with its entities) before we measure.
+    await watched.call("StatusNotification", status_payload("Unavailable"))
+    already = len((await server.command("status_ready"))["status_times"])
+    await settle(server)
+    deadline = time.monotonic() + seconds
+    load = [asyncio.ensure_future(busy_loop(c, deadline, [])) for c in busy]
+    sent_at: list[float] = []
+    for n in range(statuses):
+        if time.monotonic() >= deadline:
+            break
+        status = ("Available", "Preparing")[n % 2]  # a change every time: one notification each
+        sent_at.append(time.monotonic())
+        await watched.call("StatusNotification", status_payload(status))
+        await asyncio.sleep(0.005)
+    await asyncio.gather(*load)
+    fired = (await server.stats())["status_times"][already:]
+    await watched.close()
+    _check_connected(busy)
+    if len(fired) != len(sent_at):
+        raise RuntimeError(f"{len(sent_at)} status changes sent, {len(fired)} seen by the server")
+    # CLOCK_MONOTONIC is system-wide on Linux, so times of both processes compare.
+    return [f - s for s, f in zip(sent_at, fired, strict=True)]
+
+
+async def status_latency(
+    seconds: float, busy: int = 10, statuses: int = 200, kind: str = "central"
+) -> list[float]:
     """Ten chargers busy with MeterValues while one sends StatusNotification: send -> listener."""
-    server = await ServerProcess.start("central", busy)
+    server = await ServerProcess.start(kind, busy)
     try:
-        clients = await asyncio.gather(
-            *(RawCharger.open(server.port, f"{BUSY_PREFIX}{n}") for n in range(busy))
-        )
-        watched = await RawCharger.open(server.port, STATUS_ID)
-        await asyncio.sleep(0.5)
-        payload = meter_values_payload()
-        deadline = time.monotonic() + seconds
-        load = [asyncio.ensure_future(busy_loop(c, payload, deadline, [])) for c in clients]
-        sent_at: list[float] = []
-        already = len((await server.stats())["status_times"])
-        for n in range(statuses):
-            if time.monotonic() >= deadline:
-                break
-            status = ("Available", "Preparing")[n % 2]  # a change every time: one notification each
-            frame = json.dumps({"connectorId": 1, "errorCode": "NoError", "status": status})
-            sent_at.append(time.monotonic())
-            await watched.call("StatusNotification", frame)
-            await asyncio.sleep(0.005)
-        await asyncio.gather(*load)
-        fired = (await server.stats())["status_times"][already:]
-        await asyncio.gather(*(c.close() for c in [*clients, watched]))
+        clients = await open_busy(server.port, busy)
+        latencies = await measure_status(server, clients, seconds, statuses)
+        await asyncio.gather(*(c.close() for c in clients))
     finally:
         await server.stop()
-    # CLOCK_MONOTONIC is system-wide on Linux, so times of both processes compare.
-    return [f - s for s, f in zip(sent_at, fired, strict=False)]
+    return latencies
 
 
-async def bench_main(sizes: list[int], seconds: float, kinds: list[str]) -> None:
-    print(f"server CPU and RSS measured in the server process; {seconds:.0f} s per scenario")
+def latency_line(label: str, latencies: list[float]) -> str:
+    p50, p99 = percentiles(latencies)
+    return (
+        f"status latency {label} (10 busy + 1): p50 {p50 * 1000:.2f} ms, "
+        f"p99 {p99 * 1000:.2f} ms over {len(latencies)} StatusNotifications"
+    )
+
+
+async def bench_main(
+    sizes: list[int], seconds: float, kinds: list[str], ha_sizes: list[int]
+) -> None:
+    print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
     print(HEADER)
+    results: dict[str, dict[int, Figures]] = {}
     for kind in kinds:
-        for size in sizes:
-            figures = await throughput(kind, size, seconds)
+        for size in ha_sizes if kind == "ha" else sizes:
+            figures = results.setdefault(kind, {})[size] = await throughput(kind, size, seconds)
             print(figures.row(f"{kind} N={size}"), flush=True)
     if "central" in kinds:
-        latencies = await status_latency(seconds)
-        p50, p99 = percentiles(latencies)
-        print(
-            f"status latency (10 busy + 1): p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms "
-            f"over {len(latencies)} StatusNotifications"
-        )
+        print(latency_line("central", await status_latency(seconds)), flush=True)
+    if "ha" in kinds:
+        from .bench_ha import status_and_churn, targets
+
+        latencies, changes = await status_and_churn(seconds)
+        print(latency_line("ha", latencies))
+        print(changes.line(), flush=True)
+        print()
+        for line in targets(results["ha"], latencies, changes):
+            print(line)
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -352,16 +541,19 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd = sub.add_parser("serve", help="(internal) run a benchmark server")
     serve_cmd.add_argument("kind", choices=sorted(SERVER_KINDS))
     serve_cmd.add_argument("chargers", type=int)
-    parser.add_argument("--sizes", default="1,10,100", help="numbers of chargers")
+    parser.add_argument("--sizes", default="1,10,100", help="numbers of chargers (protocol)")
+    parser.add_argument(
+        "--ha-sizes", default="1,10,50", help="numbers of chargers (Home Assistant)"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each scenario")
-    parser.add_argument("--kinds", default="floor,central", help="server kinds to measure")
+    parser.add_argument("--kinds", default="floor,central,ha", help="server kinds to measure")
     args = parser.parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server_main(args.kind, args.chargers))
         return
-    sizes = [int(s) for s in args.sizes.split(",")]
-    asyncio.run(bench_main(sizes, args.seconds, args.kinds.split(",")))
+    kinds = args.kinds.split(",")
+    asyncio.run(bench_main(_numbers(args.sizes), args.seconds, kinds, _numbers(args.ha_sizes)))
 
 
 if __name__ == "__main__":
