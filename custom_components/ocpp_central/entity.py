@@ -9,6 +9,7 @@ only when its value or availability changed: this runs for every MeterValues mes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, override
@@ -229,6 +230,8 @@ class OcppEntity(Entity):
         self._keys = (CONNECTED, *((connector_id, field) for field in description.fields))
         self._attr_available = self._is_available()
         self._update_value()
+        # Set once Home Assistant is done adding the entity: added, or never (disabled).
+        self._settled = asyncio.Event()
 
     @property
     def connector(self) -> ConnectorState:
@@ -243,6 +246,28 @@ class OcppEntity(Entity):
         # The state may have changed between construction and now.
         self._attr_available = self._is_available()
         self._update_value()
+
+    @override
+    async def add_to_platform_finish(self) -> None:
+        """Mark the entity added once Home Assistant finished adding it (subclasses too)."""
+        await super().add_to_platform_finish()
+        self._settled.set()
+
+    @override
+    def add_to_platform_abort(self) -> None:
+        """Not added after all (e.g. disabled in the entity registry): nothing to remove."""
+        super().add_to_platform_abort()
+        self._settled.set()
+
+    async def async_remove_when_settled(self) -> None:
+        """Remove the entity once its addition finished; one that was never added is skipped.
+
+        Adding runs in a task of Home Assistant's, so a connector's entities may still be
+        on their way (or disabled, hence never added) when they must be replaced.
+        """
+        await self._settled.wait()
+        if self.hass is not None:
+            await self.async_remove()
 
     def _is_available(self) -> bool:
         return self._state.connected or self.entity_description.available_when_offline
@@ -343,7 +368,7 @@ class _ChargerEntities[D: OcppEntityDescription]:
 
     async def _rename(self, connector_id: int, old: list[OcppEntity]) -> None:
         for entity in old:
-            await entity.async_remove()
+            await entity.async_remove_when_settled()
         entities = self._connectors[connector_id] = self._make(connector_id)
         self._emit(entities)
 

@@ -19,11 +19,12 @@ from typing import Any
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 
-from custom_components.ocpp_central.const import DOMAIN
+from custom_components.ocpp_central.const import DEFAULT_REMOTE_ID_TAG, DOMAIN
 from simulator import ManualClock, SimulatedCharger
 
 from .conftest import ConfigEntryFactory, charger_subentry
@@ -231,3 +232,126 @@ async def test_full_session(
     readings = [energy_wh(s) for s in energy_states if s.state != STATE_UNAVAILABLE]
     assert readings == sorted(readings)
     assert readings[-1] == pytest.approx(final_wh, abs=1)
+
+
+async def test_remote_start_and_stop(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """The charging switch and the remote_start action drive the charger; refusals translate."""
+    entry = mock_config_entry(port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)])
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(free_port, "CP1")
+    switch = entity_id(hass, "switch", "CP1_1_charging")
+
+    # Sections 5.11 and 5.12: the switch state follows the transaction, not the press.
+    await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True)
+    await wait_for_state(hass, switch, lambda s: s.state == STATE_ON)
+    # Our StartTransaction.conf went out before the charger took it in.
+    await cp.wait_until(lambda: cp.connector(1).transaction is not None)
+    transaction = cp.connector(1).transaction
+    assert transaction is not None
+    assert transaction.id_tag == DEFAULT_REMOTE_ID_TAG
+    assert state_of(hass, "sensor", "CP1_1_id_tag").state == DEFAULT_REMOTE_ID_TAG
+
+    # A busy connector refuses another remote start: a translated error, nothing changes.
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call(
+            DOMAIN,
+            "remote_start",
+            {"device_id": device_of(hass, entry.entry_id, "CP1").id, "connector_id": 1},
+            blocking=True,
+            return_response=True,
+        )
+    assert refused.value.translation_key == "refused"
+    assert refused.value.translation_placeholders == {
+        "action": "RemoteStartTransaction",
+        "status": "Rejected",
+    }
+    assert str(refused.value).startswith("The charger refused RemoteStartTransaction: Rejected")
+
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    await wait_for_state(hass, switch, lambda s: s.state == STATE_OFF)
+    stopped = state_of(hass, "event", "CP1_1_session")
+    assert stopped.attributes["event_type"] == "stopped"
+    assert stopped.attributes["reason"] == "Remote"
+
+    # The action with a tag of the user's choice, answered with the charger's status.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "remote_start",
+        {"device_id": device_of(hass, entry.entry_id, "CP1").id, "id_tag": DEFAULT_REMOTE_ID_TAG},
+        blocking=True,
+        return_response=True,
+    )
+    assert response == {"status": "Accepted"}
+    await wait_for_state(hass, switch, lambda s: s.state == STATE_ON)
+    await cp.wait_until(lambda: cp.connector(1).transaction is not None)
+
+    # Turning the switch off with nothing to stop is not an error; a refused stop is.
+    await cp.stop_transaction(1)
+    assert hass.states.get(switch).state == STATE_OFF  # type: ignore[union-attr]
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+
+
+async def test_two_chargers_and_two_connectors(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """Two chargers charge at once; a two-connector charger names each connector."""
+    entry = mock_config_entry(
+        port=free_port,
+        chargers=[
+            charger_subentry("CP1", meter_interval=0),
+            charger_subentry("CP2", meter_interval=0),
+        ],
+        id_tags=["TAG1", "TAG2", "TAG3"],
+    )
+    await setup_entry(hass, entry)
+    cp1 = await chargers.connect(free_port, "CP1")
+    cp2 = await chargers.connect(free_port, "CP2", connectors=2, max_current=16.0)
+
+    # Connector 1 is known before connector 2: its entities, first named for a
+    # single-connector charger, are renamed (also the disabled per-phase ones).
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor", "CP1_1_power").attributes["friendly_name"] == "CP1 Power"
+    for connector_id in (1, 2):
+        power = state_of(hass, "sensor", f"CP2_{connector_id}_power")
+        assert power.attributes["friendly_name"] == f"CP2 Connector {connector_id} power"
+    registry = er.async_get(hass)
+    entries = er.async_entries_for_config_entry(registry, entry.entry_id)
+    assert len({e.unique_id for e in entries}) == len(entries)
+    for registered in entries:
+        if registered.unique_id.startswith(("CP2_1_", "CP2_2_")):
+            assert registered.translation_key is not None
+            assert registered.translation_key.startswith("connector_"), registered.unique_id
+            if not registered.disabled:
+                assert hass.states.get(registered.entity_id) is not None, registered.entity_id
+
+    tx1 = await cp1.start_transaction(1, "TAG1", authorize=False)
+    tx2a = await cp2.start_transaction(1, "TAG2", authorize=False)
+    tx2b = await cp2.start_transaction(2, "TAG3", authorize=False)
+    assert len({tx1, tx2a, tx2b}) == 3
+    chargers.clock.advance(900)
+    for cp, connector_id in ((cp1, 1), (cp2, 1), (cp2, 2)):
+        await cp.send_meter_values(connector_id)
+    for cbid, connector_id, tx_id, amps in (
+        ("CP1", 1, tx1, 32.0),
+        ("CP2", 1, tx2a, 16.0),
+        ("CP2", 2, tx2b, 16.0),
+    ):
+        prefix = f"{cbid}_{connector_id}"
+        assert state_of(hass, "sensor", f"{prefix}_transaction_id").state == str(tx_id)
+        assert number(state_of(hass, "sensor", f"{prefix}_current")) == pytest.approx(amps)
+        assert state_of(hass, "switch", f"{prefix}_charging").state == STATE_ON
+
+    # Stopping one connector leaves the other connector and the other charger charging.
+    await cp2.stop_transaction(1)
+    assert state_of(hass, "switch", "CP2_1_charging").state == STATE_OFF
+    assert state_of(hass, "switch", "CP2_2_charging").state == STATE_ON
+    assert state_of(hass, "switch", "CP1_1_charging").state == STATE_ON
+    assert state_of(hass, "event", "CP2_2_session").attributes["event_type"] == "started"
