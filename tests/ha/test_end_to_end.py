@@ -15,20 +15,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 import contextlib
+from types import MappingProxyType
 from typing import Any
+from unittest.mock import patch
 
+from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigSubentry
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 import pytest
+import websockets
 
-from custom_components.ocpp_central.const import DEFAULT_REMOTE_ID_TAG, DOMAIN
-from simulator import ManualClock, SimulatedCharger
+from custom_components.ocpp_central.const import (
+    CONF_METER_INTERVAL,
+    CONF_UNKNOWN_CHARGERS,
+    CONF_UNKNOWN_TAGS,
+    DEFAULT_REMOTE_ID_TAG,
+    DOMAIN,
+    UNKNOWN_CHARGERS_OFFER,
+    UNKNOWN_CHARGERS_REJECT,
+    UNKNOWN_TAGS_REJECT,
+)
+from custom_components.ocpp_central.protocol.state import CONNECTED
+from simulator import ManualClock, NotConnectedError, SimulatedCharger
 
 from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import setup_entry
+from .test_runtime import setup_entry, subentry_of
 
 # Generous bound for one exchange over loopback; tests never assert on time.
 WAIT = 10.0
@@ -355,3 +369,275 @@ async def test_two_chargers_and_two_connectors(
     assert state_of(hass, "switch", "CP2_2_charging").state == STATE_ON
     assert state_of(hass, "switch", "CP1_1_charging").state == STATE_ON
     assert state_of(hass, "event", "CP2_2_session").attributes["event_type"] == "started"
+
+
+def _cut_network(charger: SimulatedCharger) -> None:
+    """Lose the TCP connection without a close frame, as a power cut or a dead link does."""
+    websocket = charger._ws
+    assert websocket is not None
+    websocket.transport.abort()
+
+
+def _entity_ids(hass: HomeAssistant, entry_id: str) -> list[str]:
+    return sorted(
+        e.entity_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry_id)
+    )
+
+
+async def test_reconnect_without_boot_resyncs(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """OCPP-J section 5.4: a charger back without a BootNotification is resynchronised."""
+    entry = mock_config_entry(port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)])
+    runtime = await setup_entry(hass, entry)
+    session = runtime.central.sessions["CP1"]
+    cp = await chargers.connect(free_port, "CP1")
+    session.resync_delay = 0  # on reconnect, ask at once instead of waiting for a boot
+    await hass.async_block_till_done()
+    entities = _entity_ids(hass, entry.entry_id)
+    boots = cp.boot_count
+
+    await cp.close()
+    connected = entity_id(hass, "binary_sensor", "CP1_connected")
+    await wait_for_state(hass, connected, lambda s: s.state == STATE_OFF)
+    status = entity_id(hass, "sensor", "CP1_1_connector_status")
+    assert hass.states.get(status).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    # A car is plugged in while the charger is offline: its StatusNotification is lost.
+    with pytest.raises(NotConnectedError):
+        await cp.plug_in(1)
+
+    calls_before = len(cp.calls_received)
+    await cp.connect()
+    assert cp.boot_count == boots  # no new BootNotification
+    await cp.wait_for_call("TriggerMessage", count=2)
+    await wait_for_state(hass, status, lambda s: s.state == "preparing")
+    assert hass.states.get(connected).state == STATE_ON  # type: ignore[union-attr]
+    requested = [
+        p["requestedMessage"] for a, p in cp.calls_received[calls_before:] if a == "TriggerMessage"
+    ]
+    assert requested[:2] == ["StatusNotification", "MeterValues"]
+    await hass.async_block_till_done()
+    assert _entity_ids(hass, entry.entry_id) == entities
+
+
+async def test_charger_vanishes_mid_transaction(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """A dropped TCP link keeps the transaction; the charger's later messages settle it once."""
+    entry = mock_config_entry(
+        port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]
+    )
+    runtime = await setup_entry(hass, entry)
+    session = runtime.central.sessions["CP1"]
+    cp = await chargers.connect(free_port, "CP1", energy_wh=50_000.0)
+    session.resync_delay = 0
+    tx_id = await cp.start_transaction(1, "TAG1", authorize=False)
+    meter_start = cp.connector(1).transaction.meter_start  # type: ignore[union-attr]
+    chargers.clock.advance(600)
+    await cp.send_meter_values(1)
+    energy = entity_id(hass, "sensor", "CP1_1_energy")
+
+    with recorded_states(hass, energy) as energy_states:
+        _cut_network(cp)
+        connected = entity_id(hass, "binary_sensor", "CP1_connected")
+        await wait_for_state(hass, connected, lambda s: s.state == STATE_OFF)
+        await cp.wait_until(lambda: not cp.connected)
+        # What is only true while connected is unavailable; what stays true is kept.
+        for platform, unique_id in (
+            ("sensor", "CP1_1_power"),
+            ("sensor", "CP1_1_connector_status"),
+            ("switch", "CP1_1_charging"),
+        ):
+            assert state_of(hass, platform, unique_id).state == STATE_UNAVAILABLE, unique_id
+        for unique_id in ("CP1_1_energy", "CP1_1_session_energy", "CP1_1_session_duration"):
+            assert state_of(hass, "sensor", unique_id).state != STATE_UNAVAILABLE, unique_id
+        assert tx_id in session.transactions  # section 4.10: only the charger ends it
+        assert [t.transaction_id for t in runtime.store.open_transactions("CP1")] == [tx_id]
+
+        # Offline, the car charges on; back online the charger sends what it queued.
+        chargers.clock.advance(1200)
+        await cp.connect()
+        await cp.send_meter_values(1)
+        await cp.wait_for_call("TriggerMessage", count=2)
+        chargers.clock.advance(1800)
+        await cp.stop_transaction(1)
+
+    meter_stop = int(cp.connector(1).energy_wh)
+    stopped = state_of(hass, "event", "CP1_1_session")
+    assert stopped.attributes["transaction_id"] == tx_id
+    assert stopped.attributes["energy_wh"] == meter_stop - meter_start
+    assert stopped.attributes["duration_s"] == 3600
+    assert energy_wh(state_of(hass, "sensor", "CP1_1_session_energy")) == meter_stop - meter_start
+    assert tx_id not in session.transactions
+    assert runtime.store.open_transactions("CP1") == []
+    readings = [energy_wh(s) for s in energy_states if s.state != STATE_UNAVAILABLE]
+    assert readings == sorted(readings)
+    assert readings[-1] == pytest.approx(meter_stop, abs=1)
+
+
+async def test_home_assistant_restart_mid_transaction(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """Stopping Home Assistant mid-session loses neither the transaction nor its energy."""
+    entry = mock_config_entry(
+        port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]
+    )
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(free_port, "CP1", energy_wh=1_000.0)
+    tx_id = await cp.start_transaction(1, "TAG1", authorize=False)
+    chargers.clock.advance(900)
+    await cp.send_meter_values(1)
+    before_restart = energy_wh(state_of(hass, "sensor", "CP1_1_energy"))
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await cp.wait_until(lambda: not cp.connected)
+    runtime = await setup_entry(hass, entry)
+    session = runtime.central.sessions["CP1"]
+    assert list(session.transactions) == [tx_id]
+    # The register is back before the charger is, and never below what was shown.
+    assert energy_wh(state_of(hass, "sensor", "CP1_1_energy")) == before_restart
+
+    session.resync_delay = 0
+    await cp.connect()
+    assert state_of(hass, "sensor", "CP1_1_transaction_id").state == str(tx_id)
+    assert state_of(hass, "switch", "CP1_1_charging").state == STATE_ON
+    chargers.clock.advance(900)
+    await cp.stop_transaction(1)
+    meter_stop = int(cp.connector(1).energy_wh)
+    stopped = state_of(hass, "event", "CP1_1_session")
+    assert stopped.attributes["transaction_id"] == tx_id
+    assert stopped.attributes["energy_wh"] == meter_stop - 1_000
+    assert energy_wh(state_of(hass, "sensor", "CP1_1_energy")) == pytest.approx(meter_stop, abs=1)
+    assert state_of(hass, "switch", "CP1_1_charging").state == STATE_OFF
+
+    # A new transaction never reuses the id.
+    assert await cp.start_transaction(1, "TAG1", authorize=False) > tx_id
+
+
+async def test_wrong_password_and_unknown_chargers(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """Security profile 1 refuses a wrong password; unknown chargers are offered or refused."""
+    entry = mock_config_entry(
+        port=free_port,
+        chargers=[charger_subentry("CP1", password="correct-horse-battery")],
+        options={
+            CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_OFFER,
+            CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_REJECT,
+        },
+    )
+    runtime = await setup_entry(hass, entry)
+    with pytest.raises(websockets.InvalidStatus) as wrong:
+        await chargers.connect(free_port, "CP1", password="wrong-password-000")
+    assert wrong.value.response.status_code == 401
+    assert not runtime.central.sessions["CP1"].state.connected
+    assert device_of(hass, entry.entry_id, "CP1").manufacturer is None  # it never booted
+    assert state_of(hass, "binary_sensor", "CP1_connected").state == STATE_OFF
+
+    # OCPP-J section 3.2: an unknown identity gets 404; the user is offered to add it.
+    with pytest.raises(websockets.InvalidStatus) as unknown:
+        await chargers.connect(free_port, "NEWCP")
+    assert unknown.value.response.status_code == 404
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == [SOURCE_INTEGRATION_DISCOVERY]
+    assert (
+        dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "NEWCP"), entry.entry_id) is None
+    )
+    hass.config_entries.flow.async_abort(flows[0]["flow_id"])
+
+    # Policy reject: the same 404, no flow.
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_REJECT,
+            CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_REJECT,
+        },
+    )
+    await hass.async_block_till_done()
+    with pytest.raises(websockets.InvalidStatus) as rejected:
+        await chargers.connect(free_port, "OTHERCP")
+    assert rejected.value.response.status_code == 404
+    await hass.async_block_till_done()
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+    assert entry.runtime_data is runtime  # options applied without a reload
+
+
+async def test_subentry_changes_leave_charging_charger_alone(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    """Adding a charger and changing another never reloads the entry nor drops a session."""
+    entry = mock_config_entry(
+        port=free_port,
+        chargers=[
+            charger_subentry("CP1", meter_interval=0),
+            charger_subentry("CP3", meter_interval=0),
+        ],
+        id_tags=["TAG3"],
+    )
+    runtime = await setup_entry(hass, entry)
+    central = runtime.central
+    cp1 = await chargers.connect(free_port, "CP1")
+    cp3 = await chargers.connect(free_port, "CP3")
+    tx_id = await cp3.start_transaction(1, "TAG3", authorize=False)
+    await hass.async_block_till_done()
+    state3 = central.sessions["CP3"].state
+    connection_changes: list[bool] = []
+    state3.subscribe([CONNECTED], lambda: connection_changes.append(state3.connected))
+    websocket3 = cp3._ws
+    reloads: list[str] = []
+
+    with (
+        patch.object(hass.config_entries, "async_schedule_reload", side_effect=reloads.append),
+        patch.object(hass.config_entries, "async_reload", side_effect=reloads.append),
+    ):
+        added = charger_subentry("CP2", meter_interval=0)
+        hass.config_entries.async_add_subentry(
+            entry,
+            ConfigSubentry(
+                data=MappingProxyType(dict(added["data"])),
+                subentry_type=added["subentry_type"],
+                title=added["title"],
+                unique_id=added["unique_id"],
+            ),
+        )
+        await hass.async_block_till_done()
+        sub1 = subentry_of(entry, "CP1")
+        hass.config_entries.async_update_subentry(
+            entry, sub1, data={**sub1.data, CONF_METER_INTERVAL: 60}
+        )
+        # Section 5.3: the new interval goes to the charger at once.
+        change = await cp1.wait_for_call("ChangeConfiguration")
+        assert change == {"key": "MeterValueSampleInterval", "value": "60"}
+        await hass.async_block_till_done()
+        cp2 = await chargers.connect(free_port, "CP2")
+
+    assert reloads == []
+    assert entry.runtime_data is runtime
+    assert runtime.central is central
+    assert connection_changes == []
+    assert cp3._ws is websocket3
+    assert cp3.connected
+    assert cp2.connected
+    assert cp1.meter_interval == 60
+    assert state_of(hass, "binary_sensor", "CP2_connected").state == STATE_ON
+    chargers.clock.advance(600)
+    await cp3.send_meter_values(1)
+    await cp3.stop_transaction(1)
+    assert state_of(hass, "event", "CP3_1_session").attributes["transaction_id"] == tx_id
