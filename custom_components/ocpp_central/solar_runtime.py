@@ -238,6 +238,9 @@ class SolarCharging:
         try:
             decision = self.controller.step(dt_util.utcnow().timestamp(), self._charging_power())
             self.decision = decision
+            # Show the decision now: the limiter may hold the limit back for a while (it
+            # spaces the limits it sends), and the answer only changes `last_error`.
+            self._notify()
             connector = self.state.connector(self.connector_id)
             if self.state.connected and connector.current_limit != decision.target:
                 try:
