@@ -497,6 +497,8 @@ async def test_home_assistant_restart_mid_transaction(
     chargers.clock.advance(900)
     await cp.send_meter_values(1)
     before_restart = energy_wh(state_of(hass, "sensor", "CP1_1_energy"))
+    session_before = energy_wh(state_of(hass, "sensor", "CP1_1_session_energy"))
+    assert session_before > 0
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
@@ -506,6 +508,7 @@ async def test_home_assistant_restart_mid_transaction(
     assert list(session.transactions) == [tx_id]
     # The register is back before the charger is, and never below what was shown.
     assert energy_wh(state_of(hass, "sensor", "CP1_1_energy")) == before_restart
+    assert energy_wh(state_of(hass, "sensor", "CP1_1_session_energy")) == session_before
 
     session.resync_delay = 0
     await cp.connect()
