@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from custom_components.ocpp_central.protocol.connection import Connection
+from custom_components.ocpp_central.protocol.connection import Connection, _fail
 from custom_components.ocpp_central.protocol.errors import (
     CallErrorReceived,
     CallTimeoutError,
@@ -146,6 +147,19 @@ async def test_disconnect_fails_pending_and_later_calls(central: CentralSystem) 
     with pytest.raises(NotConnectedError):
         await connection.call("ClearCache", {})
     assert not connection.connected
+
+
+async def test_a_failed_call_nobody_awaits_any_more_is_not_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A disconnect fails the pending call just as its caller is cancelled, or as the loop
+    shuts down before the caller wakes: the error must not be logged as never retrieved."""
+    waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    _fail(waiter, NotConnectedError("CP1: disconnected"))
+    del waiter
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
 
 
 async def test_after_reply_runs_after_the_reply_is_sent(central: CentralSystem) -> None:

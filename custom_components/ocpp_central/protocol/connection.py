@@ -173,7 +173,7 @@ class Connection:
         self._attached = False
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(NotConnectedError(f"{self.charge_box_id}: disconnected"))
+            _fail(waiter, NotConnectedError(f"{self.charge_box_id}: disconnected"))
         for task in self._tasks:
             task.cancel()
         self._handler.connection_lost()
@@ -252,9 +252,9 @@ class Connection:
         if type(event) is IncomingResult:
             waiter.set_result(event.payload)
         elif type(event) is IncomingError:
-            waiter.set_exception(CallErrorReceived(event.code, event.description, event.details))
+            _fail(waiter, CallErrorReceived(event.code, event.description, event.details))
         elif type(event) is InvalidResult:
-            waiter.set_exception(event.error)
+            _fail(waiter, event.error)
 
     def _log_violation(self, event: ProtocolViolation) -> None:
         # The first violation of a kind is worth a warning; repeats would flood the log.
@@ -324,6 +324,17 @@ class Connection:
             else:
                 answers_pings = True
                 missed = 0
+
+
+def _fail(waiter: asyncio.Future[Payload], error: Exception) -> None:
+    """Fail the waiting `call()` with `error`.
+
+    The caller may be cancelled before it looks (a disconnect cancels the handler's
+    tasks right after failing the call); marking the error as seen keeps asyncio from
+    reporting it as never retrieved.
+    """
+    waiter.set_exception(error)
+    waiter.exception()
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> None:
