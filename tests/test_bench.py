@@ -1,14 +1,96 @@
-"""Smoke test of the benchmark's Home Assistant kind: it runs briefly and prints its figures.
+"""The benchmark's Home Assistant kind runs and prints its figures; hot-path shortcuts agree.
 
 Nothing here asserts on time or on the targets' verdicts: figures belong to `scripts/bench`.
+The quick MeterValues check found by the benchmark is held to the schema's verdicts on
+payloads mutated down to each sampled value's fields.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+from typing import Any
+
+import fastjsonschema
 import pytest
 
+from custom_components.ocpp_central.protocol.schemas import (
+    FORMATS,
+    _MeterValuesCheck,
+    load_schemas,
+)
 from simulator.bench import HEADER, MeterFeed, latency_line, throughput
 from simulator.bench_ha import status_and_churn, targets
+
+# Replacements tried for every field at every level (JSON types and near misses).
+ODD_VALUES: list[Any] = [None, 0, 1, 1.0, 1.5, True, "", "bogus", "Wh", "L1-N", [], {}, ["Raw"]]
+TIMESTAMPS = ["2026-11-21T10:00:00Z", "2026-11-21T10:00:00", "2026-02-30T10:00:00Z", "x", ""]
+
+
+def _meter_values_seeds() -> list[dict[str, Any]]:
+    full = {
+        "value": "1.5",
+        "context": "Sample.Clock",
+        "format": "Raw",
+        "measurand": "Voltage",
+        "phase": "L1-N",
+        "location": "Outlet",
+        "unit": "V",
+    }
+    return [
+        json.loads(MeterFeed(transaction_id=3).next()),
+        {"connectorId": 0, "meterValue": [{"timestamp": TIMESTAMPS[0], "sampledValue": [full]}]},
+        {
+            "connectorId": 2,
+            "meterValue": [{"timestamp": TIMESTAMPS[0], "sampledValue": [{"value": "7"}]}],
+        },
+    ]
+
+
+def _mutated(seed: dict[str, Any]) -> list[Any]:
+    """Each field of each level replaced, dropped or joined by an unknown one."""
+    out: list[Any] = []
+
+    def vary(container: dict[str, Any], path: list[Any]) -> None:
+        for key in [*container, "unknown"]:
+            for value in [*ODD_VALUES, *(TIMESTAMPS if key == "timestamp" else ()), "drop"]:
+                payload = copy.deepcopy(seed)
+                target = payload
+                for step in path:
+                    target = target[step]
+                if value == "drop":
+                    target.pop(key, None)
+                else:
+                    target[key] = value
+                out.append(payload)
+
+    vary(seed, [])
+    for i, meter_value in enumerate(seed["meterValue"]):
+        vary(meter_value, ["meterValue", i])
+        for j, _sample in enumerate(meter_value["sampledValue"]):
+            vary(meter_value["sampledValue"][j], ["meterValue", i, "sampledValue", j])
+    empty = copy.deepcopy(seed)
+    empty["meterValue"][0]["sampledValue"] = []
+    return [*out, empty, {**seed, "meterValue": []}]
+
+
+def test_quick_meter_values_check_agrees_with_the_schema() -> None:
+    definition = load_schemas().request("MeterValues").definition  # type: ignore[union-attr]
+    quick = _MeterValuesCheck(definition)
+    compiled = fastjsonschema.compile(definition, formats=FORMATS, use_default=False)
+    seeds = _meter_values_seeds()
+    assert all(quick(seed) for seed in seeds)  # the usual shapes take the quick way
+    judged = 0
+    for payload in [mutated for seed in seeds for mutated in _mutated(seed)]:
+        try:
+            compiled(payload)
+            valid = True
+        except fastjsonschema.JsonSchemaException:
+            valid = False
+        if quick(payload):
+            judged += 1
+            assert valid, payload
+    assert judged > 50  # valid mutations (other enum values, dropped options) stay quick
 
 
 def test_meter_feed_moves_every_message() -> None:

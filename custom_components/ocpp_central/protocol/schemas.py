@@ -18,6 +18,11 @@ Both validators check `format` with the same two functions (`date-time` as RFC 3
 with a time zone, `uri` as an absolute URI), so their verdicts agree; a differential
 test keeps it that way.
 
+MeterValues, the message every charger sends every few seconds, first meets a quick
+check derived from its schema (`_MeterValuesCheck`): it says yes only to a payload it can
+vouch for and hands everything else to the compiled schema, so verdicts are the compiled
+schema's; the differential test covers it too.
+
 Lenient mode (per charger) accepts what real firmware sends and normalises it in place:
 unknown SampledValue units, over-long strings, numbers where strings belong, whole
 floats where integers belong, unknown fields and timestamps without a time zone. It
@@ -128,6 +133,141 @@ def _describe(name: str, error: ValidationError) -> str:
     return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 3] + "..."
 
 
+class _MeterValuesCheck:
+    """A quick yes for a MeterValues.req of the usual shape (OCPP 1.6 section 6.30).
+
+    Built from the schema itself (field names, required fields, enumerations). Every test
+    is one the schema makes, done with exact types, so a yes is always the schema's yes;
+    anything unusual (a subclass, a missing field, an unknown value) is not judged here
+    but left to the compiled schema. The generic generated code spends most of its time
+    on bookkeeping for the ten or so sampled values per message.
+    """
+
+    __slots__ = ("_meter_value", "_request", "_sample_free", "_sample_pairs", "_sample_required")
+
+    def __init__(self, definition: Payload) -> None:
+        """Read the rules from the MeterValues.req schema; ValueError if its shape differs."""
+        properties = definition["properties"]
+        meter_value = properties["meterValue"]["items"]
+        sample = meter_value["properties"]["sampledValue"]["items"]
+        # Only the keywords judged below may appear, or a yes could miss a rule.
+        shape_ok = (
+            all(_only(properties[key], "type") for key in ("connectorId", "transactionId"))
+            and {properties[key]["type"] for key in ("connectorId", "transactionId")} == {"integer"}
+            and _only(definition, *_OBJECT, "$schema", "title")
+            and _only(properties["meterValue"], *_ARRAY)
+            and properties["meterValue"]["minItems"] == 1
+            and _only(meter_value, *_OBJECT)
+            and meter_value["properties"]["timestamp"] == {"type": "string", "format": "date-time"}
+            and _only(meter_value["properties"]["sampledValue"], *_ARRAY)
+            and meter_value["properties"]["sampledValue"]["minItems"] == 1
+            and _only(sample, *_OBJECT)
+            and all(
+                _only(rule, "type", "enum", "additionalProperties") and rule["type"] == "string"
+                for rule in sample["properties"].values()
+            )
+            and all(
+                rule["additionalProperties"] is False for rule in (definition, meter_value, sample)
+            )
+        )
+        if not shape_ok:
+            raise ValueError("MeterValues schema of an unexpected shape")
+        self._request = (frozenset(definition["required"]), frozenset(properties))
+        self._meter_value = (
+            frozenset(meter_value["required"]),
+            frozenset(meter_value["properties"]),
+        )
+        self._sample_required = frozenset(sample["required"])
+        # (field, value) pairs the enumerations allow, and the fields taking any string.
+        self._sample_pairs = frozenset(
+            (key, value)
+            for key, rule in sample["properties"].items()
+            for value in rule.get("enum", ())
+        )
+        self._sample_free = frozenset(
+            key for key, rule in sample["properties"].items() if "enum" not in rule
+        )
+
+    def __call__(self, payload: object) -> bool:
+        """Whether `payload` is surely valid (False: not judged, ask the compiled schema)."""
+        if type(payload) is not dict or not _keys_fit(payload, self._request):
+            return False
+        if (
+            type(payload["connectorId"]) is not int
+            or type(payload.get("transactionId", 0)) is not int
+        ):
+            return False
+        meter_values = payload["meterValue"]
+        if type(meter_values) is not list or not meter_values:
+            return False
+        return all(self._meter_value_ok(meter_value) for meter_value in meter_values)
+
+    def _meter_value_ok(self, meter_value: object) -> bool:
+        if type(meter_value) is not dict or not _keys_fit(meter_value, self._meter_value):
+            return False
+        timestamp = meter_value["timestamp"]
+        samples = meter_value["sampledValue"]
+        if type(timestamp) is not str or not is_date_time(timestamp):
+            return False
+        if type(samples) is not list or not samples:
+            return False
+        pairs, free, required = self._sample_pairs, self._sample_free, self._sample_required
+        for sample in samples:
+            if type(sample) is not dict or not required <= sample.keys():
+                return False
+            try:
+                # What no enumeration allows, in one set operation: usually only the value.
+                rest = sample.items() - pairs
+            except TypeError:  # an unhashable value (a list, an object) is no string
+                return False
+            for key, value in rest:
+                if key not in free or type(value) is not str:
+                    return False
+        return True
+
+
+_OBJECT: Final = ("type", "properties", "additionalProperties", "required")
+_ARRAY: Final = ("type", "minItems", "items")
+
+
+def _only(rule: Mapping[str, Any], *keywords: str) -> bool:
+    """Whether a schema `rule` uses no keyword but `keywords`."""
+    return rule.keys() <= set(keywords)
+
+
+def _keys_fit(item: dict[str, Any], rule: tuple[frozenset[str], frozenset[str]]) -> bool:
+    """Whether `item` has every required field and no other than the known ones."""
+    required, known = rule
+    return required <= item.keys() and item.keys() <= known
+
+
+# Schemas with a quick check in front of the compiled one.
+_QUICK_CHECKS: Final[Mapping[str, Callable[[Payload], Callable[[object], bool]]]] = {
+    "MeterValues": _MeterValuesCheck,
+}
+
+
+def _compile(name: str, definition: Payload) -> _Check:
+    """The schema's check: the compiled schema, behind a quick check where there is one."""
+    # use_default=False: validation must never write into the payload.
+    compiled: _Check = fastjsonschema.compile(
+        definition, formats=FORMATS, use_default=False, detailed_exceptions=False
+    )
+    build = _QUICK_CHECKS.get(name)
+    if build is None:
+        return compiled
+    try:
+        quick = build(definition)
+    except KeyError, TypeError, ValueError:
+        _LOGGER.debug("%s: no quick check for this schema", name)
+        return compiled
+
+    def check(payload: Any) -> Any:
+        return payload if quick(payload) else compiled(payload)
+
+    return check
+
+
 class _Schema:
     """One message schema: its compiled fast check and, on demand, its reference validator."""
 
@@ -136,10 +276,7 @@ class _Schema:
     def __init__(self, name: str, definition: Payload) -> None:
         self.name = name
         self.definition = definition
-        # use_default=False: validation must never write into the payload.
-        self.check: _Check = fastjsonschema.compile(
-            definition, formats=FORMATS, use_default=False, detailed_exceptions=False
-        )
+        self.check: _Check = _compile(name, definition)
         self._reference: jsonschema.protocols.Validator | None = None
         self._lock = threading.Lock()
 
