@@ -230,8 +230,11 @@ class OcppEntity(Entity):
         self._keys = (CONNECTED, *((connector_id, field) for field in description.fields))
         self._attr_available = self._is_available()
         self._update_value()
-        # Set once Home Assistant is done adding the entity: added, or never (disabled).
-        self._settled = asyncio.Event()
+        # Whether Home Assistant is done adding the entity: added, or never (disabled).
+        # The future exists only while someone waits: an Event per entity would cost
+        # each charger tens of kB.
+        self._settled = False
+        self._settled_waiter: asyncio.Future[None] | None = None
 
     @property
     def connector(self) -> ConnectorState:
@@ -251,13 +254,18 @@ class OcppEntity(Entity):
     async def add_to_platform_finish(self) -> None:
         """Mark the entity added once Home Assistant finished adding it (subclasses too)."""
         await super().add_to_platform_finish()
-        self._settled.set()
+        self._settle()
 
     @override
     def add_to_platform_abort(self) -> None:
         """Not added after all (e.g. disabled in the entity registry): nothing to remove."""
         super().add_to_platform_abort()
-        self._settled.set()
+        self._settle()
+
+    def _settle(self) -> None:
+        self._settled = True
+        if self._settled_waiter is not None and not self._settled_waiter.done():
+            self._settled_waiter.set_result(None)
 
     async def async_remove_when_settled(self) -> None:
         """Remove the entity once its addition finished; one that was never added is skipped.
@@ -265,7 +273,10 @@ class OcppEntity(Entity):
         Adding runs in a task of Home Assistant's, so a connector's entities may still be
         on their way (or disabled, hence never added) when they must be replaced.
         """
-        await self._settled.wait()
+        if not self._settled:
+            if self._settled_waiter is None:
+                self._settled_waiter = asyncio.get_running_loop().create_future()
+            await self._settled_waiter
         if self.hass is not None:
             await self.async_remove()
 
