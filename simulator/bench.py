@@ -118,8 +118,10 @@ async def serve_central(chargers: int, probe: Probe) -> tuple[int, Stop]:
     """`CentralSystem` with in-memory hooks; the status charger's listener records times."""
     from custom_components.ocpp_central.protocol.config import ChargerConfig
     from custom_components.ocpp_central.protocol.hooks import MemoryHooks
+    from custom_components.ocpp_central.protocol.schemas import async_load_schemas
     from custom_components.ocpp_central.protocol.server import CentralSystem
 
+    await async_load_schemas()  # compiled once per process, whatever the number of chargers
     probe.base_rss = rss_bytes()
     central = CentralSystem(host=HOST, port=0, hooks=MemoryHooks(), ping_interval=None)
     for n in range(chargers):

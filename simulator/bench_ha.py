@@ -278,12 +278,14 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
 
     from custom_components.ocpp_central import PLATFORMS
     from custom_components.ocpp_central.const import DOMAIN
+    from custom_components.ocpp_central.protocol.schemas import async_load_schemas
 
     config_dir = Path(tempfile.mkdtemp(prefix="ocpp-central-bench-"))
     hass = await _start_hass(config_dir)
     integration = await loader.async_get_integration(hass, DOMAIN)
     await integration.async_get_component()
     await integration.async_get_platforms([str(p) for p in PLATFORMS])
+    await async_load_schemas()  # compiled once per process, whatever the number of chargers
     # Everything loaded so far is paid once per install: the baseline of RSS per charger.
     probe.base_rss = rss_bytes()
     entry = _central_entry(
