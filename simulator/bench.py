@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
@@ -154,6 +155,11 @@ async def server_main(kind: str, chargers: int) -> None:
     probe = Probe()
     probe.status_ready.set()
     port, stop = await SERVER_KINDS[kind](chargers, probe)
+    # OCPP_BENCH_PROFILE=FILE: profile the serving (not the start-up) into FILE for pstats.
+    profile_to = os.environ.get("OCPP_BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile_to else None
+    if profiler is not None:
+        profiler.enable()
     print(port, flush=True)
     try:
         while True:
@@ -170,6 +176,9 @@ async def server_main(kind: str, chargers: int) -> None:
                 break
             print(json.dumps(answer), flush=True)
     finally:
+        if profiler is not None and profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
         await stop()
 
 
