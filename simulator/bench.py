@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 from collections.abc import Awaitable, Callable
 import contextlib
+import cProfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
