@@ -73,7 +73,6 @@ from .const import (
     DISCOVERY_CHARGE_BOX_ID,
     DISCOVERY_ENTRY_ID,
     DOMAIN,
-    MAX_CHARGE_BOX_ID_LENGTH,
     MAX_HEARTBEAT_INTERVAL,
     MAX_ID_TAG_LENGTH,
     MAX_MAX_CURRENT,
@@ -91,6 +90,7 @@ from .const import (
     UNKNOWN_TAGS_ACCEPT,
     UNKNOWN_TAGS_REJECT,
 )
+from .protocol.server import valid_charge_box_id as protocol_valid_charge_box_id
 from .solar import (
     CONF_BATTERY_CHARGE_POSITIVE,
     CONF_BATTERY_POWER_ENTITY,
@@ -116,6 +116,7 @@ ERROR_SSL_BOTH_REQUIRED: Final = "ssl_both_required"
 ERROR_SSL_INVALID: Final = "ssl_invalid"
 ERROR_INVALID_CHARGE_BOX_ID: Final = "invalid_charge_box_id"
 ERROR_INVALID_PASSWORD: Final = "invalid_password"
+ERROR_PASSWORD_WITH_COLON_ID: Final = "password_with_colon_id"
 ERROR_PASSWORD_CONFLICT: Final = "password_conflict"
 ERROR_INVALID_ID_TAG: Final = "invalid_id_tag"
 ERROR_RESERVED_ID_TAG: Final = "reserved_id_tag"
@@ -141,7 +142,6 @@ _MAX_HOSTNAME_LENGTH: Final = 253
 
 # The charge box id is the last path segment of the connection URL (OCPP-J 3.1.1): printable
 # ASCII without whitespace, and without the characters that end a path segment.
-_CHARGE_BOX_ID_FORBIDDEN: Final = frozenset("/?#")
 
 # The collapsible section of the charger forms that holds the solar controller's options.
 # They are stored flat in the charger subentry's data, where `SolarSettings.from_options`
@@ -324,10 +324,8 @@ def valid_host(host: str) -> bool:
 
 
 def valid_charge_box_id(charge_box_id: str) -> bool:
-    """Tell whether a charge box id can be the last segment of the connection URL."""
-    return 0 < len(charge_box_id) <= MAX_CHARGE_BOX_ID_LENGTH and all(
-        "!" <= char <= "~" and char not in _CHARGE_BOX_ID_FORBIDDEN for char in charge_box_id
-    )
+    """Tell whether a charge box id is one the central system admits (no edge spaces)."""
+    return charge_box_id == charge_box_id.strip() and protocol_valid_charge_box_id(charge_box_id)
 
 
 def valid_password(password: str) -> bool:
@@ -432,7 +430,7 @@ def central_title(port: int) -> str:
 
 
 def _charger_settings(
-    user_input: Mapping[str, Any], current: Mapping[str, Any] | None = None
+    user_input: Mapping[str, Any], charge_box_id: str, current: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Turn a charger form into subentry data (without the charge box id) and errors.
 
@@ -456,6 +454,10 @@ def _charger_settings(
     elif password is None and not clear and current is not None:
         password = current.get(CONF_PASSWORD)
     if password is not None and not clear:
+        if ":" in charge_box_id:
+            # RFC 7617: an HTTP Basic user-id cannot contain a colon, so such a charger
+            # could never log in with a password.
+            errors[CONF_PASSWORD] = ERROR_PASSWORD_WITH_COLON_ID
         settings[CONF_PASSWORD] = password
     return settings, errors
 
@@ -725,7 +727,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
         charge_box_id = self._discovered_charge_box_id
         errors: dict[str, str] = {}
         if user_input is not None:
-            settings, errors = _charger_settings(user_input)
+            settings, errors = _charger_settings(user_input, charge_box_id)
             if not errors:
                 # Subentry flows cannot start from discovery: add the subentry directly.
                 self.hass.config_entries.async_add_subentry(
@@ -792,7 +794,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                 errors[CONF_CHARGE_BOX_ID] = ERROR_INVALID_CHARGE_BOX_ID
             elif find_charger(entry, charge_box_id) is not None:
                 return self.async_abort(reason=ABORT_ALREADY_CONFIGURED)
-            settings, settings_errors = _charger_settings(user_input)
+            settings, settings_errors = _charger_settings(user_input, charge_box_id)
             errors |= settings_errors
             if not errors:
                 _abort_discovery_of(self.hass, charge_box_id)
@@ -819,7 +821,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
         charge_box_id = subentry.data[CONF_CHARGE_BOX_ID]
         errors: dict[str, str] = {}
         if user_input is not None:
-            settings, errors = _charger_settings(user_input, subentry.data)
+            settings, errors = _charger_settings(user_input, charge_box_id, subentry.data)
             if not errors:
                 return self.async_update_and_abort(
                     entry, subentry, data={CONF_CHARGE_BOX_ID: charge_box_id, **settings}

@@ -593,15 +593,15 @@ async def test_add_charger(hass: HomeAssistant, mock_config_entry: ConfigEntryFa
     result = await submit_subentry(
         hass,
         result,
-        {CONF_CHARGE_BOX_ID: " CP-1:north ", CONF_PASSWORD: PASSWORD, CONF_MAX_CURRENT: 16},
+        {CONF_CHARGE_BOX_ID: " CP-1 north ", CONF_PASSWORD: PASSWORD, CONF_MAX_CURRENT: 16},
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     subentry = only_subentry(entry, SUBENTRY_CHARGER)
-    assert subentry.title == "CP-1:north"
-    assert subentry.unique_id == "CP-1:north"
+    assert subentry.title == "CP-1 north"
+    assert subentry.unique_id == "CP-1 north"
     assert dict(subentry.data) == {
-        CONF_CHARGE_BOX_ID: "CP-1:north",
+        CONF_CHARGE_BOX_ID: "CP-1 north",
         CONF_PASSWORD: PASSWORD,
         CONF_HEARTBEAT_INTERVAL: DEFAULT_HEARTBEAT_INTERVAL,
         CONF_METER_INTERVAL: DEFAULT_METER_INTERVAL,
@@ -644,7 +644,7 @@ async def test_add_charger_without_password_on_tls_system(
 
 @pytest.mark.parametrize(
     "charge_box_id",
-    ["", "   ", "RDAM 123", "a/b", "a?b", "a#b", "x" * 49, "café", "tab\there", "bell\x07"],
+    ["", "   ", "x" * 49, "tab\there", "bell\x07", "new\nline"],
 )
 async def test_add_charger_invalid_charge_box_id(
     hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, charge_box_id: str
@@ -660,6 +660,32 @@ async def test_add_charger_invalid_charge_box_id(
     shown = {key.schema: key.description for key in result["data_schema"].schema}
     assert shown[CONF_PASSWORD] is None
     assert entry.subentries == {}
+
+
+@pytest.mark.parametrize("charge_box_id", ["RDAM 123", "a/b", "a?b", "a#b", "café", "x" * 48])
+async def test_add_charger_accepts_every_id_the_server_admits(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, charge_box_id: str
+) -> None:
+    """OCPP-J 3.1.1: any identity that can be percent-encoded, e.g. its example "RDAM 123"."""
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: charge_box_id})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert only_subentry(entry, SUBENTRY_CHARGER).data[CONF_CHARGE_BOX_ID] == charge_box_id
+
+
+async def test_password_refused_for_an_id_with_a_colon(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    """RFC 7617: a Basic user-id cannot hold a colon; without a password the id is fine."""
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await submit_subentry(
+        hass, result, {CONF_CHARGE_BOX_ID: "site:1", CONF_PASSWORD: PASSWORD}
+    )
+    assert result["errors"] == {CONF_PASSWORD: "password_with_colon_id"}
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "site:1"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 @pytest.mark.parametrize(
@@ -1302,7 +1328,7 @@ async def test_discovery_of_invalid_charge_box_id(
     hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
 ) -> None:
     entry = mock_config_entry()
-    result = await discover(hass, entry.entry_id, "RDAM 123")
+    result = await discover(hass, entry.entry_id, "bell\x07")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_charge_box_id"
 

@@ -63,11 +63,18 @@ def charge_box_id_from_path(path: str) -> str | None:
         identity = unquote(segment, errors="strict")
     except UnicodeDecodeError:
         return None
-    if not identity or len(identity) > MAX_CHARGE_BOX_ID_LENGTH:
-        return None
-    if any(unicodedata.category(char) == "Cc" for char in identity):
-        return None
-    return identity
+    return identity if valid_charge_box_id(identity) else None
+
+
+def valid_charge_box_id(identity: str) -> bool:
+    """Whether `identity` can name a charger: 1 to 48 characters, none a control character.
+
+    OCPP-J section 3.1.1 allows any identity that can be percent-encoded into the URL,
+    spaces included (its own example is "RDAM 123"); the configuration uses this too.
+    """
+    return 0 < len(identity) <= MAX_CHARGE_BOX_ID_LENGTH and not any(
+        unicodedata.category(char) == "Cc" for char in identity
+    )
 
 
 def basic_auth_matches(authorization: str | None, user: str, password: str) -> bool:
