@@ -212,17 +212,17 @@ class _MeterValuesCheck:
         if type(samples) is not list or not samples:
             return False
         pairs, free, required = self._sample_pairs, self._sample_free, self._sample_required
-        for sample in samples:
-            if type(sample) is not dict or not required <= sample.keys():
-                return False
-            try:
-                # What no enumeration allows, in one set operation: usually only the value.
-                rest = sample.items() - pairs
-            except TypeError:  # an unhashable value (a list, an object) is no string
-                return False
-            for key, value in rest:
-                if key not in free or type(value) is not str:
+        try:
+            for sample in samples:
+                if type(sample) is not dict or not required <= sample.keys():
                     return False
+                # An allowed (field, value) pair, else a free-text field holding a string.
+                # One lookup per field: cheaper than a set difference per sample.
+                for item in sample.items():
+                    if item not in pairs and (item[0] not in free or type(item[1]) is not str):
+                        return False
+        except TypeError:  # an unhashable value (a list, an object) is no string
+            return False
         return True
 
 
