@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -23,7 +23,14 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
-from .protocol.state import CONNECTED, CONNECTORS, READINGS, ChargerState, ConnectorState
+from .protocol.state import (
+    CONNECTED,
+    CONNECTORS,
+    READINGS,
+    BootInfo,
+    ChargerState,
+    ConnectorState,
+)
 
 if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -87,18 +94,31 @@ class OcppRuntimeView(Protocol):
 type OcppEntityEntry = ConfigEntry[OcppRuntimeView]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Charger:
     """One charger as its entities see it: entry, subentry and session."""
 
     entry: OcppEntityEntry
     subentry: ConfigSubentry
     session: OcppSession
+    # The device info for the BootNotification it was made from, shared by the entities
+    # (one dict per charger and platform instead of one per entity).
+    _device: tuple[BootInfo | None, DeviceInfo] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def state(self) -> ChargerState:
         """The charger's state."""
         return self.session.state
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The device of the charger, with what its last BootNotification told."""
+        boot = self.session.state.boot
+        if self._device is None or self._device[0] is not boot:
+            self._device = (boot, device_info(self))
+        return self._device[1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,8 +246,8 @@ class OcppEntity(Entity):
                 self._attr_translation_placeholders = {"connector": str(connector_id)}
         else:
             self._attr_unique_id = f"{cbid}_{key}"
-        self._attr_device_info = device_info(charger)
-        self._keys = (CONNECTED, *((connector_id, field) for field in description.fields))
+        self._attr_device_info = charger.device_info
+        self._keys = (CONNECTED, *((connector_id, name) for name in description.fields))
         self._attr_available = self._is_available()
         self._update_value()
         # Whether Home Assistant is done adding the entity: added, or never (disabled).
