@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Protocol, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -30,6 +31,7 @@ from .protocol.state import (
     BootInfo,
     ChargerState,
     ConnectorState,
+    StateKey,
 )
 
 if TYPE_CHECKING:
@@ -247,7 +249,7 @@ class OcppEntity(Entity):
         else:
             self._attr_unique_id = f"{cbid}_{key}"
         self._attr_device_info = charger.device_info
-        self._keys = (CONNECTED, *((connector_id, name) for name in description.fields))
+        self._keys = _state_keys(connector_id, description.fields)
         self._attr_available = self._is_available()
         self._update_value()
         # Whether Home Assistant is done adding the entity: added, or never (disabled).
@@ -317,6 +319,12 @@ class OcppEntity(Entity):
     def _update_value(self) -> bool:
         """Recompute the value from the state; return whether it changed."""
         return False
+
+
+@cache
+def _state_keys(connector_id: int, fields: tuple[str, ...]) -> tuple[StateKey, ...]:
+    """The keys an entity follows: one tuple per connector and fields, shared by all chargers."""
+    return (CONNECTED, *((connector_id, name) for name in fields))
 
 
 def _wants_charger_twin(description: OcppEntityDescription) -> bool:
