@@ -221,6 +221,9 @@ class OcppEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     entity_description: OcppEntityDescription
+    # Told when Home Assistant will not add the entity (disabled in the entity registry;
+    # enabling it reloads the entry), so whoever keeps it can let it go.
+    on_abort: Callable[[OcppEntity], None] | None = None
 
     def __init__(
         self,
@@ -283,6 +286,8 @@ class OcppEntity(Entity):
         """Not added after all (e.g. disabled in the entity registry): nothing to remove."""
         super().add_to_platform_abort()
         self._settle()
+        if self.on_abort is not None:
+            self.on_abort(self)
 
     def _settle(self) -> None:
         self._settled = True
@@ -382,11 +387,22 @@ class _ChargerEntities[D: OcppEntityDescription]:
             self._add(entities, config_subentry_id=self._charger.subentry.subentry_id)
 
     def _make(self, connector_id: int) -> list[OcppEntity]:
-        return [
+        entities = [
             self._factory(self._charger, connector_id, d, self._multi)
             for d in self._descriptions
             if d.per_connector
         ]
+        forget = self._forget  # one bound method for all of them
+        for entity in entities:
+            entity.on_abort = forget
+        return entities
+
+    def _forget(self, entity: OcppEntity) -> None:
+        """Let go of an entity Home Assistant did not add: a disabled one costs no memory."""
+        for entities in self._connectors.values():
+            if entity in entities:
+                entities.remove(entity)
+                return
 
     @callback
     def _sync_connectors(self) -> None:
@@ -406,7 +422,7 @@ class _ChargerEntities[D: OcppEntityDescription]:
         self._emit(new)
 
     async def _rename(self, connector_id: int, old: list[OcppEntity]) -> None:
-        for entity in old:
+        for entity in tuple(old):  # one not added after all leaves `old` meanwhile
             await entity.async_remove_when_settled()
         entities = self._connectors[connector_id] = self._make(connector_id)
         self._emit(entities)

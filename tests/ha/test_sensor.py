@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 import pytest
 
+from custom_components.ocpp_central.entity import OcppEntity
 from custom_components.ocpp_central.sensor import snake_case
 
 from .test_entities_snapshot import (  # make_harness: the fixture these tests use
@@ -172,6 +175,12 @@ async def test_per_phase_disabled_by_default(
     entry = registry.async_get(h.entity_id("sensor", f"{CHARGER}_1_power"))
     assert entry is not None
     assert entry.disabled_by is None
+    # Entities Home Assistant did not add are let go: a charger's memory holds no
+    # disabled sensor objects.
+    gc.collect()
+    alive = {e.unique_id for e in gc.get_objects() if isinstance(e, OcppEntity)}
+    assert f"{CHARGER}_1_power" in alive
+    assert not {f"{CHARGER}_1_{key}" for key in ("current_l1", "voltage_l2", "power_l3")} & alive
 
 
 async def test_charger_meter_appears_when_reported(
