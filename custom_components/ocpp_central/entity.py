@@ -384,7 +384,9 @@ class _ChargerEntities[D: OcppEntityDescription]:
 
     def _emit(self, entities: list[OcppEntity]) -> None:
         if entities:
-            self._add(entities, config_subentry_id=self._charger.subentry.subentry_id)
+            # A copy: Home Assistant iterates over the list it is given while `_forget`
+            # removes the entities it does not add from ours.
+            self._add(list(entities), config_subentry_id=self._charger.subentry.subentry_id)
 
     def _make(self, connector_id: int) -> list[OcppEntity]:
         entities = [

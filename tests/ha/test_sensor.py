@@ -183,6 +183,22 @@ async def test_per_phase_disabled_by_default(
     assert not {f"{CHARGER}_1_{key}" for key in ("current_l1", "voltage_l2", "power_l3")} & alive
 
 
+async def test_second_connector_renames_disabled_sensors_too(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    """Connector 1's entities, disabled ones included, carry their number once 2 appears."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    await hass.async_block_till_done()
+    h.status(2, "Available")
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    for key in ("power", "current_l1", "voltage_l1", "power_l1", "voltage_l3"):
+        entry = registry.async_get(h.entity_id("sensor", f"{CHARGER}_1_{key}"))
+        assert entry is not None
+        assert entry.translation_key == f"connector_{key}", key
+
+
 async def test_charger_meter_appears_when_reported(
     hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
