@@ -206,11 +206,11 @@ class ChargerState:
     def notify(self, changed: Iterable[StateKey]) -> None:
         """Tell each listener of `changed` once, however many of its keys changed."""
         listeners = self._listeners
-        called: list[Listener] = []
+        # Insertion-ordered and without repeats; cheaper than a membership test per listener.
+        called: dict[Listener, None] = {}
         for key in changed:
             for listener in listeners.get(key, ()):
-                if listener not in called:
-                    called.append(listener)
+                called[listener] = None
         for listener in called:
             try:
                 listener()
