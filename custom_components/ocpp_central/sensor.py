@@ -151,6 +151,31 @@ def _total_or_phases(
     return value
 
 
+# Decimal places worth keeping, per quantity in its base unit (W, A, V, Wh, %, Celsius).
+# Finer digits are meter jitter: each change would be a state write and a recorder row.
+RESOLUTION: dict[SensorDeviceClass, int] = {
+    SensorDeviceClass.POWER: 0,
+    SensorDeviceClass.CURRENT: 2,
+    SensorDeviceClass.VOLTAGE: 1,
+    SensorDeviceClass.ENERGY: 0,
+    SensorDeviceClass.BATTERY: 1,
+    SensorDeviceClass.TEMPERATURE: 1,
+}
+ENERGY_DIGITS = RESOLUTION[SensorDeviceClass.ENERGY]
+
+
+def _rounded(
+    value_fn: Callable[[ChargerState, ConnectorState], float | None], digits: int
+) -> Callable[[ChargerState, ConnectorState], float | None]:
+    """`value_fn` rounded to `digits` decimal places (kept a float)."""
+
+    def value(state: ChargerState, connector: ConnectorState) -> float | None:
+        found = value_fn(state, connector)
+        return None if found is None else round(found, digits)
+
+    return value
+
+
 def _running(connector: ConnectorState) -> Transaction | None:
     """The connector's transaction while it runs (the session may keep a stopped one)."""
     tx = connector.transaction
@@ -198,7 +223,7 @@ def _meter(
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=enabled,
         on_charger_when_reported=twin,
-        value_fn=value_fn,
+        value_fn=_rounded(value_fn, RESOLUTION[device_class]),
     )
 
 
@@ -312,7 +337,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         state_class=SensorStateClass.TOTAL,
-        session_fn=lambda tx: tx.energy,
+        session_fn=lambda tx: round(tx.energy, ENERGY_DIGITS),
         available_when_offline=True,
     ),
     OcppSensorEntityDescription(
@@ -469,7 +494,7 @@ class OcppRegisterSensor(OcppEntity, RestoreSensor):
         if reading is None or reading is self._seen:
             return False
         self._seen = reading
-        value = reading.value
+        value = round(reading.value, ENERGY_DIGITS)
         shown = self._attr_native_value
         if (
             isinstance(shown, int | float)

@@ -121,6 +121,55 @@ async def test_writes_only_on_change(hass: HomeAssistant, make_harness: HarnessF
     assert offered not in writes
 
 
+async def test_values_rounded_to_their_resolution(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    """Meter jitter below a quantity's resolution neither shows nor writes a state."""
+    h = await make_harness([Platform.SENSOR])
+    h.boot(connectors=1)
+    tx = h.start(1, "TAG-1", 10_000, when=ts(0))
+    sample = {
+        ENERGY: 12_345.4,
+        "Power.Active.Import": 7360.45,
+        "Current.Import": 15.994,
+        "Voltage": 229.87,
+        "SoC": 41.26,
+        "Temperature": 31.04,
+    }
+    h.meter(1, sample, when=ts(1), transaction_id=tx)
+    await hass.async_block_till_done()
+    uid = f"{CHARGER}_1_"
+    shown = {
+        "power": "7360.0",
+        "current": "15.99",
+        "voltage": "229.9",
+        "soc": "41.3",
+        "temperature": "31.0",
+        "energy": "12.345",  # kWh of a register in whole Wh
+        "session_energy": "2.345",
+    }
+    for key, state in shown.items():
+        assert h.state("sensor", uid + key) == state, key
+    writes: list[str] = []
+
+    @callback
+    def count(event: Event[EventStateChangedData]) -> None:
+        writes.append(event.data["entity_id"])
+
+    hass.bus.async_listen("state_changed", count)
+    jitter = {
+        ENERGY: 12_345.2,
+        "Power.Active.Import": 7360.3,
+        "Current.Import": 15.9949,
+        "Voltage": 229.91,
+        "SoC": 41.28,
+        "Temperature": 30.99,
+    }
+    h.meter(1, jitter, when=ts(1, 10), transaction_id=tx)
+    await hass.async_block_till_done()
+    assert [w for w in writes if "session_duration" not in w] == []
+
+
 async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """A disconnected charger's values are unavailable, except those that stay meaningful."""
     h = await make_harness([Platform.SENSOR])
