@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 import logging
 from typing import Any
 
@@ -187,16 +188,17 @@ class ChargerState:
         keys = tuple(keys)
         for key in keys:
             self._listeners.setdefault(key, []).append(listener)
+        # A partial, not a closure: a few hundred bytes less for each of the ~30
+        # subscriptions of every charger.
+        return partial(self._unsubscribe, keys, listener)
 
-        def unsubscribe() -> None:
-            for key in keys:
-                listeners = self._listeners.get(key)
-                if listeners and listener in listeners:
-                    listeners.remove(listener)
-                    if not listeners:
-                        del self._listeners[key]
-
-        return unsubscribe
+    def _unsubscribe(self, keys: tuple[StateKey, ...], listener: Listener) -> None:
+        for key in keys:
+            listeners = self._listeners.get(key)
+            if listeners and listener in listeners:
+                listeners.remove(listener)
+                if not listeners:
+                    del self._listeners[key]
 
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
         """Call `listener` with every ChargerEvent; return the unsubscribe function."""
