@@ -238,6 +238,9 @@ class OcppEntity(Entity):
         self._charger = charger
         self._state = charger.state
         self._connector_id = connector_id
+        # The connector this entity shows (0: the charger). Held, not looked up on each
+        # change: a ChargerState never replaces its ConnectorState objects.
+        self.connector: ConnectorState = self._state.connectors[connector_id]
         cbid = self._state.charge_box_id
         key = description.key
         if description.per_connector and connector_id == 0:
@@ -260,11 +263,6 @@ class OcppEntity(Entity):
         # each charger tens of kB.
         self._settled = False
         self._settled_waiter: asyncio.Future[None] | None = None
-
-    @property
-    def connector(self) -> ConnectorState:
-        """The connector this entity shows (connector 0: the charger)."""
-        return self._state.connectors[self._connector_id]
 
     @override
     async def async_added_to_hass(self) -> None:

@@ -172,7 +172,10 @@ class ChargerState:
         self._event_listeners: list[EventListener] = []
 
     def connector(self, connector_id: int) -> ConnectorState:
-        """Return connector `connector_id`, creating it (and announcing it) if new."""
+        """Return connector `connector_id`, creating it if new.
+
+        A connector, once created, is never replaced: readers may hold on to it.
+        """
         found = self.connectors.get(connector_id)
         if found is None:
             found = self.connectors[connector_id] = ConnectorState(connector_id)
