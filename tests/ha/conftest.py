@@ -24,7 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigEntry, ConfigSubentryData
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -233,3 +234,28 @@ def _disconnect_chargers() -> Generator[None]:
     yield
     while _TEARDOWN:
         _TEARDOWN.pop()()
+
+
+async def load_with_runtime(
+    hass: HomeAssistant, entry: MockConfigEntry, runtime: Any, platforms: list[Platform]
+) -> None:
+    """Set `entry` up with a hand-built `runtime` and only `platforms`, without a server.
+
+    For entity tests that drive a real ChargerSession directly through `handle_call`.
+    """
+
+    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+        entry.runtime_data = runtime
+        await hass.config_entries.async_forward_entry_setups(entry, platforms)
+        return True
+
+    async def unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+        return await hass.config_entries.async_unload_platforms(entry, platforms)
+
+    with (
+        patch("custom_components.ocpp_central.async_setup_entry", setup_entry),
+        patch("custom_components.ocpp_central.async_unload_entry", unload_entry),
+        patch("custom_components.ocpp_central.PLATFORMS", platforms, create=True),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()

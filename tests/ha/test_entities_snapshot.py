@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from unittest.mock import PropertyMock, patch
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -27,7 +27,7 @@ from custom_components.ocpp_central.protocol.hooks import MemoryHooks
 from custom_components.ocpp_central.protocol.session import ChargerSession
 from custom_components.ocpp_central.protocol.state import CURRENT_LIMIT
 
-from .conftest import ConfigEntryFactory
+from .conftest import ConfigEntryFactory, load_with_runtime
 
 CHARGER = "CP-1"
 T0 = "2025-01-01T10:00:00Z"
@@ -237,21 +237,7 @@ async def _start_harness(
     subentry = next(iter(entry.subentries.values()))
     runtime.add(subentry, session)
 
-    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
-        entry.runtime_data = runtime
-        await hass.config_entries.async_forward_entry_setups(entry, platforms)
-        return True
-
-    async def unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
-        return await hass.config_entries.async_unload_platforms(entry, platforms)
-
-    with (
-        patch("custom_components.ocpp_central.async_setup_entry", setup_entry),
-        patch("custom_components.ocpp_central.async_unload_entry", unload_entry),
-        patch("custom_components.ocpp_central.PLATFORMS", platforms, create=True),
-    ):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+    await load_with_runtime(hass, entry, runtime, platforms)
     return Harness(hass, entry, session, ChargerLink(), runtime)
 
 

@@ -12,16 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 import shutil
 from typing import Any
-from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.ocpp_central.protocol.config import ChargerConfig
 from custom_components.ocpp_central.protocol.hooks import MemoryHooks
@@ -34,7 +32,7 @@ from custom_components.ocpp_central.solar import (
 )
 from custom_components.ocpp_central.solar_runtime import SolarCharging, power_of
 
-from .conftest import ConfigEntryFactory, after_test, charger_subentry
+from .conftest import ConfigEntryFactory, after_test, charger_subentry, load_with_runtime
 from .test_entities_snapshot import ChargerLink, Harness, Runtime
 
 CHARGER = "CP-1"
@@ -102,31 +100,11 @@ async def start_solar_harness(
     runtime.add(subentry, session)
     runtime.limiters[CHARGER] = limiter  # type: ignore[assignment]
     entry.async_on_unload(control.async_start())
-    await _load(hass, entry, runtime, platforms)
+    await load_with_runtime(hass, entry, runtime, platforms)
     harness = SolarHarness(hass, entry, session, ChargerLink(), runtime, limiter, control)
     after_test(limiter.close)
     after_test(harness.disconnect)
     return harness
-
-
-async def _load(
-    hass: HomeAssistant, entry: MockConfigEntry, runtime: Runtime, platforms: list[Platform]
-) -> None:
-    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
-        entry.runtime_data = runtime
-        await hass.config_entries.async_forward_entry_setups(entry, platforms)
-        return True
-
-    async def unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
-        return await hass.config_entries.async_unload_platforms(entry, platforms)
-
-    with (
-        patch("custom_components.ocpp_central.async_setup_entry", setup_entry),
-        patch("custom_components.ocpp_central.async_unload_entry", unload_entry),
-        patch("custom_components.ocpp_central.PLATFORMS", platforms, create=True),
-    ):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
 
 
 def charging(harness: SolarHarness) -> int:
