@@ -31,8 +31,13 @@ from .config import ChargerConfig
 from .connection import (
     CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
+    CLOSE_TIMEOUT,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
     DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_SILENCE_MARGIN,
     Connection,
+    silence_limit,
 )
 from .hooks import SessionHooks
 from .rpc import RpcCore
@@ -120,7 +125,10 @@ class CentralSystem:
         ssl_context: ssl.SSLContext | None = None,
         unknown_charger: Callable[[str], bool] | None = None,
         response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
-        ping_interval: float | None = 60.0,
+        ping_interval: float | None = DEFAULT_PING_INTERVAL,
+        ping_timeout: float | None = None,
+        silence_margin: float | None = DEFAULT_SILENCE_MARGIN,
+        close_timeout: float = CLOSE_TIMEOUT,
         max_frame_size: int = 65536,
         session_factory: SessionFactory | None = None,
     ) -> None:
@@ -129,12 +137,20 @@ class CentralSystem:
         `session_factory(config, hooks)` builds a charger's session (default:
         `ChargerSession`); `unknown_charger(charge_box_id)` returning True admits an
         unknown charger with a default configuration (discovery), else HTTP 404.
+        The keepalive (see `protocol.connection`) pings every `ping_interval` (None: never)
+        and gives up on a charger that answered pings after one silent `ping_timeout`
+        (default: the interval; 30 s each by default, so within a minute); a charger
+        that never answers pings may send nothing for twice its heartbeat interval plus
+        `silence_margin` (None: forever). `close_timeout` bounds closing a connection.
         """
         self.host = host
         self.hooks = hooks
         self.ssl_context = ssl_context
         self.response_timeout = response_timeout
         self.ping_interval = ping_interval or None
+        self.ping_timeout = ping_timeout or self.ping_interval or DEFAULT_PING_TIMEOUT
+        self.silence_margin = silence_margin
+        self.close_timeout = close_timeout
         self.max_frame_size = max_frame_size
         self._requested_port = port
         self._unknown_charger = unknown_charger
@@ -180,6 +196,7 @@ class CentralSystem:
             # Our own keepalive tolerates chargers that never answer pings.
             ping_interval=None,
             ping_timeout=None,
+            close_timeout=self.close_timeout,
             # permessage-deflate costs CPU and memory per charger for little gain on
             # small JSON messages (OCPP-J section 5.1 allows going without).
             compression=None,
@@ -274,6 +291,10 @@ class CentralSystem:
             charge_box_id=charge_box_id,
             response_timeout=self.response_timeout,
             ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            silence_limit=lambda: silence_limit(
+                session.config.heartbeat_interval, self.silence_margin
+            ),
         )
         old = self._connections.get(charge_box_id)
         self._connections[charge_box_id] = connection
