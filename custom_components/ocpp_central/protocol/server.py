@@ -5,7 +5,8 @@ segment, percent-decoded (3.1.1); the subprotocol is `ocpp1.6` (3.1.2); an unkno
 identity gets HTTP 404 (3.2). Security profile 1 is HTTP Basic authentication with the
 identity as user name, profile 2 the same over TLS (security whitepaper, section 2).
 Each charger has one `ChargerSession`, which outlives its connections: a new connection
-of the same charger replaces the old one and the session carries on.
+of the same charger replaces the old one and the session carries on, without hearing of a
+disconnect in between.
 """
 
 from __future__ import annotations
@@ -300,7 +301,10 @@ class CentralSystem:
         self._connections[charge_box_id] = connection
         if old is not None:
             _LOGGER.info("Charger %s reconnected; closing its previous connection", charge_box_id)
-            old.detach()  # the session is told at once; the old socket closes meanwhile
+            # The session goes straight to the new connection (its `connection_made` comes
+            # next, with no await between): no disconnect is announced. The old socket
+            # closes meanwhile.
+            old.hand_over()
             self._close_connection_soon(old, "replaced by a new connection")
         try:
             await connection.run()
