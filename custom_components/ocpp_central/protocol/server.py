@@ -4,6 +4,8 @@ The handshake follows OCPP-J 1.6 section 3: the charge point identity is the las
 segment, percent-decoded (3.1.1); the subprotocol is `ocpp1.6` (3.1.2); an unknown
 identity gets HTTP 404 (3.2). Security profile 1 is HTTP Basic authentication with the
 identity as user name, profile 2 the same over TLS (security whitepaper, section 2).
+A second connection for a charger without a password gets HTTP 409 while the current one
+still answers pings: nobody may push a live charger off by claiming its identity.
 Each charger has one `ChargerSession`, which outlives its connections: a new connection
 of the same charger replaces the old one and the session carries on, without hearing of a
 disconnect in between.
@@ -38,6 +40,7 @@ from .connection import (
     DEFAULT_RESPONSE_TIMEOUT,
     DEFAULT_SILENCE_MARGIN,
     Connection,
+    Liveness,
     silence_limit,
 )
 from .hooks import SessionHooks
@@ -54,6 +57,9 @@ SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
 # versions; 1.6 sets no limit but 48 covers every charger seen).
 MAX_CHARGE_BOX_ID_LENGTH: Final = 48
 _AUTHENTICATE: Final = 'Basic realm="OCPP", charset="UTF-8"'
+# How long the current connection of a charger without a password has to answer a ping
+# before a newcomer with the same identity takes over (it is refused otherwise).
+DEFAULT_TAKEOVER_TIMEOUT: Final = 2.0
 
 type SessionFactory = Callable[[ChargerConfig, SessionHooks], ChargerSession]
 
@@ -103,6 +109,12 @@ def basic_auth_matches(authorization: str | None, user: str, password: str) -> b
     return bool(colon) and user_ok and password_ok
 
 
+def _peer(connection: ServerConnection) -> str:
+    """The address a connection comes from, for the log."""
+    address = connection.remote_address
+    return str(address[0]) if isinstance(address, tuple) and address else "an unknown address"
+
+
 def _select_subprotocol(
     connection: ServerConnection, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
@@ -130,6 +142,7 @@ class CentralSystem:
         ping_timeout: float | None = None,
         silence_margin: float | None = DEFAULT_SILENCE_MARGIN,
         close_timeout: float = CLOSE_TIMEOUT,
+        takeover_timeout: float = DEFAULT_TAKEOVER_TIMEOUT,
         max_frame_size: int = 65536,
         session_factory: SessionFactory | None = None,
     ) -> None:
@@ -142,7 +155,9 @@ class CentralSystem:
         and gives up on a charger that answered pings after one silent `ping_timeout`
         (default: the interval; 30 s each by default, so within a minute); a charger
         that never answers pings may send nothing for twice its heartbeat interval plus
-        `silence_margin` (None: forever). `close_timeout` bounds closing a connection.
+        `silence_margin` (None: forever). `close_timeout` bounds closing a connection;
+        `takeover_timeout` is how long a charger without a password has to answer a ping
+        on its current connection before a newcomer with its identity replaces it.
         """
         self.host = host
         self.hooks = hooks
@@ -152,6 +167,7 @@ class CentralSystem:
         self.ping_timeout = ping_timeout or self.ping_interval or DEFAULT_PING_TIMEOUT
         self.silence_margin = silence_margin
         self.close_timeout = close_timeout
+        self.takeover_timeout = takeover_timeout
         self.max_frame_size = max_frame_size
         self._requested_port = port
         self._unknown_charger = unknown_charger
@@ -164,6 +180,8 @@ class CentralSystem:
         self._sessions: dict[str, ChargerSession] = {}
         self._validators: dict[str, Validator] = {}
         self._connections: dict[str, Connection] = {}
+        # Chargers whose current connection has refused a newcomer (logged once).
+        self._takeover_refused: set[str] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self._schemas: Schemas | None = None
         self._server: Server | None = None
@@ -248,8 +266,10 @@ class CentralSystem:
 
     # -- handshake -----------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Admit a charger by identity and credentials, or answer 400, 401 or 404."""
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        """Admit a charger by identity and credentials, or answer 400, 401, 404 or 409."""
         charge_box_id = charge_box_id_from_path(request.path)
         if charge_box_id is None:
             return connection.respond(HTTPStatus.BAD_REQUEST, "Invalid charge point identity\n")
@@ -267,7 +287,33 @@ class CentralSystem:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
             response.headers["WWW-Authenticate"] = _AUTHENTICATE
             return response
+        if config.password is None and await self._current_is_alive(charge_box_id, connection):
+            return connection.respond(HTTPStatus.CONFLICT, "Charge point already connected\n")
         return None
+
+    async def _current_is_alive(self, charge_box_id: str, newcomer: ServerConnection) -> bool:
+        """Whether a charger without a password still talks on its current connection.
+
+        Without a password anybody can claim the identity: a newcomer may only take over
+        a connection that is dead or silent (it does not answer a ping, nor send anything,
+        within `takeover_timeout`), as after a network cut or a reboot. A charger with a
+        password proves itself, and its authenticated newcomer always takes over.
+        """
+        current = self._connections.get(charge_box_id)
+        if current is None or await current.probe(self.takeover_timeout) is Liveness.SILENT:
+            return False
+        if charge_box_id not in self._takeover_refused:
+            self._takeover_refused.add(charge_box_id)
+            _LOGGER.warning(
+                "Refused a second connection for charger %s from %s: its current connection "
+                "is alive, and without a password the newcomer cannot prove it is the same "
+                "charger (refusals are not logged again until it reconnects)",
+                charge_box_id,
+                _peer(newcomer),
+            )
+        else:
+            _LOGGER.debug("Refused another connection for charger %s", charge_box_id)
+        return True
 
     async def _serve(self, websocket: ServerConnection) -> None:
         """Serve one admitted charger until it disconnects."""
@@ -299,6 +345,7 @@ class CentralSystem:
         )
         old = self._connections.get(charge_box_id)
         self._connections[charge_box_id] = connection
+        self._takeover_refused.discard(charge_box_id)
         if old is not None:
             _LOGGER.info("Charger %s reconnected; closing its previous connection", charge_box_id)
             # The session goes straight to the new connection (its `connection_made` comes
