@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 from base64 import b64decode
 import binascii
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 import hmac
 from http import HTTPStatus
 import logging
 import ssl
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, override
 import unicodedata
 from urllib.parse import unquote
 
@@ -57,6 +59,8 @@ SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
 # versions; 1.6 sets no limit but 48 covers every charger seen).
 MAX_CHARGE_BOX_ID_LENGTH: Final = 48
 _AUTHENTICATE: Final = 'Basic realm="OCPP", charset="UTF-8"'
+# Request headers websockets' debug log must not show.
+_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 # How long the current connection of a charger without a password has to answer a ping
 # before a newcomer with the same identity takes over (it is refused otherwise).
 DEFAULT_TAKEOVER_TIMEOUT: Final = 2.0
@@ -109,6 +113,118 @@ def basic_auth_matches(authorization: str | None, user: str, password: str) -> b
     return bool(colon) and user_ok and password_ok
 
 
+@dataclass(slots=True)
+class _Window:
+    """Failures of one charger since its last log line."""
+
+    count: int
+    address: str
+    report: asyncio.TimerHandle
+
+
+class AuthFailures:
+    """Failed HTTP Basic authentication: a rate-limited log and a slowdown per address.
+
+    The log gets one line at a charger's first failure, then at most one per
+    `log_interval` with the number of failures in it, so a charger with a wrong password
+    (or somebody guessing) cannot flood it. An address that keeps failing waits longer
+    before each 401: `base_delay` doubled with every failure, at most `max_delay` (below
+    the handshake's 10 s timeout), forgotten after `forget_after` seconds without one.
+    At most `max_addresses` addresses are remembered, the least recently failing ones are
+    forgotten first. Neither the password nor the Authorization header is ever logged.
+    """
+
+    def __init__(
+        self,
+        *,
+        log_interval: float = 60.0,
+        base_delay: float = 0.5,
+        max_delay: float = 5.0,
+        forget_after: float = 900.0,
+        max_addresses: int = 256,
+    ) -> None:
+        """Set the intervals and bounds (the defaults suit a home installation)."""
+        self.log_interval = log_interval
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.forget_after = forget_after
+        self.max_addresses = max_addresses
+        self._windows: dict[str, _Window] = {}
+        # address -> (failures, loop time of the latest), least recently failing first.
+        self._addresses: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def failed(self, charge_box_id: str, address: str) -> float:
+        """Record a failure; return how long to wait before answering it with 401."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        failures, latest = self._addresses.pop(address, (0, now))
+        if now - latest > self.forget_after:
+            failures = 0
+        failures += 1
+        self._addresses[address] = (failures, now)
+        while len(self._addresses) > self.max_addresses:
+            self._addresses.popitem(last=False)
+        window = self._windows.get(charge_box_id)
+        if window is None:
+            _LOGGER.warning(
+                "Charger %s failed HTTP Basic authentication from %s (a wrong or missing "
+                "password; further failures are counted every %g s)",
+                charge_box_id,
+                address,
+                self.log_interval,
+            )
+            report = loop.call_later(self.log_interval, self._report, charge_box_id)
+            self._windows[charge_box_id] = _Window(0, address, report)
+        else:
+            window.count += 1
+            window.address = address
+        delay: float = min(self.base_delay * 2 ** min(failures - 1, 32), self.max_delay)
+        return delay
+
+    def failures(self, address: str) -> int:
+        """How many failures from `address` are remembered (0 once it is forgotten)."""
+        failures, _latest = self._addresses.get(address, (0, 0.0))
+        return failures
+
+    def forget(self, charge_box_id: str) -> None:
+        """Drop a charger's pending report (it was removed)."""
+        if (window := self._windows.pop(charge_box_id, None)) is not None:
+            window.report.cancel()
+
+    def close(self) -> None:
+        """Cancel every pending report."""
+        for charge_box_id in list(self._windows):
+            self.forget(charge_box_id)
+
+    def _report(self, charge_box_id: str) -> None:
+        window = self._windows[charge_box_id]
+        if window.count == 0:  # quiet for a whole interval: the next failure logs at once
+            del self._windows[charge_box_id]
+            return
+        _LOGGER.warning(
+            "Charger %s: %d failed HTTP Basic authentication attempts in the last %g s "
+            "(latest from %s)",
+            charge_box_id,
+            window.count,
+            self.log_interval,
+            window.address,
+        )
+        window.count = 0
+        window.report = asyncio.get_running_loop().call_later(
+            self.log_interval, self._report, charge_box_id
+        )
+
+
+class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
+    """websockets' logger, minus credentials: its debug output lists the request headers."""
+
+    @override
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if len(args) == 2 and str(args[0]).lower() in _SECRET_HEADERS:
+            args = (args[0], "[redacted]")
+        super().log(level, msg, *args, **kwargs)
+
+
 def _peer(connection: ServerConnection) -> str:
     """The address a connection comes from, for the log."""
     address = connection.remote_address
@@ -143,6 +259,7 @@ class CentralSystem:
         silence_margin: float | None = DEFAULT_SILENCE_MARGIN,
         close_timeout: float = CLOSE_TIMEOUT,
         takeover_timeout: float = DEFAULT_TAKEOVER_TIMEOUT,
+        auth_failures: AuthFailures | None = None,
         max_frame_size: int = 65536,
         session_factory: SessionFactory | None = None,
     ) -> None:
@@ -158,6 +275,7 @@ class CentralSystem:
         `silence_margin` (None: forever). `close_timeout` bounds closing a connection;
         `takeover_timeout` is how long a charger without a password has to answer a ping
         on its current connection before a newcomer with its identity replaces it.
+        `auth_failures` logs and slows down failed authentication (default: `AuthFailures()`).
         """
         self.host = host
         self.hooks = hooks
@@ -182,6 +300,7 @@ class CentralSystem:
         self._connections: dict[str, Connection] = {}
         # Chargers whose current connection has refused a newcomer (logged once).
         self._takeover_refused: set[str] = set()
+        self._auth_failures = auth_failures or AuthFailures()
         self._closing: set[asyncio.Task[None]] = set()
         self._schemas: Schemas | None = None
         self._server: Server | None = None
@@ -219,6 +338,7 @@ class CentralSystem:
             # permessage-deflate costs CPU and memory per charger for little gain on
             # small JSON messages (OCPP-J section 5.1 allows going without).
             compression=None,
+            logger=_RedactingLogger(logging.getLogger("websockets.server")),
         )
 
     async def stop(self) -> None:
@@ -231,6 +351,7 @@ class CentralSystem:
             await server.wait_closed()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        self._auth_failures.close()
 
     def set_charger(self, config: ChargerConfig) -> ChargerSession:
         """Add a charger or update its configuration, touching no other charger.
@@ -260,6 +381,7 @@ class CentralSystem:
         self._configs.pop(charge_box_id, None)
         self._sessions.pop(charge_box_id, None)
         self._validators.pop(charge_box_id, None)
+        self._auth_failures.forget(charge_box_id)
         connection = self._connections.pop(charge_box_id, None)
         if connection is not None:
             await connection.close(CLOSE_NORMAL, "charger removed")
@@ -283,7 +405,7 @@ class CentralSystem:
         if config.password is not None and not basic_auth_matches(
             request.headers.get("Authorization"), charge_box_id, config.password
         ):
-            _LOGGER.warning("Charger %s failed HTTP Basic authentication", charge_box_id)
+            await asyncio.sleep(self._auth_failures.failed(charge_box_id, _peer(connection)))
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
             response.headers["WWW-Authenticate"] = _AUTHENTICATE
             return response
