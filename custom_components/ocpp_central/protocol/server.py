@@ -29,6 +29,7 @@ import unicodedata
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -59,6 +60,9 @@ SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
 # versions; 1.6 sets no limit but 48 covers every charger seen).
 MAX_CHARGE_BOX_ID_LENGTH: Final = 48
 _AUTHENTICATE: Final = 'Basic realm="OCPP", charset="UTF-8"'
+# Largest message accepted (a DataTransfer with a large vendor payload, a long
+# GetConfiguration answer); a larger one closes the connection with 1009 (RFC 6455 7.4.1).
+MAX_FRAME_SIZE: Final = 1024 * 1024
 # Request headers websockets' debug log must not show.
 _SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 # How long the current connection of a charger without a password has to answer a ping
@@ -260,7 +264,7 @@ class CentralSystem:
         close_timeout: float = CLOSE_TIMEOUT,
         takeover_timeout: float = DEFAULT_TAKEOVER_TIMEOUT,
         auth_failures: AuthFailures | None = None,
-        max_frame_size: int = 65536,
+        max_frame_size: int = MAX_FRAME_SIZE,
         session_factory: SessionFactory | None = None,
     ) -> None:
         """Configure the server; nothing listens before `start()`.
@@ -300,6 +304,8 @@ class CentralSystem:
         self._connections: dict[str, Connection] = {}
         # Chargers whose current connection has refused a newcomer (logged once).
         self._takeover_refused: set[str] = set()
+        # Chargers whose oversized message has been logged.
+        self._too_big_warned: set[str] = set()
         self._auth_failures = auth_failures or AuthFailures()
         self._closing: set[asyncio.Task[None]] = set()
         self._schemas: Schemas | None = None
@@ -382,6 +388,7 @@ class CentralSystem:
         self._sessions.pop(charge_box_id, None)
         self._validators.pop(charge_box_id, None)
         self._auth_failures.forget(charge_box_id)
+        self._too_big_warned.discard(charge_box_id)
         connection = self._connections.pop(charge_box_id, None)
         if connection is not None:
             await connection.close(CLOSE_NORMAL, "charger removed")
@@ -480,6 +487,22 @@ class CentralSystem:
         finally:
             if self._connections.get(charge_box_id) is connection:
                 del self._connections[charge_box_id]
+        closed = websocket.protocol.close_sent
+        if closed is not None and closed.code == CloseCode.MESSAGE_TOO_BIG:
+            self._log_too_big(charge_box_id)
+
+    def _log_too_big(self, charge_box_id: str) -> None:
+        """Say once per charger that a message over the limit closed its connection (1009)."""
+        if charge_box_id in self._too_big_warned:
+            _LOGGER.debug("Charger %s sent another message over the limit", charge_box_id)
+            return
+        self._too_big_warned.add(charge_box_id)
+        _LOGGER.warning(
+            "Charger %s sent a message larger than %d bytes; its connection was closed "
+            "(1009, message too big). Logged once per charger",
+            charge_box_id,
+            self.max_frame_size,
+        )
 
     # -- helpers -------------------------------------------------------------------------
 
