@@ -111,3 +111,17 @@ async def test_no_credentials_in_any_log_line(
     for secret in (PASSWORD, WRONG):
         assert secret not in text
         assert base64.b64encode(f"CP1:{secret}".encode()).decode() not in text
+
+
+async def test_quiet_interval_ends_the_count_and_old_failures_are_forgotten(
+    make_central: CentralFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = AuthFailures(log_interval=0.1, base_delay=0.0, forget_after=0.2)
+    central = await start(make_central, failures)
+    await fail(central)
+    await asyncio.sleep(0.4)  # a whole interval without failure, and past forget_after
+    await fail(central)
+    first = [m for m in messages(caplog) if "failed HTTP Basic authentication from" in m]
+    assert len(first) == 2  # the second failure starts a new count, logged at once
+    assert not [m for m in messages(caplog) if "attempts in the last" in m]
+    assert failures.failures("127.0.0.1") == 1  # the first one was forgotten

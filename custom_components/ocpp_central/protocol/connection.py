@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from .errors import (
     CallError,
@@ -396,6 +397,8 @@ class Connection:
             if interval:
                 await asyncio.sleep(interval)
                 liveness = await self.probe(self._ping_timeout)
+                if self.websocket.state is not State.OPEN:
+                    return  # closed meanwhile: not a dead link to report
                 if liveness is not Liveness.SILENT:
                     answers_pings = answers_pings or liveness is Liveness.PONG
                     continue
