@@ -92,6 +92,7 @@ INTERVAL_KEYS: Final = frozenset({"HeartbeatInterval", "MeterValueSampleInterval
 ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_TLS_INVALID: Final = "tls_invalid"
 ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
+ISSUE_CHARGER_WITHOUT_PASSWORD: Final = "charger_without_password"
 
 
 def listen_data(entry: ConfigEntry[Any]) -> tuple[Any, ...]:
@@ -341,6 +342,7 @@ class OcppRuntime:
 
     def _set_charger(self, subentry: ConfigSubentry) -> None:
         config = charger_config(subentry)
+        self._async_password_issue(config)
         running = self._chargers.get(subentry.subentry_id)
         if running is not None and running.config.charge_box_id != config.charge_box_id:
             self._remove_charger(subentry.subentry_id)
@@ -378,6 +380,9 @@ class OcppRuntime:
         self.store.remove_charger(charge_box_id)
         ir.async_delete_issue(
             self.hass, DOMAIN, f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
+        )
+        ir.async_delete_issue(
+            self.hass, DOMAIN, f"{ISSUE_CHARGER_WITHOUT_PASSWORD}_{charge_box_id}"
         )
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
@@ -552,6 +557,30 @@ class OcppRuntime:
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_CHARGER_REJECTED_CONFIGURATION,
             translation_placeholders={"charge_box_id": charge_box_id, "key": key, "status": status},
+        )
+
+    @callback
+    def _async_password_issue(self, config: ChargerConfig) -> None:
+        """Raise a warning for a charger admitted without a password; clear it once it has one.
+
+        Without one, anybody on the network can connect with the charger's identity (the
+        security whitepaper's profile 1, section 2, adds HTTP Basic authentication). The
+        issue is not persistent (raised again at each start from the configuration), so
+        one the user ignored stays ignored.
+        """
+        issue_id = f"{ISSUE_CHARGER_WITHOUT_PASSWORD}_{config.charge_box_id}"
+        if config.password is not None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_CHARGER_WITHOUT_PASSWORD,
+            translation_placeholders={"charge_box_id": config.charge_box_id},
         )
 
     # --- life cycle ---

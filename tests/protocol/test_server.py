@@ -184,17 +184,23 @@ async def test_other_subprotocols_only_are_refused(central: CentralSystem) -> No
     assert handler(central).events == []
 
 
-async def test_new_connection_replaces_the_old_one(central: CentralSystem) -> None:
+async def test_new_connection_replaces_the_old_one(make_central: CentralFactory) -> None:
+    # An authenticated newcomer takes over a live connection (without a password it must
+    # not: see test_takeover.py).
+    central = await make_central(
+        [ChargerConfig(charge_box_id="CP1", password="s3cret")], session_factory=RecordingHandler
+    )
+    auth = basic_auth("CP1", "s3cret")
     session = handler(central)
-    async with connect_raw(central) as first:
+    async with connect_raw(central, additional_headers=auth) as first:
         await first.send(HEARTBEAT)
         await recv_json(first)
-        async with connect_raw(central) as second:
+        async with connect_raw(central, additional_headers=auth) as second:
             with pytest.raises(ConnectionClosed):
                 await first.recv()
             await second.send('[2,"hb2","Heartbeat",{}]')
             assert (await recv_json(second))[1] == "hb2"
-            assert session.events == ["made", "lost", "made"]
+            assert session.events == ["made", "made"]  # handed over, no disconnect between
             assert central.sessions["CP1"] is session
     await wait_for(lambda: session.events[-1] == "lost")
 

@@ -7,9 +7,15 @@ were made (OCPP-J 1.6 section 4.1.1) and wait for their answer while the reader 
 going. Work a handler schedules with `after_reply()` starts once its reply has been sent
 (a charger ignores CALLs that arrive before its BootNotification is answered).
 
-The keepalive pings the charger (OCPP-J section 5.3, errata 3.9) but only closes the
-connection when a charger that used to answer pings stops answering them and sends
-nothing else either: many chargers never answer pings at all and work fine.
+The keepalive notices a dead link while TCP stays open (a frozen charger, a half-open
+connection after a network cut). It pings the charger every `ping_interval` (OCPP-J
+section 5.3, errata 3.9, the WebSocketPingInterval): a charger that answered a ping before
+and now lets a round of `ping_timeout` pass with neither a pong nor a message is gone.
+Many chargers never answer pings and work fine; such a charger is judged by its own
+traffic instead: it sends a message at least every heartbeat interval (OCPP 1.6 section
+4.6 lets it skip a Heartbeat only when it sent something else), so no message for twice
+that interval plus a margin (`silence_limit`) means it is gone. Either way the handler is
+told at once; the WebSocket then closes within its close timeout, aborted if need be.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+from enum import Enum
 import inspect
+import itertools
 import logging
 from typing import Any, Final, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from .errors import (
     CallError,
@@ -47,14 +56,39 @@ _LOGGER = logging.getLogger(__name__)
 type Payload = dict[str, Any]
 
 DEFAULT_RESPONSE_TIMEOUT: Final = 30.0
-# Close a connection whose charger answered pings before, after this many rounds in a
-# row with neither a pong nor any message (each round: one interval plus the wait).
-_MISSED_PINGS_BEFORE_CLOSE: Final = 3
+# A charger that answers pings is shown disconnected at most one interval plus one
+# timeout (60 s) after its last pong, well within 90 s.
+DEFAULT_PING_INTERVAL: Final = 30.0
+DEFAULT_PING_TIMEOUT: Final = 30.0
+# Added to twice the heartbeat interval before a charger that never answers pings and
+# sends nothing is judged gone (its clock, queues and the network may delay a heartbeat).
+DEFAULT_SILENCE_MARGIN: Final = 60.0
+# How long closing may take before the TCP connection is aborted (websockets' default).
+CLOSE_TIMEOUT: Final = 10.0
 # Close codes (RFC 6455 section 7.4.1).
 CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_INTERNAL_ERROR: Final = 1011
+
+
+class Liveness(Enum):
+    """What a charger did during one ping round (`Connection.probe`)."""
+
+    PONG = "pong"  # answered the ping
+    MESSAGE = "message"  # no pong, but it sent a message meanwhile
+    SILENT = "silent"  # neither: frozen, cut off or gone
+
+
+def silence_limit(heartbeat_interval: float, margin: float | None) -> float | None:
+    """Seconds without any message after which a charger not answering pings is gone.
+
+    Twice the heartbeat interval plus `margin`; None (never) without a margin or for a
+    charger told not to send heartbeats (an interval of 0).
+    """
+    if margin is None or heartbeat_interval <= 0:
+        return None
+    return 2 * heartbeat_interval + margin
 
 
 class CallHandler(Protocol):
@@ -85,14 +119,24 @@ class Connection:
         charge_box_id: str,
         response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
         ping_interval: float | None = None,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        silence_limit: Callable[[], float | None] | None = None,
     ) -> None:
-        """Serve `handler` over `websocket` with `core` (which validates, if given a validator)."""
+        """Serve `handler` over `websocket` with `core` (which validates, if given a validator).
+
+        `ping_interval` (None: no pings) and `ping_timeout` drive the keepalive;
+        `silence_limit()` (read at every check, so a new heartbeat interval applies at
+        once) is how long a charger that does not answer pings may send nothing.
+        """
         self.websocket = websocket
         self.charge_box_id = charge_box_id
         self.response_timeout = response_timeout
         self._handler = handler
         self._core = core
         self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._silence_limit = silence_limit or _never
+        self._ping_ids = itertools.count()
         self._call_lock = asyncio.Lock()
         self._waiter: asyncio.Future[Payload] | None = None
         # Work scheduled by the handler while a reply is being built, or None when no
@@ -101,6 +145,7 @@ class Connection:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned: set[str] = set()
         self._received = 0  # frames read, for the keepalive
+        self._last_heard = 0.0  # loop time of the last frame read (or of the start)
         self._attached = False
         self._running = False
         self._finished = asyncio.Event()
@@ -156,50 +201,98 @@ class Connection:
             self._start(fn)
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Detach from the handler at once, then close the WebSocket and wait for the end."""
+        """Detach from the handler at once, then close the WebSocket and wait for the end.
+
+        A peer that does not complete the closing handshake within the WebSocket's close
+        timeout (or whose link is dead, so even our close frame cannot be written) is cut
+        off.
+        """
         self.detach()
-        await self.websocket.close(code, reason)
+        websocket = self.websocket
+        try:
+            # websockets bounds the closing handshake by its close_timeout, but not the
+            # write of the close frame to a peer that stopped reading.
+            async with asyncio.timeout(websocket.close_timeout or CLOSE_TIMEOUT):
+                await websocket.close(code, reason)
+        except TimeoutError:
+            websocket.transport.abort()
         if self._running:
             await self._finished.wait()
 
     def detach(self) -> None:
         """Stop serving the handler now: fail our pending CALL, tell the handler it is lost.
 
-        Used when a new connection of the same charger replaces this one, so the new one
-        can start at once while this one finishes closing in the background.
+        The handler hears `connection_lost` at once, while the WebSocket may take a while
+        to finish closing in the background.
         """
+        if self._stop_serving():
+            self._handler.connection_lost()
+
+    def hand_over(self) -> None:
+        """Stop serving the handler because a new connection of the same charger takes over.
+
+        Like `detach` (our pending CALL fails with NotConnectedError, scheduled work is
+        cancelled) but without `connection_lost`: the charger is still connected, through
+        the new connection, whose `connection_made` follows at once. So the session never
+        announces a disconnect between the two.
+        """
+        self._stop_serving()
+
+    def _stop_serving(self) -> bool:
+        """Detach without telling the handler; False if detached already."""
         if not self._attached:
-            return
+            return False
         self._attached = False
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             _fail(waiter, NotConnectedError(f"{self.charge_box_id}: disconnected"))
         for task in self._tasks:
             task.cancel()
-        self._handler.connection_lost()
+        return True
+
+    async def probe(self, timeout: float) -> Liveness:  # noqa: ASYNC109 - the round's bound
+        """Ping the charger, wait up to `timeout` and tell whether it answered or talked.
+
+        The ping itself is bounded too: writing it waits while the peer does not read.
+        """
+        received = self._received
+        data = f"keepalive {next(self._ping_ids)}".encode()
+        websocket = self.websocket
+        try:
+            async with asyncio.timeout(timeout):
+                pong = await websocket.ping(data)
+                await pong
+        except TimeoutError:
+            # Forget the ping: a charger that never answers must not pile them up.
+            websocket.pending_pings.pop(data, None)
+        except ConnectionClosed:
+            return Liveness.SILENT
+        else:
+            return Liveness.PONG
+        return Liveness.MESSAGE if self._received != received else Liveness.SILENT
 
     # -- the transport's side ----------------------------------------------------------
 
     async def run(self) -> None:
         """Serve the charger until its WebSocket closes."""
         self._running = self._attached = True
+        self._last_heard = asyncio.get_running_loop().time()
         self._handler.connection_made(self)
-        keepalive = None
-        if self._ping_interval:
-            keepalive = asyncio.get_running_loop().create_task(self._keepalive())
+        keepalive = asyncio.get_running_loop().create_task(self._keepalive())
         try:
             await self._read()
         finally:
-            if keepalive is not None:
-                keepalive.cancel()
+            keepalive.cancel()
             self.detach()
             self._finished.set()
 
     async def _read(self) -> None:
         core = self._core
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(ConnectionClosed, NotConnectedError):
             async for frame in self.websocket:
                 self._received += 1
+                self._last_heard = loop.time()
                 if not self._attached:
                     continue  # replaced: the new connection serves the charger
                 for event in core.receive(frame):
@@ -296,34 +389,35 @@ class Connection:
             _LOGGER.error("%s: scheduled work failed", self.charge_box_id, exc_info=error)
 
     async def _keepalive(self) -> None:
-        """Ping every interval; close only a charger that stopped answering and talking."""
+        """Notice a dead link: by pings, or by the charger's own silence if it never pongs."""
+        loop = asyncio.get_running_loop()
         interval = self._ping_interval
-        assert interval
         answers_pings = False
-        missed = 0
-        websocket = self.websocket
         while True:
-            await asyncio.sleep(interval)
-            received = self._received
-            try:
-                pong = await websocket.ping()
-                async with asyncio.timeout(interval):
-                    await pong
-            except TimeoutError:
-                # Forget the ping: a charger that never answers must not pile them up.
-                websocket.pending_pings.clear()
-                silent = self._received == received
-                missed = missed + 1 if answers_pings and silent else 0
-                if missed >= _MISSED_PINGS_BEFORE_CLOSE:
-                    _LOGGER.warning("%s: no answer to pings, closing", self.charge_box_id)
-                    self.detach()
-                    await websocket.close(CLOSE_INTERNAL_ERROR, "keepalive timeout")
+            if interval:
+                await asyncio.sleep(interval)
+                liveness = await self.probe(self._ping_timeout)
+                if self.websocket.state is not State.OPEN:
+                    return  # closed meanwhile: not a dead link to report
+                if liveness is not Liveness.SILENT:
+                    answers_pings = answers_pings or liveness is Liveness.PONG
+                    continue
+                if answers_pings:
+                    await self._close_dead("no answer to a ping and no message")
                     return
-            except ConnectionClosed:
-                return
             else:
-                answers_pings = True
-                missed = 0
+                limit = self._silence_limit()
+                if limit is None:
+                    return  # no pings and no silence rule: nothing to watch
+                await asyncio.sleep(max(self._last_heard + limit - loop.time(), 0.0))
+            limit = self._silence_limit()
+            if limit is not None and loop.time() - self._last_heard >= limit:
+                await self._close_dead(f"no message for {limit:g} s")
+                return
+
+    async def _close_dead(self, why: str) -> None:
+        _LOGGER.warning("%s: %s, closing the connection", self.charge_box_id, why)
+        await self.close(CLOSE_INTERNAL_ERROR, "keepalive timeout")
 
 
 def _fail(waiter: asyncio.Future[Payload], error: Exception) -> None:
@@ -339,3 +433,7 @@ def _fail(waiter: asyncio.Future[Payload], error: Exception) -> None:
 
 async def _awaited(awaitable: Awaitable[Any]) -> None:
     await awaitable
+
+
+def _never() -> float | None:
+    return None

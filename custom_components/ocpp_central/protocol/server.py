@@ -4,8 +4,11 @@ The handshake follows OCPP-J 1.6 section 3: the charge point identity is the las
 segment, percent-decoded (3.1.1); the subprotocol is `ocpp1.6` (3.1.2); an unknown
 identity gets HTTP 404 (3.2). Security profile 1 is HTTP Basic authentication with the
 identity as user name, profile 2 the same over TLS (security whitepaper, section 2).
+A second connection for a charger without a password gets HTTP 409 while the current one
+still answers pings: nobody may push a live charger off by claiming its identity.
 Each charger has one `ChargerSession`, which outlives its connections: a new connection
-of the same charger replaces the old one and the session carries on.
+of the same charger replaces the old one and the session carries on, without hearing of a
+disconnect in between.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from __future__ import annotations
 import asyncio
 from base64 import b64decode
 import binascii
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 import hmac
 from http import HTTPStatus
 import logging
 import ssl
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, override
 import unicodedata
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -31,8 +37,14 @@ from .config import ChargerConfig
 from .connection import (
     CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
+    CLOSE_TIMEOUT,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
     DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_SILENCE_MARGIN,
     Connection,
+    Liveness,
+    silence_limit,
 )
 from .hooks import SessionHooks
 from .rpc import RpcCore
@@ -48,6 +60,14 @@ SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
 # versions; 1.6 sets no limit but 48 covers every charger seen).
 MAX_CHARGE_BOX_ID_LENGTH: Final = 48
 _AUTHENTICATE: Final = 'Basic realm="OCPP", charset="UTF-8"'
+# Largest message accepted (a DataTransfer with a large vendor payload, a long
+# GetConfiguration answer); a larger one closes the connection with 1009 (RFC 6455 7.4.1).
+MAX_FRAME_SIZE: Final = 1024 * 1024
+# Request headers websockets' debug log must not show.
+_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
+# How long the current connection of a charger without a password has to answer a ping
+# before a newcomer with the same identity takes over (it is refused otherwise).
+DEFAULT_TAKEOVER_TIMEOUT: Final = 2.0
 
 type SessionFactory = Callable[[ChargerConfig, SessionHooks], ChargerSession]
 
@@ -97,6 +117,124 @@ def basic_auth_matches(authorization: str | None, user: str, password: str) -> b
     return bool(colon) and user_ok and password_ok
 
 
+@dataclass(slots=True)
+class _Window:
+    """Failures of one charger since its last log line."""
+
+    count: int
+    address: str
+    report: asyncio.TimerHandle
+
+
+class AuthFailures:
+    """Failed HTTP Basic authentication: a rate-limited log and a slowdown per address.
+
+    The log gets one line at a charger's first failure, then at most one per
+    `log_interval` with the number of failures in it, so a charger with a wrong password
+    (or somebody guessing) cannot flood it. An address that keeps failing waits longer
+    before each 401: `base_delay` doubled with every failure, at most `max_delay` (below
+    the handshake's 10 s timeout), forgotten after `forget_after` seconds without one.
+    At most `max_addresses` addresses are remembered, the least recently failing ones are
+    forgotten first. Neither the password nor the Authorization header is ever logged.
+    """
+
+    def __init__(
+        self,
+        *,
+        log_interval: float = 60.0,
+        base_delay: float = 0.5,
+        max_delay: float = 5.0,
+        forget_after: float = 900.0,
+        max_addresses: int = 256,
+    ) -> None:
+        """Set the intervals and bounds (the defaults suit a home installation)."""
+        self.log_interval = log_interval
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.forget_after = forget_after
+        self.max_addresses = max_addresses
+        self._windows: dict[str, _Window] = {}
+        # address -> (failures, loop time of the latest), least recently failing first.
+        self._addresses: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def failed(self, charge_box_id: str, address: str) -> float:
+        """Record a failure; return how long to wait before answering it with 401."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        failures, latest = self._addresses.pop(address, (0, now))
+        if now - latest > self.forget_after:
+            failures = 0
+        failures += 1
+        self._addresses[address] = (failures, now)
+        while len(self._addresses) > self.max_addresses:
+            self._addresses.popitem(last=False)
+        window = self._windows.get(charge_box_id)
+        if window is None:
+            _LOGGER.warning(
+                "Charger %s failed HTTP Basic authentication from %s (a wrong or missing "
+                "password; further failures are counted every %g s)",
+                charge_box_id,
+                address,
+                self.log_interval,
+            )
+            report = loop.call_later(self.log_interval, self._report, charge_box_id)
+            self._windows[charge_box_id] = _Window(0, address, report)
+        else:
+            window.count += 1
+            window.address = address
+        delay: float = min(self.base_delay * 2 ** min(failures - 1, 32), self.max_delay)
+        return delay
+
+    def failures(self, address: str) -> int:
+        """How many failures from `address` are remembered (0 once it is forgotten)."""
+        failures, _latest = self._addresses.get(address, (0, 0.0))
+        return failures
+
+    def forget(self, charge_box_id: str) -> None:
+        """Drop a charger's pending report (it was removed)."""
+        if (window := self._windows.pop(charge_box_id, None)) is not None:
+            window.report.cancel()
+
+    def close(self) -> None:
+        """Cancel every pending report."""
+        for charge_box_id in list(self._windows):
+            self.forget(charge_box_id)
+
+    def _report(self, charge_box_id: str) -> None:
+        window = self._windows[charge_box_id]
+        if window.count == 0:  # quiet for a whole interval: the next failure logs at once
+            del self._windows[charge_box_id]
+            return
+        _LOGGER.warning(
+            "Charger %s: %d failed HTTP Basic authentication attempts in the last %g s "
+            "(latest from %s)",
+            charge_box_id,
+            window.count,
+            self.log_interval,
+            window.address,
+        )
+        window.count = 0
+        window.report = asyncio.get_running_loop().call_later(
+            self.log_interval, self._report, charge_box_id
+        )
+
+
+class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
+    """websockets' logger, minus credentials: its debug output lists the request headers."""
+
+    @override
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if len(args) == 2 and str(args[0]).lower() in _SECRET_HEADERS:
+            args = (args[0], "[redacted]")
+        super().log(level, msg, *args, **kwargs)
+
+
+def _peer(connection: ServerConnection) -> str:
+    """The address a connection comes from, for the log."""
+    address = connection.remote_address
+    return str(address[0]) if isinstance(address, tuple) and address else "an unknown address"
+
+
 def _select_subprotocol(
     connection: ServerConnection, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
@@ -120,8 +258,13 @@ class CentralSystem:
         ssl_context: ssl.SSLContext | None = None,
         unknown_charger: Callable[[str], bool] | None = None,
         response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
-        ping_interval: float | None = 60.0,
-        max_frame_size: int = 65536,
+        ping_interval: float | None = DEFAULT_PING_INTERVAL,
+        ping_timeout: float | None = None,
+        silence_margin: float | None = DEFAULT_SILENCE_MARGIN,
+        close_timeout: float = CLOSE_TIMEOUT,
+        takeover_timeout: float = DEFAULT_TAKEOVER_TIMEOUT,
+        auth_failures: AuthFailures | None = None,
+        max_frame_size: int = MAX_FRAME_SIZE,
         session_factory: SessionFactory | None = None,
     ) -> None:
         """Configure the server; nothing listens before `start()`.
@@ -129,12 +272,24 @@ class CentralSystem:
         `session_factory(config, hooks)` builds a charger's session (default:
         `ChargerSession`); `unknown_charger(charge_box_id)` returning True admits an
         unknown charger with a default configuration (discovery), else HTTP 404.
+        The keepalive (see `protocol.connection`) pings every `ping_interval` (None: never)
+        and gives up on a charger that answered pings after one silent `ping_timeout`
+        (default: the interval; 30 s each by default, so within a minute); a charger
+        that never answers pings may send nothing for twice its heartbeat interval plus
+        `silence_margin` (None: forever). `close_timeout` bounds closing a connection;
+        `takeover_timeout` is how long a charger without a password has to answer a ping
+        on its current connection before a newcomer with its identity replaces it.
+        `auth_failures` logs and slows down failed authentication (default: `AuthFailures()`).
         """
         self.host = host
         self.hooks = hooks
         self.ssl_context = ssl_context
         self.response_timeout = response_timeout
         self.ping_interval = ping_interval or None
+        self.ping_timeout = ping_timeout or self.ping_interval or DEFAULT_PING_TIMEOUT
+        self.silence_margin = silence_margin
+        self.close_timeout = close_timeout
+        self.takeover_timeout = takeover_timeout
         self.max_frame_size = max_frame_size
         self._requested_port = port
         self._unknown_charger = unknown_charger
@@ -147,6 +302,11 @@ class CentralSystem:
         self._sessions: dict[str, ChargerSession] = {}
         self._validators: dict[str, Validator] = {}
         self._connections: dict[str, Connection] = {}
+        # Chargers whose current connection has refused a newcomer (logged once).
+        self._takeover_refused: set[str] = set()
+        # Chargers whose oversized message has been logged.
+        self._too_big_warned: set[str] = set()
+        self._auth_failures = auth_failures or AuthFailures()
         self._closing: set[asyncio.Task[None]] = set()
         self._schemas: Schemas | None = None
         self._server: Server | None = None
@@ -180,9 +340,11 @@ class CentralSystem:
             # Our own keepalive tolerates chargers that never answer pings.
             ping_interval=None,
             ping_timeout=None,
+            close_timeout=self.close_timeout,
             # permessage-deflate costs CPU and memory per charger for little gain on
             # small JSON messages (OCPP-J section 5.1 allows going without).
             compression=None,
+            logger=_RedactingLogger(logging.getLogger("websockets.server")),
         )
 
     async def stop(self) -> None:
@@ -195,6 +357,7 @@ class CentralSystem:
             await server.wait_closed()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        self._auth_failures.close()
 
     def set_charger(self, config: ChargerConfig) -> ChargerSession:
         """Add a charger or update its configuration, touching no other charger.
@@ -224,14 +387,18 @@ class CentralSystem:
         self._configs.pop(charge_box_id, None)
         self._sessions.pop(charge_box_id, None)
         self._validators.pop(charge_box_id, None)
+        self._auth_failures.forget(charge_box_id)
+        self._too_big_warned.discard(charge_box_id)
         connection = self._connections.pop(charge_box_id, None)
         if connection is not None:
             await connection.close(CLOSE_NORMAL, "charger removed")
 
     # -- handshake -----------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Admit a charger by identity and credentials, or answer 400, 401 or 404."""
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        """Admit a charger by identity and credentials, or answer 400, 401, 404 or 409."""
         charge_box_id = charge_box_id_from_path(request.path)
         if charge_box_id is None:
             return connection.respond(HTTPStatus.BAD_REQUEST, "Invalid charge point identity\n")
@@ -245,11 +412,37 @@ class CentralSystem:
         if config.password is not None and not basic_auth_matches(
             request.headers.get("Authorization"), charge_box_id, config.password
         ):
-            _LOGGER.warning("Charger %s failed HTTP Basic authentication", charge_box_id)
+            await asyncio.sleep(self._auth_failures.failed(charge_box_id, _peer(connection)))
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
             response.headers["WWW-Authenticate"] = _AUTHENTICATE
             return response
+        if config.password is None and await self._current_is_alive(charge_box_id, connection):
+            return connection.respond(HTTPStatus.CONFLICT, "Charge point already connected\n")
         return None
+
+    async def _current_is_alive(self, charge_box_id: str, newcomer: ServerConnection) -> bool:
+        """Whether a charger without a password still talks on its current connection.
+
+        Without a password anybody can claim the identity: a newcomer may only take over
+        a connection that is dead or silent (it does not answer a ping, nor send anything,
+        within `takeover_timeout`), as after a network cut or a reboot. A charger with a
+        password proves itself, and its authenticated newcomer always takes over.
+        """
+        current = self._connections.get(charge_box_id)
+        if current is None or await current.probe(self.takeover_timeout) is Liveness.SILENT:
+            return False
+        if charge_box_id not in self._takeover_refused:
+            self._takeover_refused.add(charge_box_id)
+            _LOGGER.warning(
+                "Refused a second connection for charger %s from %s: its current connection "
+                "is alive, and without a password the newcomer cannot prove it is the same "
+                "charger (refusals are not logged again until it reconnects)",
+                charge_box_id,
+                _peer(newcomer),
+            )
+        else:
+            _LOGGER.debug("Refused another connection for charger %s", charge_box_id)
+        return True
 
     async def _serve(self, websocket: ServerConnection) -> None:
         """Serve one admitted charger until it disconnects."""
@@ -274,18 +467,42 @@ class CentralSystem:
             charge_box_id=charge_box_id,
             response_timeout=self.response_timeout,
             ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            silence_limit=lambda: silence_limit(
+                session.config.heartbeat_interval, self.silence_margin
+            ),
         )
         old = self._connections.get(charge_box_id)
         self._connections[charge_box_id] = connection
+        self._takeover_refused.discard(charge_box_id)
         if old is not None:
             _LOGGER.info("Charger %s reconnected; closing its previous connection", charge_box_id)
-            old.detach()  # the session is told at once; the old socket closes meanwhile
+            # The session goes straight to the new connection (its `connection_made` comes
+            # next, with no await between): no disconnect is announced. The old socket
+            # closes meanwhile.
+            old.hand_over()
             self._close_connection_soon(old, "replaced by a new connection")
         try:
             await connection.run()
         finally:
             if self._connections.get(charge_box_id) is connection:
                 del self._connections[charge_box_id]
+        closed = websocket.protocol.close_sent
+        if closed is not None and closed.code == CloseCode.MESSAGE_TOO_BIG:
+            self._log_too_big(charge_box_id)
+
+    def _log_too_big(self, charge_box_id: str) -> None:
+        """Say once per charger that a message over the limit closed its connection (1009)."""
+        if charge_box_id in self._too_big_warned:
+            _LOGGER.debug("Charger %s sent another message over the limit", charge_box_id)
+            return
+        self._too_big_warned.add(charge_box_id)
+        _LOGGER.warning(
+            "Charger %s sent a message larger than %d bytes; its connection was closed "
+            "(1009, message too big). Logged once per charger",
+            charge_box_id,
+            self.max_frame_size,
+        )
 
     # -- helpers -------------------------------------------------------------------------
 
