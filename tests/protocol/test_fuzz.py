@@ -218,13 +218,15 @@ class FrameMaker:
     def huge_id(self) -> Frame:
         message_id = "i" * self.rng.randrange(37, 5000)
         _, text = self.call("Heartbeat", {}, message_id)
-        return Frame(text, message_id, "huge id")
+        # Beyond section 4.1.4's 36 characters: echoing it would make the reply unbounded.
+        return Frame(text, None, "huge id")
 
     def odd_id(self) -> Frame:
         odd: Any = self.rng.choice([None, 7, 3.5, [], {}, True])
         text = _dumps([2, odd, "Heartbeat", {}])
-        # Some firmware numbers its messages: an integer id is echoed; others cannot be.
-        return Frame(text, odd if type(odd) is int else None, "odd id")
+        # Some firmware numbers its messages: an integer id is answered as a string
+        # (section 4.1.3); others cannot be.
+        return Frame(text, str(odd) if type(odd) is int else None, "odd id")
 
     def unknown_action(self) -> Frame:
         action = "".join(self.rng.choice("ABCXYZqwerty") for _ in range(12))

@@ -27,6 +27,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from . import logs
 from .config import ChargerConfig
 from .connection import (
     CLOSE_NORMAL,
@@ -183,6 +184,8 @@ class CentralSystem:
             # permessage-deflate costs CPU and memory per charger for little gain on
             # small JSON messages (OCPP-J section 5.1 allows going without).
             compression=None,
+            # Its debug lines show request headers and frames: redacted and cut like ours.
+            logger=logs.RedactingLogger(logging.getLogger("websockets.server")),
         )
 
     async def stop(self) -> None:
@@ -238,14 +241,28 @@ class CentralSystem:
         config = self._configs.get(charge_box_id)
         if config is None:
             if self._unknown_charger is None or not self._unknown_charger(charge_box_id):
-                _LOGGER.info("Refused unknown charger %s", charge_box_id)
+                # Any id can knock: one line per interval for all of them, with a count.
+                logs.problem(
+                    _LOGGER,
+                    "",
+                    "unknown charger",
+                    "Refused unknown charger %s",
+                    charge_box_id,
+                    level=logging.INFO,
+                )
                 return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point\n")
             config = ChargerConfig(charge_box_id=charge_box_id)
             self.set_charger(config)
         if config.password is not None and not basic_auth_matches(
             request.headers.get("Authorization"), charge_box_id, config.password
         ):
-            _LOGGER.warning("Charger %s failed HTTP Basic authentication", charge_box_id)
+            logs.problem(
+                _LOGGER,
+                charge_box_id,
+                "authentication failed",
+                "Charger %s failed HTTP Basic authentication",
+                charge_box_id,
+            )
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
             response.headers["WWW-Authenticate"] = _AUTHENTICATE
             return response
@@ -259,7 +276,13 @@ class CentralSystem:
         assert charge_box_id is not None  # checked by _process_request
         if websocket.subprotocol is None and request.headers.get_all("Sec-WebSocket-Protocol"):
             # OCPP-J section 3.2: handshake completed without the header, then closed.
-            _LOGGER.warning("Charger %s offers no OCPP version we speak", charge_box_id)
+            logs.problem(
+                _LOGGER,
+                charge_box_id,
+                "no OCPP version",
+                "Charger %s offers no OCPP version we speak",
+                charge_box_id,
+            )
             await websocket.close(CLOSE_PROTOCOL_ERROR, "ocpp1.6 required")
             return
         session = self._sessions.get(charge_box_id)
@@ -278,7 +301,14 @@ class CentralSystem:
         old = self._connections.get(charge_box_id)
         self._connections[charge_box_id] = connection
         if old is not None:
-            _LOGGER.info("Charger %s reconnected; closing its previous connection", charge_box_id)
+            logs.problem(
+                _LOGGER,
+                charge_box_id,
+                "reconnected",
+                "Charger %s reconnected; closing its previous connection",
+                charge_box_id,
+                level=logging.INFO,
+            )
             old.detach()  # the session is told at once; the old socket closes meanwhile
             self._close_connection_soon(old, "replaced by a new connection")
         try:
