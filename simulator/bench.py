@@ -684,9 +684,11 @@ async def bench_main(
     hostile_transactions: int = 5_000,
 ) -> None:
     print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
-    print(HEADER)
+    measured = [kind for kind in kinds if kind in SERVER_KINDS]
+    if measured:
+        print(HEADER)
     results: dict[str, dict[int, Figures]] = {}
-    for kind in (k for k in kinds if k in SERVER_KINDS):
+    for kind in measured:
         for size in ha_sizes if kind == "ha" else sizes:
             figures = results.setdefault(kind, {})[size] = await throughput(kind, size, seconds)
             print(figures.row(f"{kind} N={size}"), flush=True)

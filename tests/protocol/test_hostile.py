@@ -29,7 +29,9 @@ from custom_components.ocpp_central.protocol.errors import (
     bounded_description,
     bounded_details,
 )
+from custom_components.ocpp_central.protocol.hooks import MemoryHooks
 from custom_components.ocpp_central.protocol.server import CentralSystem
+from custom_components.ocpp_central.protocol.session import ChargerSession
 
 from .conftest import CentralFactory, RecordingHandler, basic_auth, connect_raw, recv_json
 
@@ -357,3 +359,13 @@ async def test_boot_then_heartbeat_still_work_with_logs_redacted(
             websocket, orjson.dumps([2, "a", "Authorize", {"idTag": SECRET_TAG}])
         )
         assert reply[:2] == [3, "a"]
+
+
+def test_session_names_at_most_the_start_of_an_unknown_action() -> None:
+    """Without a validator (the session used on its own) the session answers unknown
+    actions itself: its description quotes only the start of the name."""
+    session = ChargerSession(ChargerConfig(charge_box_id="CP1"), MemoryHooks())
+    with pytest.raises(CallError) as refused:
+        session.handle_call("Z" * 50_000, {})
+    assert refused.value.code == CallErrorCode.NOT_IMPLEMENTED
+    assert len(refused.value.description) < 60
