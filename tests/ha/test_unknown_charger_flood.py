@@ -14,7 +14,8 @@ import logging
 import os
 
 from homeassistant.config_entries import SOURCE_IGNORE, SOURCE_INTEGRATION_DISCOVERY
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
+from homeassistant.core import CoreState, HomeAssistant
 import pytest
 
 from custom_components.ocpp_central.const import (
@@ -153,3 +154,28 @@ async def test_a_thousand_rejected_unknown_chargers_log_a_few_lines(
     refused = [r for r in caplog.records if "Refused unknown charger" in r.getMessage()]
     assert 1 <= len(refused) <= 4
     assert log_bytes(caplog) < 2_000
+
+
+async def test_offers_wait_for_home_assistant_to_start_and_still_count(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, free_port: int
+) -> None:
+    """Before Home Assistant has started, discovery flows are queued, not in progress:
+    the queued offers hold their slots until they start."""
+    entry = mock_config_entry(
+        port=free_port,
+        options={
+            CONF_UNKNOWN_CHARGERS: UNKNOWN_CHARGERS_OFFER,
+            CONF_UNKNOWN_TAGS: UNKNOWN_TAGS_REJECT,
+        },
+    )
+    hass.set_state(CoreState.starting)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await knock_many(free_port, "EARLY", 3 * MAX_PENDING_OFFERS)
+    await hass.async_block_till_done()
+    assert offered(hass) == []  # queued until started
+
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done()
+    assert len(offered(hass)) == MAX_PENDING_OFFERS

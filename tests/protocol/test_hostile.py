@@ -371,3 +371,17 @@ def test_session_names_at_most_the_start_of_an_unknown_action() -> None:
         session.handle_call("Z" * 50_000, {})
     assert refused.value.code == CallErrorCode.NOT_IMPLEMENTED
     assert len(refused.value.description) < 60
+
+
+def test_a_long_traceback_keeps_its_end(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger(f"{PACKAGE}.test")
+    caplog.set_level(logging.INFO, logger=PACKAGE)
+    try:
+        raise ValueError("q" * 10_000 + f" idTag: {SECRET_TAG} the end")
+    except ValueError as error:
+        logs.problem(logger, "CP1", "bug", "CP1: handling failed", exc_info=error)
+    (record,) = [r for r in caplog.records if r.name == logger.name]
+    message = record.getMessage()
+    assert len(message) <= logs.MAX_LINE + logs.MAX_TRACEBACK + 10
+    assert message.endswith("the end")
+    assert SECRET_TAG not in message

@@ -221,9 +221,8 @@ class RpcCore:
         if type(message_id) is not str:
             # Some firmware numbers its messages: answer with the number as the string
             # id section 4.1.3 asks for; no other value can be matched to an answer.
+            # (orjson reads integers of 64 bits at most, 20 digits: within the 36.)
             echo = str(message_id) if type(message_id) is int else None
-            if echo is not None and len(echo) > MAX_MESSAGE_ID_LENGTH:
-                echo = None
             return self._violation(echo, CallErrorCode.FORMATION_VIOLATION, "bad id", frame)
         if len(message_id) > MAX_MESSAGE_ID_LENGTH:
             # Echoing it would make the reply as long as the charger likes, and a cut id
