@@ -12,6 +12,13 @@ Server kinds (SERVER_KINDS):
 - "floor": a bare websockets server doing json.loads + json.dumps (what any server costs);
 - "central": `CentralSystem` with `MemoryHooks`, chargers configured with `set_charger`;
 - "ha": the integration set up in a running Home Assistant core (see `bench_ha`).
+
+The "hostile" section runs against "central": one charger sends a fixed mix of bad frames
+(not JSON, unknown actions with 50 kB names, over-long and numeric ids, invalid payloads,
+binary frames, answers to nothing, duplicates) and counts the frames handled per second,
+the replies over `MAX_CALL_ERROR_SIZE` and the log bytes per 1,000 bad frames (the server
+process counts what its loggers write at INFO, formatted as Home Assistant does); then
+StartTransactions without stops measure memory growth per 1,000 open transactions.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import cProfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
+import logging
 import os
 from pathlib import Path
 import sys
@@ -77,6 +85,8 @@ class Probe:
     counters: dict[str, int] = field(default_factory=dict)
     # Extra stdin commands of the kind: name -> coroutine answering a JSON object.
     commands: dict[str, Command] = field(default_factory=dict)
+    # What the server process logged (installed by `server_main`).
+    log_meter: LogMeter | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -85,7 +95,36 @@ class Probe:
             "base_rss": self.base_rss,
             "status_times": self.status_times,
             "counters": self.counters,
+            "log_bytes": 0 if self.log_meter is None else self.log_meter.bytes,
         }
+
+
+# Home Assistant's log line format, so the bytes counted are the bytes a log file gets.
+LOG_FORMAT = "%(asctime)s %(levelname)s (%(threadName)s) [%(name)s] %(message)s"
+
+
+class LogMeter(logging.Handler):
+    """Counts the bytes of every line logged at INFO and above, formatted as Home Assistant
+    writes them; warnings and errors also go to stderr as they did without it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.bytes = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        self.bytes += len(line.encode()) + 1
+        if record.levelno >= logging.WARNING:
+            print(line, file=sys.stderr)
+
+    @classmethod
+    def install(cls) -> LogMeter:
+        """Count the integration's lines from INFO up, everyone's warnings and errors."""
+        meter = cls()
+        logging.getLogger().addHandler(meter)
+        logging.getLogger("custom_components.ocpp_central").setLevel(logging.INFO)
+        return meter
 
 
 def rss_bytes() -> int:
@@ -152,7 +191,7 @@ async def server_main(kind: str, chargers: int) -> None:
 
     'status_ready' answers the stats once the status charger's listener is in place.
     """
-    probe = Probe()
+    probe = Probe(log_meter=LogMeter.install())
     probe.status_ready.set()
     port, stop = await SERVER_KINDS[kind](chargers, probe)
     # OCPP_BENCH_PROFILE=FILE: profile the serving (not the start-up) into FILE for pstats.
@@ -511,6 +550,122 @@ async def status_latency(
     return latencies
 
 
+# -- hostile charger ---------------------------------------------------------------------------
+
+HOSTILE_ID = f"{BUSY_PREFIX}0"
+# Bad frames sent between two Heartbeats: the Heartbeat's answer shows all were handled.
+HOSTILE_BATCH = 100
+HOSTILE_NOW = "2026-11-21T10:00:00Z"
+
+
+# The bad frames of the hostile mix, in turn; "@" becomes the frame's number (unique ids).
+HOSTILE_TEMPLATES: tuple[str, ...] = (
+    '[2,"h@","Heartbeat",{',  # not JSON, id recoverable
+    "garbage " * 100,
+    '[2,"h@","' + "Unknown" * 7200 + '",{}]',  # an unknown action named with 50 kB
+    '[2,"' + "i" * 5000 + '","Heartbeat",{}]',  # an id over 36 characters
+    '[2,@,"Heartbeat",{}]',  # a numeric id
+    '[2,"h@","StatusNotification",{"connectorId":"1","status":"Sleeping"}]',
+    '[2,"h@","StartTransaction",{"connectorId":1,"idTag":"' + "T" * 30 + '",'
+    '"meterStart":0,"timestamp":"yesterday"}]',
+    '[2,"h@","Authorize",{"idTag":"TAG","extra":"' + "x" * 2000 + '"}]',
+    '[2,"h@","Heartbeat",{}]',  # sent as a binary frame
+    '[3,"nobody@",{}]',
+    '[9,"h@"]',
+    '[2,"dup","Heartbeat",{}]',  # a duplicate id after its first time
+)
+HOSTILE_BINARY = 8  # the index of the template sent as a binary frame
+
+
+def hostile_frame(n: int) -> str | bytes:
+    """The n-th bad frame of the hostile mix."""
+    index = n % len(HOSTILE_TEMPLATES)
+    frame = HOSTILE_TEMPLATES[index].replace("@", str(n))
+    return frame.encode() if index == HOSTILE_BINARY else frame
+
+
+@dataclass(slots=True)
+class HostileFigures:
+    """What the hostile charger cost the server."""
+
+    frames: int
+    seconds: float
+    replies: int
+    over_bound: int
+    log_bytes: int
+    transactions: int
+    rss_growth: int
+
+    def lines(self) -> list[str]:
+        from custom_components.ocpp_central.protocol.errors import MAX_CALL_ERROR_SIZE
+
+        return [
+            f"hostile: {self.frames / self.seconds:.0f} bad frames/s handled "
+            f"({self.frames} frames, {self.replies} replies)",
+            f"hostile: {self.over_bound} replies over {MAX_CALL_ERROR_SIZE} bytes (must be 0)",
+            f"hostile: {1000 * self.log_bytes / max(1, self.frames):.0f} log bytes "
+            f"per 1,000 bad frames (INFO and up, Home Assistant's line format)",
+            f"hostile: {self.rss_growth / max(1, self.transactions) * 1000 / 1e6:.3f} MB "
+            f"RSS growth per 1,000 open transactions ({self.transactions} started, none stopped)",
+        ]
+
+
+async def _flood(ws: ClientConnection, frames: int) -> tuple[int, int]:
+    """Send `frames` bad frames in batches, each closed by a Heartbeat; count the replies
+    and those over the bound."""
+    from custom_components.ocpp_central.protocol.errors import MAX_CALL_ERROR_SIZE
+
+    replies = over = 0
+    for start in range(0, frames, HOSTILE_BATCH):
+        for n in range(start, min(start + HOSTILE_BATCH, frames)):
+            await ws.send(hostile_frame(n))
+        await ws.send(f'[2,"hb{start}","Heartbeat",{{}}]')
+        while True:
+            reply = await ws.recv(decode=False)
+            frame = json.loads(reply)
+            if frame[0] == 2:  # the central system's own CALLs: not supported here
+                await ws.send(json.dumps([4, frame[1], "NotSupported", "", {}]))
+                continue
+            replies += 1
+            over += len(reply) >= MAX_CALL_ERROR_SIZE
+            if frame[1] == f"hb{start}":
+                break
+    return replies - frames // HOSTILE_BATCH - (frames % HOSTILE_BATCH > 0), over
+
+
+async def hostile(frames: int, transactions: int) -> HostileFigures:
+    """A charger sending only bad frames, then transactions it never stops."""
+    server = await ServerProcess.start("central", 1)
+    try:
+        charger = await RawCharger.open(server.port, HOSTILE_ID)
+        before = await settle(server)
+        started = time.monotonic()
+        replies, over = await _flood(charger.ws, frames)
+        elapsed = time.monotonic() - started
+        after = await settle(server)
+        for n in range(transactions):
+            start = {
+                "connectorId": 1,
+                "idTag": REMOTE_ID_TAG,
+                "meterStart": n,
+                "timestamp": HOSTILE_NOW,
+            }
+            await charger.call("StartTransaction", json.dumps(start))
+        opened = await settle(server)
+        await charger.close()
+    finally:
+        await server.stop()
+    return HostileFigures(
+        frames=frames,
+        seconds=elapsed,
+        replies=replies,
+        over_bound=over,
+        log_bytes=after["log_bytes"] - before["log_bytes"],
+        transactions=transactions,
+        rss_growth=opened["rss"] - after["rss"],
+    )
+
+
 def latency_line(label: str, latencies: list[float]) -> str:
     p50, p99 = percentiles(latencies)
     return (
@@ -520,12 +675,20 @@ def latency_line(label: str, latencies: list[float]) -> str:
 
 
 async def bench_main(
-    sizes: list[int], seconds: float, kinds: list[str], ha_sizes: list[int]
+    sizes: list[int],
+    seconds: float,
+    kinds: list[str],
+    ha_sizes: list[int],
+    *,
+    hostile_frames: int = 20_000,
+    hostile_transactions: int = 5_000,
 ) -> None:
     print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
-    print(HEADER)
+    measured = [kind for kind in kinds if kind in SERVER_KINDS]
+    if measured:
+        print(HEADER)
     results: dict[str, dict[int, Figures]] = {}
-    for kind in kinds:
+    for kind in measured:
         for size in ha_sizes if kind == "ha" else sizes:
             figures = results.setdefault(kind, {})[size] = await throughput(kind, size, seconds)
             print(figures.row(f"{kind} N={size}"), flush=True)
@@ -540,6 +703,11 @@ async def bench_main(
         print()
         for line in targets(results["ha"], latencies, changes):
             print(line)
+    if "hostile" in kinds:
+        print()
+        cost = await hostile(hostile_frames, hostile_transactions)
+        for line in cost.lines():
+            print(line, flush=True)
 
 
 def _numbers(text: str) -> list[int]:
@@ -557,14 +725,34 @@ def main(argv: list[str] | None = None) -> None:
         "--ha-sizes", default="1,10,50", help="numbers of chargers (Home Assistant)"
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each scenario")
-    parser.add_argument("--kinds", default="floor,central,ha", help="server kinds to measure")
+    parser.add_argument(
+        "--kinds", default="floor,central,ha,hostile", help="server kinds to measure, and hostile"
+    )
+    parser.add_argument(
+        "--hostile-frames", type=int, default=20_000, help="bad frames of the hostile charger"
+    )
+    parser.add_argument(
+        "--hostile-transactions",
+        type=int,
+        default=5_000,
+        help="transactions the hostile charger starts and never stops",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server_main(args.kind, args.chargers))
         return
     kinds = args.kinds.split(",")
-    asyncio.run(bench_main(_numbers(args.sizes), args.seconds, kinds, _numbers(args.ha_sizes)))
+    asyncio.run(
+        bench_main(
+            _numbers(args.sizes),
+            args.seconds,
+            kinds,
+            _numbers(args.ha_sizes),
+            hostile_frames=args.hostile_frames,
+            hostile_transactions=args.hostile_transactions,
+        )
+    )
 
 
 if __name__ == "__main__":

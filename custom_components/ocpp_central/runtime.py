@@ -23,7 +23,7 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigSubentry,
 )
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
@@ -61,6 +61,7 @@ from .const import (
     UNKNOWN_CHARGERS_OFFER,
     UNKNOWN_TAGS_ACCEPT,
 )
+from .protocol import logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
@@ -82,6 +83,12 @@ CONF_PARENT_ID_TAG: Final = "parent_id_tag"
 DISCOVERY_RETRY_SECONDS: Final = 300.0
 # Unknown ids remembered for rate limiting and logging; a scan must not grow memory.
 MAX_UNKNOWN_REMEMBERED: Final = 256
+# Unknown chargers offered to the user at a time (discovery flows waiting for an answer);
+# further unknown ids get 404 without a flow until one is added, ignored or dismissed.
+MAX_PENDING_OFFERS: Final = 5
+# An offer holds its slot this long before its flow shows in progress: the flow starts
+# in a task of its own (queued until Home Assistant has started, counted all that time).
+OFFER_START_SECONDS: Final = 30.0
 # Configuration keys deciding whether a charger keeps a local list (OCPP 1.6 section 9).
 SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
 LOCAL_AUTH_LIST_ENABLED: Final = "LocalAuthListEnabled"
@@ -289,6 +296,8 @@ class OcppRuntime:
         self._chargers: dict[str, _RunningCharger] = {}  # by subentry id
         self._listeners: list[ChargerListener] = []
         self._unknown_seen: dict[str, float] = {}
+        # Ids offered to the user: when (None once their flow was seen in progress).
+        self._offers: dict[str, float | None] = {}
         self._sync_tasks: dict[str, asyncio.Task[None]] = {}
         self._sync_again: set[str] = set()
 
@@ -522,8 +531,11 @@ class OcppRuntime:
         if len(self._unknown_seen) >= MAX_UNKNOWN_REMEMBERED and last is None:
             self._unknown_seen.pop(next(iter(self._unknown_seen)))
         if policy == UNKNOWN_CHARGERS_OFFER:
-            if last is None or now - last >= DISCOVERY_RETRY_SECONDS:
+            if (last is None or now - last >= DISCOVERY_RETRY_SECONDS) and self._may_offer(
+                charge_box_id, now
+            ):
                 self._unknown_seen[charge_box_id] = now
+                self._offers[charge_box_id] = now
                 discovery_flow.async_create_flow(
                     self.hass,
                     DOMAIN,
@@ -535,9 +547,50 @@ class OcppRuntime:
                 )
         elif last is None:
             self._unknown_seen[charge_box_id] = now
-            _LOGGER.warning(
-                "Refused unknown charger %s (unknown chargers are rejected)", charge_box_id
+            # Any id can knock: one line per interval for all of them, with a count.
+            logs.problem(
+                _LOGGER,
+                "",
+                "unknown charger rejected",
+                "Refused unknown charger %s (unknown chargers are rejected)",
+                charge_box_id,
             )
+        return False
+
+    def _may_offer(self, charge_box_id: str, now: float) -> bool:
+        """Whether a flow may be started for `charge_box_id`: a slot of MAX_PENDING_OFFERS.
+
+        The slots are the discovery flows in progress (whoever started them) and our
+        offers whose flow has not started yet; a flow the user completes, ignores or
+        dismisses leaves the progress list, and its slot with it.
+        """
+        waiting = {
+            flow["context"].get("unique_id") or flow["flow_id"]
+            for flow in self.hass.config_entries.flow.async_progress_by_handler(
+                DOMAIN,
+                include_uninitialized=True,
+                match_context={"source": SOURCE_INTEGRATION_DISCOVERY},
+            )
+        }
+        starting = self.hass.state is not CoreState.running
+        for offered, since in list(self._offers.items()):
+            if offered in waiting:
+                self._offers[offered] = None
+            elif since is None or not (starting or now - since < OFFER_START_SECONDS):
+                del self._offers[offered]  # its flow ended, or never started
+            else:
+                waiting.add(offered)
+        if charge_box_id in waiting or len(waiting) < MAX_PENDING_OFFERS:
+            return True
+        logs.problem(
+            _LOGGER,
+            "",
+            "unknown charger not offered",
+            "Refused unknown charger %s without offering it: %d chargers wait to be added",
+            charge_box_id,
+            len(waiting),
+            level=logging.INFO,
+        )
         return False
 
     # --- repairs ---

@@ -1,12 +1,15 @@
 """Protocol fuzz: a seeded stream of malformed frames against the real CentralSystem.
 
 A raw websockets client on 127.0.0.1 sends random bytes, truncated JSON, valid messages
-with a wrong type in each field, huge and odd ids, unknown actions, nested garbage and
-binary frames, with valid messages interleaved. OCPP-J 1.6 section 4.2.3 and table 7
-say what must come back: every CALL whose id can be recovered gets exactly one
-CALLRESULT or CallError (with a code from table 7), nothing else is answered, and the
-connection survives. The stream is bounded in count and in time, and reproducible
-from its seed.
+with a wrong type in each field, huge and odd ids, unknown actions (some with 50 kB
+names), nested garbage, binary frames and text frames that are not UTF-8, with valid
+messages and Heartbeats interleaved. OCPP-J 1.6 section 4.2.3 and table 7 say what must
+come back: every CALL whose id can be recovered gets exactly one CALLRESULT or CallError
+(with a code from table 7, its id as a string), nothing else is answered, and the
+connection survives, except where RFC 6455 section 8.1 requires closing it (1007 for a
+text frame that is not UTF-8; the charger then reconnects). Every reply stays under
+`MAX_CALL_ERROR_SIZE` and the log under `LOG_BYTES` whatever the stream holds. The
+stream is bounded in count and in time, and reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -25,18 +28,28 @@ from typing import Any
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
-from custom_components.ocpp_central.protocol.errors import CallErrorCode
+from custom_components.ocpp_central.protocol.errors import MAX_CALL_ERROR_SIZE, CallErrorCode
 from custom_components.ocpp_central.protocol.messages import DataTransferResult
 from custom_components.ocpp_central.protocol.server import CentralSystem
 from custom_components.ocpp_central.protocol.session import ChargerSession
 
 from .conftest import NOW, CentralFactory, connect_raw
 
+PACKAGE = "custom_components.ocpp_central"
+
 SEED = 16_2026
-FRAMES = 600  # bound in count...
-DEADLINE = 40.0  # ...and in time (seconds; never asserted, only a ceiling)
+FRAMES = 2500  # bound in count...
+DEADLINE = 50.0  # ...and in time (seconds; never asserted, only a ceiling)
 REPLY_TIMEOUT = 5.0
+# Log output of the whole stream, every level of the integration's loggers: a line per
+# kind of problem and a few counts, not a line per frame (today: over 100 bytes a frame).
+LOG_BYTES = 20_000
+# A valid Heartbeat after every this many frames: the session serves through the noise.
+HEARTBEAT_EVERY = 25
+# RFC 6455 section 7.4.1: the close code for a text frame that is not UTF-8.
+CLOSE_INVALID_DATA = 1007
 TABLE_7 = frozenset(code.value for code in CallErrorCode)
 # A vendor whose DataTransfer handler fails: the one deliberate InternalError path.
 CRASH_VENDOR = "fuzz.crash"
@@ -107,6 +120,7 @@ class Frame:
     kind: str
     expect_result: bool = False  # a valid message: a CALLRESULT, never a CallError
     expect_code: str | None = None  # a CallError with exactly this code
+    closes: bool = False  # a text frame that is not UTF-8: the server closes with 1007
 
 
 def _dumps(value: Any) -> str:
@@ -218,16 +232,19 @@ class FrameMaker:
     def huge_id(self) -> Frame:
         message_id = "i" * self.rng.randrange(37, 5000)
         _, text = self.call("Heartbeat", {}, message_id)
-        return Frame(text, message_id, "huge id")
+        # Beyond section 4.1.4's 36 characters: echoing it would make the reply unbounded.
+        return Frame(text, None, "huge id")
 
     def odd_id(self) -> Frame:
         odd: Any = self.rng.choice([None, 7, 3.5, [], {}, True])
         text = _dumps([2, odd, "Heartbeat", {}])
-        # Some firmware numbers its messages: an integer id is echoed; others cannot be.
-        return Frame(text, odd if type(odd) is int else None, "odd id")
+        # Some firmware numbers its messages: an integer id is answered as a string
+        # (section 4.1.3); others cannot be.
+        return Frame(text, str(odd) if type(odd) is int else None, "odd id")
 
     def unknown_action(self) -> Frame:
-        action = "".join(self.rng.choice("ABCXYZqwerty") for _ in range(12))
+        length = self.rng.choice([12, 12, 50_000])  # sometimes a name of 50 kB
+        action = "".join(self.rng.choice("ABCXYZqwerty") for _ in range(12)) * (length // 12)
         message_id, text = self.call(action, {})
         return Frame(
             text, message_id, "unknown action", expect_code=CallErrorCode.NOT_IMPLEMENTED.value
@@ -283,6 +300,18 @@ class FrameMaker:
             text, message_id, "duplicate id", expect_code=CallErrorCode.PROTOCOL_ERROR.value
         )
 
+    def heartbeat(self) -> Frame:
+        message_id, text = self.call("Heartbeat", {})
+        return Frame(text, message_id, "heartbeat", expect_result=True)
+
+    def not_utf8(self) -> Frame:
+        _, text = self.call("Authorize", {"idTag": "TAG1"})
+        cut = self.rng.randrange(1, len(text))
+        data = text[:cut].encode() + self.rng.choice([b"\xff", b"\xc3\x28", b"\xed\xa0\x80"])
+        # Ids are unique per connection (section 4.1.4): the next one remembers none.
+        self.accepted_ids.clear()
+        return Frame(data + text[cut:].encode(), None, "not UTF-8", closes=True)
+
     def crash(self) -> Frame:
         message_id, text = self.call("DataTransfer", {"vendorId": CRASH_VENDOR})
         return Frame(
@@ -311,6 +340,7 @@ def fuzz_stream(seed: int, total: int) -> Iterator[Frame]:
         maker.unanswerable,
         maker.duplicate,
         maker.crash,
+        maker.not_utf8,
     ]
     yield maker.valid()
     produced = 1
@@ -319,7 +349,9 @@ def fuzz_stream(seed: int, total: int) -> Iterator[Frame]:
         yield maker.valid()  # interleaved: the session must still serve valid messages
         produced += 2
     while produced < total:
-        if rng.random() < 0.3:
+        if produced % HEARTBEAT_EVERY == 0:
+            frame = maker.heartbeat()
+        elif rng.random() < 0.3:
             action = rng.choice(sorted(VALID))
             paths = list(_paths(VALID[action]))
             frame = maker.wrong_type(action, rng.choice(paths)) if paths else maker.valid()
@@ -330,52 +362,71 @@ def fuzz_stream(seed: int, total: int) -> Iterator[Frame]:
 
 
 class FuzzClient:
-    """A raw client: answers the central system's own CALLs, queues everything else."""
+    """A raw client: answers the central system's own CALLs, queues everything else.
+
+    `replies` holds each reply parsed, with its size in bytes.
+    """
 
     def __init__(self, websocket: ClientConnection) -> None:
         self.websocket = websocket
-        self.replies: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self.replies: asyncio.Queue[tuple[list[Any], int]] = asyncio.Queue()
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
+    @classmethod
+    async def open(cls, central: CentralSystem) -> FuzzClient:
+        return cls(await connect_raw(central, "CP1", max_size=2**22))
+
     async def _read(self) -> None:
-        async for raw in self.websocket:
-            message = orjson.loads(raw)
-            if message[0] == 2:
-                # Our CALLs after a boot (GetConfiguration, ...): refused, as a quirky charger may.
-                await self.websocket.send(_dumps([4, message[1], "NotSupported", "", {}]))
-            else:
-                await self.replies.put(message)
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.websocket:
+                message = orjson.loads(raw)
+                if message[0] == 2:
+                    # Our CALLs after a boot (GetConfiguration, ...): refused, as a quirky
+                    # charger may.
+                    await self.websocket.send(_dumps([4, message[1], "NotSupported", "", {}]))
+                else:
+                    size = len(raw.encode() if isinstance(raw, str) else raw)
+                    await self.replies.put((message, size))
 
     async def send(self, frame: Frame) -> None:
-        await self.websocket.send(frame.data)
+        # A frame that is not UTF-8 goes as text all the same: that is the fault.
+        await self.websocket.send(frame.data, text=True if frame.closes else None)
 
-    async def reply(self) -> list[Any]:
+    async def reply(self) -> tuple[list[Any], int]:
         async with asyncio.timeout(REPLY_TIMEOUT):
             return await self.replies.get()
+
+    async def close_code(self) -> int | None:
+        """Wait for the server to close the connection; the code it closed with."""
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            await self._reader
+        return self.websocket.close_code
 
     async def close(self) -> None:
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
+        await self.websocket.close()
 
 
 @contextlib.asynccontextmanager
 async def fuzz_client(central: CentralSystem) -> AsyncIterator[FuzzClient]:
-    async with connect_raw(central, "CP1", max_size=2**22) as websocket:
-        client = FuzzClient(websocket)
-        try:
-            yield client
-        finally:
-            await client.close()
+    client = await FuzzClient.open(central)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def _crash(_message_id: str | None, _data: str | None) -> DataTransferResult:
     raise RuntimeError("deliberate failure of a vendor handler")
 
 
-def check_reply(frame: Frame, reply: list[Any]) -> None:
-    """The reply answers `frame` as OCPP-J section 4.2 and table 7 require."""
+def check_reply(frame: Frame, reply: list[Any], size: int) -> None:
+    """The reply answers `frame` as OCPP-J section 4.2 and table 7 require, within bounds."""
     assert reply[1] == frame.reply_id, f"{frame.kind}: reply {reply!r:.200} to another frame"
+    assert type(reply[1]) is str, f"{frame.kind}: id {reply[1]!r} is not a string (4.1.3)"
+    assert size < MAX_CALL_ERROR_SIZE, f"{frame.kind}: a reply of {size} bytes"
     if frame.expect_result:
         assert reply[0] == 3, f"{frame.kind}: {reply!r:.300} for {frame.data!r:.300}"
         assert isinstance(reply[2], dict)
@@ -399,31 +450,48 @@ async def test_fuzz_stream_keeps_connection_and_answers_by_the_spec(
     session = central.sessions["CP1"]
     assert isinstance(session, ChargerSession)
     session.register_vendor(CRASH_VENDOR, _crash)
-    caplog.set_level(logging.INFO, logger="custom_components.ocpp_central")
-    sent = answered = 0
-    async with asyncio.timeout(DEADLINE), fuzz_client(central) as client:
-        for frame in fuzz_stream(SEED, FRAMES):
-            await client.send(frame)
-            sent += 1
-            if frame.reply_id is not None:
-                check_reply(frame, await client.reply())
-                answered += 1
-        # Nothing left unanswered or answered twice, and the session still works.
-        final = Frame(_dumps([2, "final", "Heartbeat", {}]), "final", "final")
-        await client.send(final)
-        check_reply(final, await client.reply())
-        assert client.replies.empty()
-        assert session.state.connected
-        assert session.state.registration == "Accepted"
-        assert session.state.boot is not None
-        assert session.state.boot.vendor == "Fuzz"
+    caplog.set_level(logging.DEBUG, logger=PACKAGE)
+    sent = answered = heartbeats = reconnects = 0
+    async with asyncio.timeout(DEADLINE):
+        client = await FuzzClient.open(central)
+        try:
+            for frame in fuzz_stream(SEED, FRAMES):
+                await client.send(frame)
+                sent += 1
+                if frame.closes:
+                    # RFC 6455 section 8.1: the one fault that ends the connection.
+                    assert await client.close_code() == CLOSE_INVALID_DATA
+                    await client.close()
+                    client = await FuzzClient.open(central)
+                    reconnects += 1
+                elif frame.reply_id is not None:
+                    check_reply(frame, *await client.reply())
+                    answered += 1
+                    heartbeats += frame.kind == "heartbeat"
+            # Nothing left unanswered or answered twice, and the session still works.
+            final = Frame(_dumps([2, "final", "Heartbeat", {}]), "final", "final")
+            await client.send(final)
+            check_reply(final, *await client.reply())
+            assert client.replies.empty()
+            assert session.state.connected
+        finally:
+            await client.close()
+    assert session.state.registration == "Accepted"
+    assert session.state.boot is not None
+    assert session.state.boot.vendor == "Fuzz"
 
     assert sent == FRAMES
     assert answered > FRAMES // 3
+    assert heartbeats >= FRAMES // (2 * HEARTBEAT_EVERY)  # after the systematic part
+    assert reconnects > 0, "no frame that is not UTF-8 in the stream"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     unexpected = [r for r in errors if "handling DataTransfer failed" not in r.getMessage()]
     assert unexpected == [], [r.getMessage() for r in unexpected]
     assert errors, "the deliberate InternalError path was not exercised"
+    log_bytes = sum(
+        len(r.getMessage().encode()) + 1 for r in caplog.records if r.name.startswith(PACKAGE)
+    )
+    assert log_bytes < LOG_BYTES, log_bytes
 
 
 def test_stream_is_reproducible() -> None:

@@ -33,6 +33,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from . import logs
 from .errors import (
     CallError,
     CallErrorCode,
@@ -143,7 +144,6 @@ class Connection:
         # reply is being built (then scheduled work starts at once).
         self._after: list[Callable[[], object]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._warned: set[str] = set()
         self._received = 0  # frames read, for the keepalive
         self._last_heard = 0.0  # loop time of the last frame read (or of the start)
         self._attached = False
@@ -319,16 +319,29 @@ class Connection:
             result = self._handler.handle_call(call.action, call.payload)
         except CallError as error:
             return core.error_frame(call.id, error.code, error.description, error.details)
-        except Exception:
+        except Exception as error:
             # A bug in a handler must not cost the charger its connection: answer
             # InternalError (section 4.2.3) and keep the traceback in the log.
-            _LOGGER.exception("%s: handling %s failed", self.charge_box_id, call.action)
+            self._log_error("handler failed", "handling %s failed", call.action, error)
             return core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
         try:
             return core.result_frame(call, result)
-        except ValidationFailed:
-            _LOGGER.exception("%s: our answer to %s is invalid", self.charge_box_id, call)
+        except ValidationFailed as error:
+            self._log_error("invalid answer", "our answer to %s is invalid", call.action, error)
             return core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
+
+    def _log_error(self, kind: str, msg: str, action: str, error: Exception) -> None:
+        """Log a failure to answer a CALL, with its traceback (redacted, rate-limited)."""
+        logs.problem(
+            _LOGGER,
+            self.charge_box_id,
+            kind,
+            f"%s: {msg}",
+            self.charge_box_id,
+            action,
+            level=logging.ERROR,
+            exc_info=error,
+        )
 
     async def _settle(
         self, event: IncomingResult | IncomingError | InvalidResult | ProtocolViolation
@@ -350,12 +363,10 @@ class Connection:
             _fail(waiter, event.error)
 
     def _log_violation(self, event: ProtocolViolation) -> None:
-        # The first violation of a kind is worth a warning; repeats would flood the log.
-        if event.kind not in self._warned:
-            self._warned.add(event.kind)
-            _LOGGER.warning("%s: %s", self.charge_box_id, event.log_message)
-        elif _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("%s: %s", self.charge_box_id, event.log_message)
+        # The first violation of a kind is worth a warning; repeats are counted.
+        logs.problem(
+            _LOGGER, self.charge_box_id, event.kind, "%s: %s", self.charge_box_id, event.log_message
+        )
 
     async def _send(self, frame: bytes) -> None:
         try:
@@ -384,7 +395,15 @@ class Connection:
             return
         error = task.exception()
         if isinstance(error, OcppError):  # a refused or unanswered CALL: expected
-            _LOGGER.info("%s: scheduled work failed: %s", self.charge_box_id, error)
+            logs.problem(
+                _LOGGER,
+                self.charge_box_id,
+                "scheduled work failed",
+                "%s: scheduled work failed: %s",
+                self.charge_box_id,
+                error,
+                level=logging.INFO,
+            )
         elif error is not None:
             _LOGGER.error("%s: scheduled work failed", self.charge_box_id, exc_info=error)
 

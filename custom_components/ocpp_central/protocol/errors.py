@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+
+import orjson
+
+# What a CallError we send may carry, whatever the charger sent (OCPP-J 1.6 section 4.2.3
+# sets no limit): errorDescription and errorDetails take at most this many bytes each as
+# JSON text, so a reply never echoes unbounded input. With a message id of at most 36
+# characters (section 4.1.4) and the longest code, a whole CallError frame stays under
+# MAX_CALL_ERROR_SIZE bytes.
+MAX_ERROR_DESCRIPTION: Final = 200
+MAX_ERROR_DETAILS: Final = 200
+MAX_CALL_ERROR_SIZE: Final = 1024
+_CUT: Final = "..."
 
 
 class CallErrorCode(StrEnum):
@@ -37,6 +49,31 @@ _CODE_ALIASES = {
     "FormatViolation": CallErrorCode.FORMATION_VIOLATION,
     "OccurrenceConstraintViolation": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
 }
+
+
+def bounded_description(text: str) -> str:
+    """`text` cut so that it takes at most MAX_ERROR_DESCRIPTION bytes as a JSON string.
+
+    A character takes 1 to 6 bytes in JSON (multi-byte UTF-8, escapes), so the cut is
+    measured on the encoded text; a cut description ends in "...".
+    """
+    limit = MAX_ERROR_DESCRIPTION
+    if len(text) * 6 <= limit:  # surely short enough: nothing to measure
+        return text
+    if len(text) <= limit and len(orjson.dumps(text)) - 2 <= limit:
+        return text
+    cut = text[: limit - len(_CUT)]
+    # Removing n characters removes at least n bytes: one or two rounds at most.
+    while (excess := len(orjson.dumps(cut)) - 2 + len(_CUT) - limit) > 0:
+        cut = cut[:-excess]
+    return cut + _CUT
+
+
+def bounded_details(details: dict[str, Any] | None) -> dict[str, Any]:
+    """`details` if they take at most MAX_ERROR_DETAILS bytes as JSON, else none (`{}`)."""
+    if not details or len(orjson.dumps(details)) > MAX_ERROR_DETAILS:
+        return {}
+    return details
 
 
 class OcppError(Exception):

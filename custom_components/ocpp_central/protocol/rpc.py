@@ -10,7 +10,11 @@ section 4.1.4), one outstanding CALL of ours at a time (section 4.1.1) and, give
 Bad input never raises: garbage, non-JSON, wrongly shaped and binary frames become a
 `ProtocolViolation`, with a CallError reply when a CALL's id can be recovered (a
 CallResult or CallError is never answered); unknown message types are ignored
-(section 4.1.3).
+(section 4.1.3). A CallError never echoes unbounded input: its description and details
+are cut to the bounds of `errors.py`, and its message id is the CALL's id as a string
+(section 4.1.3: a number some firmware sends is answered as its decimal string), never
+longer than the 36 characters of section 4.1.4 (a longer id is not answered). Log
+messages quote at most the start of a frame (`logs.quote`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import uuid
 
 import orjson
 
-from .errors import CallErrorCode, ValidationFailed
+from .errors import CallErrorCode, ValidationFailed, bounded_description, bounded_details
+from .logs import quote, shorten
 from .schemas import Validator
 
 type Payload = dict[str, Any]
@@ -40,7 +45,6 @@ MAX_MESSAGE_ID_LENGTH: Final = 36
 _REMEMBERED_IDS: Final = 1024
 # How many ids of our timed-out CALLs are remembered to recognise their late answers.
 _REMEMBERED_TIMEOUTS: Final = 16
-_MAX_QUOTED = 200
 # The id of a CALL in a frame that is not valid JSON: `[2, "id"` at its start.
 _CALL_ID = re.compile(rb'\s*\[\s*2\s*,\s*"([^"\\]{0,36})"')
 
@@ -87,8 +91,8 @@ class InvalidResult:
 class ProtocolViolation:
     """A frame that is not an acceptable message: send `reply` (if any) and log.
 
-    `kind` names the problem (the same for every frame with that problem) so a
-    caller can log the first of a kind loudly and the rest quietly.
+    `kind` names the problem (the same for every frame with that problem, never taken
+    from the frame) so a caller can rate-limit its log lines per kind.
     """
 
     reply: bytes | None
@@ -97,11 +101,6 @@ class ProtocolViolation:
 
 
 type Event = IncomingCall | IncomingResult | IncomingError | InvalidResult | ProtocolViolation
-
-
-def _quote(frame: str | bytes) -> str:
-    text = repr(frame)
-    return text if len(text) <= _MAX_QUOTED else f"{text[:_MAX_QUOTED]}..."
 
 
 class RpcCore:
@@ -164,13 +163,25 @@ class RpcCore:
 
     @staticmethod
     def error_frame(
-        message_id: str | int,
+        message_id: str,
         code: CallErrorCode,
         description: str = "",
         details: Payload | None = None,
     ) -> bytes:
-        """Build a CallError (section 4.2.3); errorDetails is `{}` when there are none."""
-        return orjson.dumps([CALLERROR, message_id, code, description, details or {}])
+        """Build a CallError (section 4.2.3); errorDetails is `{}` when there are none.
+
+        Description and details are cut to their bounds here, the one place every
+        CallError we send is built.
+        """
+        return orjson.dumps(
+            [
+                CALLERROR,
+                message_id,
+                code,
+                bounded_description(description),
+                bounded_details(details),
+            ]
+        )
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -184,7 +195,7 @@ class RpcCore:
         except orjson.JSONDecodeError:
             return [self._refuse(frame, "not JSON", "message is not valid JSON")]
         if type(message) is not list or not message:
-            return [ProtocolViolation(None, "not an array", f"ignored {_quote(frame)}")]
+            return [ProtocolViolation(None, "not an array", f"ignored {quote(frame)}")]
         kind = message[0]
         if type(kind) is int:
             if kind == CALL:
@@ -193,7 +204,7 @@ class RpcCore:
                 return [self._result(message, frame)]
             if kind == CALLERROR:
                 return [self._error(message, frame)]
-        return [ProtocolViolation(None, "unknown message type", f"ignored {_quote(frame)}")]
+        return [ProtocolViolation(None, "unknown message type", f"ignored {quote(frame)}")]
 
     def _refuse(self, frame: str | bytes, kind: str, description: str) -> ProtocolViolation:
         """A frame we cannot read: answer FormationViolation if it starts like a CALL."""
@@ -203,17 +214,20 @@ class RpcCore:
         if match is not None:
             message_id = match[1].decode(errors="replace")
             reply = self.error_frame(message_id, CallErrorCode.FORMATION_VIOLATION, description)
-        return ProtocolViolation(reply, kind, f"{description}: {_quote(frame)}")
+        return ProtocolViolation(reply, kind, f"{description}: {quote(frame)}")
 
     def _call(self, message: list[Any], frame: str | bytes) -> Event:
         message_id = message[1] if len(message) > 1 else None
         if type(message_id) is not str:
-            # Without a string id no answer can be matched; echo a number anyway, as
-            # some firmware numbers its messages.
-            echo = message_id if type(message_id) is int else None
+            # Some firmware numbers its messages: answer with the number as the string
+            # id section 4.1.3 asks for; no other value can be matched to an answer.
+            # (orjson reads integers of 64 bits at most, 20 digits: within the 36.)
+            echo = str(message_id) if type(message_id) is int else None
             return self._violation(echo, CallErrorCode.FORMATION_VIOLATION, "bad id", frame)
         if len(message_id) > MAX_MESSAGE_ID_LENGTH:
-            return self._violation(message_id, CallErrorCode.FORMATION_VIOLATION, "long id", frame)
+            # Echoing it would make the reply as long as the charger likes, and a cut id
+            # answers nothing: logged, not answered (as a frame we cannot read).
+            return self._violation(None, CallErrorCode.FORMATION_VIOLATION, "long id", frame)
         if len(message) != 4 or type(message[2]) is not str:
             return self._violation(
                 message_id, CallErrorCode.FORMATION_VIOLATION, "malformed CALL", frame
@@ -232,21 +246,22 @@ class RpcCore:
         if validator is not None:
             if action not in validator.actions:
                 return self._violation(
-                    message_id, CallErrorCode.NOT_IMPLEMENTED, f"unknown action {action}", frame
+                    message_id, CallErrorCode.NOT_IMPLEMENTED, "unknown action", frame
                 )
             try:
                 payload = validator.incoming_call(action, payload)
             except ValidationFailed as failed:
                 reply = self.error_frame(message_id, failed.code, failed.description)
-                return ProtocolViolation(reply, f"invalid {action}", f"{failed}: {_quote(frame)}")
+                # The action is a known one here: the kinds stay a bounded set.
+                return ProtocolViolation(reply, f"invalid {action}", f"{failed}: {quote(frame)}")
         self._remember(message_id)
         return IncomingCall(message_id, action, payload)
 
     def _violation(
-        self, message_id: str | int | None, code: CallErrorCode, kind: str, frame: str | bytes
+        self, message_id: str | None, code: CallErrorCode, kind: str, frame: str | bytes
     ) -> ProtocolViolation:
         reply = None if message_id is None else self.error_frame(message_id, code, kind)
-        return ProtocolViolation(reply, kind, f"{kind}: {_quote(frame)}")
+        return ProtocolViolation(reply, kind, f"{kind}: {quote(frame)}")
 
     def _remember(self, message_id: str) -> None:
         self._seen.add(message_id)
@@ -263,8 +278,8 @@ class RpcCore:
             self._outstanding = None
             return outstanding
         if message_id in self._timed_out:
-            return ProtocolViolation(None, "late answer", f"dropped late answer {_quote(frame)}")
-        return ProtocolViolation(None, "unknown answer", f"dropped unexpected {_quote(frame)}")
+            return ProtocolViolation(None, "late answer", f"dropped late answer {quote(frame)}")
+        return ProtocolViolation(None, "unknown answer", f"dropped unexpected {quote(frame)}")
 
     def _result(self, message: list[Any], frame: str | bytes) -> Event:
         matched = self._answered(message, frame)
@@ -289,12 +304,16 @@ class RpcCore:
         if not isinstance(matched, tuple):
             return matched
         message_id, action = matched
-        # Be liberal: whatever the charger managed to say is kept.
+        # Be liberal: whatever the charger managed to say is kept, within the bounds of
+        # what we send ourselves (it ends up in exceptions and log lines).
         raw_code = message[2] if len(message) > 2 else None
         description = message[3] if len(message) > 3 and type(message[3]) is str else ""
         details = message[4] if len(message) > 4 and type(message[4]) is dict else {}
         code = CallErrorCode.from_wire(raw_code)
         if code is None:
             code = CallErrorCode.GENERIC_ERROR
-            description = f"{raw_code}: {description}" if description else str(raw_code)
-        return IncomingError(message_id, action, code, description, details)
+            shown = shorten(str(raw_code))
+            description = f"{shown}: {description}" if description else shown
+        return IncomingError(
+            message_id, action, code, bounded_description(description), bounded_details(details)
+        )

@@ -27,6 +27,8 @@ Lenient mode (per charger) accepts what real firmware sends and normalises it in
 unknown SampledValue units, over-long strings, numbers where strings belong, whole
 floats where integers belong, unknown fields and timestamps without a time zone. It
 runs only after the strict check failed, so a conformant charger pays nothing for it.
+Each quirk is logged through `logs.problem` (per charger, once per `QUIRK_INTERVAL` with
+a count), naming the quirk and the field but never the value, which may be an id tag.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 import orjson
 
-from .errors import CallErrorCode, ValidationFailed
+from . import logs
+from .errors import CallErrorCode, ValidationFailed, bounded_description
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,9 +57,9 @@ type Payload = dict[str, Any]
 type _Check = Callable[[Any], Any]
 
 RESPONSE_SUFFIX: Final = "Response"
-# ErrorDescription sent back to a charger stays short: jsonschema messages may quote a
-# whole enum or instance.
-_MAX_DESCRIPTION = 200
+# A quirk the lenient mode accepts is worth a line when first seen, then a daily count:
+# a quirky charger repeats it in every message.
+QUIRK_INTERVAL: Final = 24 * 3600.0
 # A lenient pass fixes every error it can, then validates again; each round removes at
 # least one error, and a payload rarely has more than a few quirks.
 _MAX_LENIENT_ROUNDS = 8
@@ -128,9 +131,14 @@ def classify(error: ValidationError) -> CallErrorCode:
 
 
 def _describe(name: str, error: ValidationError) -> str:
-    path = ".".join(str(part) for part in error.absolute_path)
+    """The ErrorDescription of a rejected payload, within the bound of every description.
+
+    jsonschema's message may quote a whole enum or instance, and a path may hold an
+    unknown field's name (the charger's): both are cut.
+    """
+    path = ".".join(logs.shorten(str(part), 40) for part in error.absolute_path)
     text = f"{name}: {path}: {error.message}" if path else f"{name}: {error.message}"
-    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 3] + "..."
+    return bounded_description(text)
 
 
 class _MeterValuesCheck:
@@ -393,14 +401,13 @@ class Validator:
     lenient mode) or raise ValidationFailed; `outgoing_call`/`outgoing_result` only check.
     """
 
-    __slots__ = ("_schemas", "_warned", "charge_box_id", "lenient")
+    __slots__ = ("_schemas", "charge_box_id", "lenient")
 
     def __init__(self, schemas: Schemas, *, charge_box_id: str = "", lenient: bool = False) -> None:
         """Validate against `schemas`; `lenient` accepts known firmware quirks of this charger."""
         self._schemas = schemas
         self.charge_box_id = charge_box_id
         self.lenient = lenient
-        self._warned: set[tuple[str, str]] = set()
 
     @property
     def actions(self) -> frozenset[str]:
@@ -460,7 +467,7 @@ class Validator:
         raise schema.failure(payload)
 
     def _fix(self, name: str, payload: Payload, error: ValidationError) -> bool:
-        """Fix one error in place if it is a known quirk; warn once per charger per quirk."""
+        """Fix one error in place if it is a known quirk; log it (rate-limited per quirk)."""
         fixed = _fixed_value(error)
         if fixed is None:
             return False
@@ -474,17 +481,20 @@ class Validator:
                 del parent[path[-1]]
             else:
                 parent[path[-1]] = value
+        # The path runs through the schema's own field names (a quirk is found only in a
+        # known field), so the kinds stay a bounded set; the value is never logged.
         where = ".".join(str(part) for part in error.absolute_path if not isinstance(part, int))
-        if (quirk, where) not in self._warned:
-            self._warned.add((quirk, where))
-            _LOGGER.warning(
-                "Charger %s sent %s in %s %s (accepted in lenient mode): %s",
-                self.charge_box_id,
-                quirk,
-                name,
-                where or "payload",
-                error.message,
-            )
+        logs.problem(
+            _LOGGER,
+            self.charge_box_id,
+            f"{quirk} in {name} {where}",
+            "Charger %s sent %s in %s %s (accepted in lenient mode)",
+            self.charge_box_id,
+            quirk,
+            name,
+            where or "payload",
+            interval=QUIRK_INTERVAL,
+        )
         return True
 
 

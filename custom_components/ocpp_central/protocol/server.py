@@ -24,7 +24,7 @@ from http import HTTPStatus
 import logging
 import ssl
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, override
+from typing import TYPE_CHECKING, Final
 import unicodedata
 from urllib.parse import unquote
 
@@ -33,6 +33,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from . import logs
 from .config import ChargerConfig
 from .connection import (
     CLOSE_NORMAL,
@@ -64,7 +65,6 @@ _AUTHENTICATE: Final = 'Basic realm="OCPP", charset="UTF-8"'
 # GetConfiguration answer); a larger one closes the connection with 1009 (RFC 6455 7.4.1).
 MAX_FRAME_SIZE: Final = 1024 * 1024
 # Request headers websockets' debug log must not show.
-_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 # How long the current connection of a charger without a password has to answer a ping
 # before a newcomer with the same identity takes over (it is refused otherwise).
 DEFAULT_TAKEOVER_TIMEOUT: Final = 2.0
@@ -219,16 +219,6 @@ class AuthFailures:
         )
 
 
-class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
-    """websockets' logger, minus credentials: its debug output lists the request headers."""
-
-    @override
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if len(args) == 2 and str(args[0]).lower() in _SECRET_HEADERS:
-            args = (args[0], "[redacted]")
-        super().log(level, msg, *args, **kwargs)
-
-
 def _peer(connection: ServerConnection) -> str:
     """The address a connection comes from, for the log."""
     address = connection.remote_address
@@ -344,7 +334,8 @@ class CentralSystem:
             # permessage-deflate costs CPU and memory per charger for little gain on
             # small JSON messages (OCPP-J section 5.1 allows going without).
             compression=None,
-            logger=_RedactingLogger(logging.getLogger("websockets.server")),
+            # Its debug lines show request headers and frames: redacted and cut like ours.
+            logger=logs.RedactingLogger(logging.getLogger("websockets.server")),
         )
 
     async def stop(self) -> None:
@@ -405,13 +396,22 @@ class CentralSystem:
         config = self._configs.get(charge_box_id)
         if config is None:
             if self._unknown_charger is None or not self._unknown_charger(charge_box_id):
-                _LOGGER.info("Refused unknown charger %s", charge_box_id)
+                # Any id can knock: one line per interval for all of them, with a count.
+                logs.problem(
+                    _LOGGER,
+                    "",
+                    "unknown charger",
+                    "Refused unknown charger %s",
+                    charge_box_id,
+                    level=logging.INFO,
+                )
                 return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point\n")
             config = ChargerConfig(charge_box_id=charge_box_id)
             self.set_charger(config)
         if config.password is not None and not basic_auth_matches(
             request.headers.get("Authorization"), charge_box_id, config.password
         ):
+            # AuthFailures logs it (one line per charger per interval, with a count).
             await asyncio.sleep(self._auth_failures.failed(charge_box_id, _peer(connection)))
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
             response.headers["WWW-Authenticate"] = _AUTHENTICATE
@@ -452,7 +452,13 @@ class CentralSystem:
         assert charge_box_id is not None  # checked by _process_request
         if websocket.subprotocol is None and request.headers.get_all("Sec-WebSocket-Protocol"):
             # OCPP-J section 3.2: handshake completed without the header, then closed.
-            _LOGGER.warning("Charger %s offers no OCPP version we speak", charge_box_id)
+            logs.problem(
+                _LOGGER,
+                charge_box_id,
+                "no OCPP version",
+                "Charger %s offers no OCPP version we speak",
+                charge_box_id,
+            )
             await websocket.close(CLOSE_PROTOCOL_ERROR, "ocpp1.6 required")
             return
         session = self._sessions.get(charge_box_id)
@@ -476,7 +482,14 @@ class CentralSystem:
         self._connections[charge_box_id] = connection
         self._takeover_refused.discard(charge_box_id)
         if old is not None:
-            _LOGGER.info("Charger %s reconnected; closing its previous connection", charge_box_id)
+            logs.problem(
+                _LOGGER,
+                charge_box_id,
+                "reconnected",
+                "Charger %s reconnected; closing its previous connection",
+                charge_box_id,
+                level=logging.INFO,
+            )
             # The session goes straight to the new connection (its `connection_made` comes
             # next, with no await between): no disconnect is announced. The old socket
             # closes meanwhile.

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import logging
 from typing import Any, Final, Protocol
 
+from . import logs
 from .config import ChargerConfig
 from .errors import CallError, CallErrorCode, NotConnectedError, OcppError
 from .hooks import ACCEPTED, CONCURRENT_TX, SessionHooks
@@ -282,7 +283,10 @@ class ChargerSession:
         if handler is None:
             if action in KNOWN_ACTIONS:
                 raise CallError(CallErrorCode.NOT_SUPPORTED, f"{action} is not supported")
-            raise CallError(CallErrorCode.NOT_IMPLEMENTED, f"unknown action {action}")
+            # The name is the charger's: at most its start goes back (and none to the log).
+            raise CallError(
+                CallErrorCode.NOT_IMPLEMENTED, f"unknown action {logs.shorten(action, 40)}"
+            )
         if action != "BootNotification" and self.state.registration != ACCEPTED:
             self._check_registration(action)
         changed: set[StateKey] = set()
@@ -291,7 +295,16 @@ class ChargerSession:
         except (KeyError, TypeError, ValueError) as err:
             # Only reachable with unvalidated input: a required field missing or of the
             # wrong type. Answer as OCPP-J table 7 says rather than with InternalError.
-            _LOGGER.warning("Bad %s from %s", action, self.charge_box_id, exc_info=True)
+            # The exception's text may quote a value (an id tag): only its type is logged.
+            logs.problem(
+                _LOGGER,
+                self.charge_box_id,
+                f"bad {action}",
+                "Bad %s from %s (%s)",
+                action,
+                self.charge_box_id,
+                type(err).__name__,
+            )
             raise CallError(CallErrorCode.FORMATION_VIOLATION, f"{action}: {err!r}") from err
         finally:
             if changed:
@@ -399,7 +412,15 @@ class ChargerSession:
         connector = self._connector(payload["connectorId"], changed)
         parsed, skipped = parse_meter_values(payload["meterValue"])
         if skipped:
-            _LOGGER.debug("%s: %d sampled values without a number", self.charge_box_id, skipped)
+            logs.problem(
+                _LOGGER,
+                self.charge_box_id,
+                "sampled values without a number",
+                "%s: %d sampled values without a number",
+                self.charge_box_id,
+                skipped,
+                level=logging.DEBUG,
+            )
         register = self._apply_readings(connector, parsed, changed, only_newer=False)
         transaction_id = payload.get("transactionId")
         # A transactionId names the transaction even when it is not (or no longer) the
@@ -418,7 +439,15 @@ class ChargerSession:
         """Security whitepaper: keep the last event (type, timestamp, techInfo as sent)."""
         self.state.last_security_event = dict(payload)
         changed.add(SECURITY_EVENT)
-        _LOGGER.info("%s security event %s", self.charge_box_id, payload.get("type"))
+        logs.problem(
+            _LOGGER,
+            self.charge_box_id,
+            "security event",
+            "%s security event %s",
+            self.charge_box_id,
+            payload.get("type"),
+            level=logging.INFO,
+        )
         return {}
 
     def _on_start_transaction(
@@ -530,7 +559,10 @@ class ChargerSession:
         if tx is None:
             # Unknown, or already stopped (a resend after a lost reply): acknowledge it,
             # or the charger would retry it forever (section 4.10, sanity checks).
-            _LOGGER.warning(
+            logs.problem(
+                _LOGGER,
+                self.charge_box_id,
+                "unknown transaction stopped",
                 "%s stopped unknown transaction %s",
                 self.charge_box_id,
                 payload["transactionId"],
@@ -686,8 +718,21 @@ class ChargerSession:
         try:
             return await self.call(action, payload)
         except OcppError as err:
-            _LOGGER.info("%s: %s failed: %s", self.charge_box_id, action, err)
+            self._log_failure(action, err)
             return None
+
+    def _log_failure(self, what: str, err: OcppError) -> None:
+        """Log a CALL of ours the charger refused or left unanswered (its words bounded)."""
+        logs.problem(
+            _LOGGER,
+            self.charge_box_id,
+            f"{what} failed",
+            "%s: %s failed: %s",
+            self.charge_box_id,
+            what,
+            err,
+            level=logging.INFO,
+        )
 
     async def _resync_unless_booted(self, connection: SessionConnection) -> None:
         """OCPP-J section 5.4: a reconnect without reboot brings no BootNotification.
@@ -716,7 +761,7 @@ class ChargerSession:
         try:
             values = (await self.get_configuration()).values
         except OcppError as err:
-            _LOGGER.info("%s: GetConfiguration failed: %s", self.charge_box_id, err)
+            self._log_failure("GetConfiguration", err)
         number = values.get("NumberOfConnectors")
         if number is not None and number.value is not None and number.value.strip().isdigit():
             changed: set[StateKey] = set()
@@ -738,7 +783,7 @@ class ChargerSession:
             try:
                 await self.change_configuration(key, str(wanted))
             except OcppError as err:
-                _LOGGER.info("%s: setting %s failed: %s", self.charge_box_id, key, err)
+                self._log_failure(f"setting {key}", err)
 
     # ------------------------------------------------------------------ commands
 
