@@ -22,7 +22,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.helpers.json import json_dumps
 import probatio
 import pytest
@@ -1347,3 +1347,129 @@ async def test_ignored_charger_is_not_offered_again(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_discovered_charger_offers_the_solar_section_of_add_charger(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    added = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await discover(hass, entry.entry_id, "CP7")
+
+    # Field for field the form of "Add charger", without the id the charger already sent.
+    added_fields = frontend_fields(added["data_schema"])
+    assert frontend_fields(result["data_schema"]) == [
+        field for field in added_fields if field["name"] != CONF_CHARGE_BOX_ID
+    ]
+    solar = next(field for field in added_fields if field["name"] == "solar")
+    assert solar["type"] == "expandable"
+    assert (
+        STRINGS["config"]["step"]["discovery_confirm"]["sections"]
+        == (STRINGS["config_subentries"]["charger"]["step"]["user"]["sections"])
+    )
+
+    # The section's errors are translated on this form too.
+    result = await submit(hass, result, {CONF_MAX_CURRENT: 8, "solar": {CONF_MIN_CURRENT: 10}})
+    assert result["errors"] == {"solar": "min_current_above_max"}
+    assert_translated(result, "config")
+
+    result = await submit(hass, result, {CONF_MAX_CURRENT: 16, "solar": SOLAR_SECTION})
+    assert result["reason"] == "charger_added"
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert data.items() >= SOLAR_DATA.items()
+
+
+# --- the power sensor pickers leave out the integration's own sensors -------------------------
+
+
+def picker_exclusions(result: Any) -> dict[str, list[str]]:
+    """The entities each sensor picker of the solar section leaves out, as the frontend sees."""
+    (solar,) = (
+        field for field in frontend_fields(result["data_schema"]) if field["name"] == "solar"
+    )
+    return {
+        field["name"]: field["selector"]["entity"].get("exclude_entities", [])
+        for field in solar["schema"]
+        if "entity" in field["selector"]
+    }
+
+
+def own_sensor(hass: HomeAssistant, entry: ConfigEntry, unique_id: str) -> str:
+    """Register a sensor of this integration, as its sensor platform would; its entity id."""
+    return (
+        er.async_get(hass)
+        .async_get_or_create(SENSOR, DOMAIN, unique_id, config_entry=entry)
+        .entity_id
+    )
+
+
+SENSOR = "sensor"
+
+
+async def open_charger_form(hass: HomeAssistant, entry: ConfigEntry, form: str) -> Any:
+    """Open one of the three charger forms: add, discovered, reconfigure."""
+    if form == "add":
+        return await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    if form == "discovered":
+        return await discover(hass, entry.entry_id, "CP7")
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+    return await start_subentry_flow(hass, entry, SUBENTRY_CHARGER, subentry.subentry_id)
+
+
+async def submit_charger_form(hass: HomeAssistant, result: Any, solar: dict[str, Any]) -> Any:
+    """Submit a charger form opened by `open_charger_form` with this solar section."""
+    user_input: dict[str, Any] = {CONF_MAX_CURRENT: 16, "solar": solar}
+    if result["handler"] == DOMAIN:
+        result = await submit(hass, result, user_input)
+        assert_translated(result, "config")
+        return result
+    if result["step_id"] == "user":
+        user_input[CONF_CHARGE_BOX_ID] = "CP9"
+    return await submit_subentry(hass, result, user_input)
+
+
+@pytest.mark.parametrize("form", ["add", "discovered", "reconfigure"])
+@pytest.mark.parametrize("field", [CONF_GRID_POWER_ENTITY, CONF_BATTERY_POWER_ENTITY])
+async def test_own_sensors_are_not_offered_and_refused(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, form: str, field: str
+) -> None:
+    entry = mock_config_entry(chargers=["CP1"])
+    other = mock_config_entry(port=9001)
+    power = own_sensor(hass, entry, "CP1_1_power")
+    elsewhere = own_sensor(hass, other, "CP2_1_power")  # a charger of another central system
+    er.async_get(hass).async_get_or_create(SENSOR, "other_integration", "grid")
+
+    result = await open_charger_form(hass, entry, form)
+    assert picker_exclusions(result) == {
+        CONF_GRID_POWER_ENTITY: sorted([power, elsewhere]),
+        CONF_BATTERY_POWER_ENTITY: sorted([power, elsewhere]),
+    }
+
+    # Sent anyway (an API caller): refused with a translated error, nothing stored.
+    solar = {CONF_GRID_POWER_ENTITY: GRID, field: power}
+    result = await submit_charger_form(hass, result, solar)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"solar": "own_power_entity"}
+    assert all(
+        CONF_GRID_POWER_ENTITY not in subentry.data for subentry in entry.subentries.values()
+    )
+
+    result = await submit_charger_form(hass, result, {CONF_GRID_POWER_ENTITY: GRID})
+    assert result["type"] is not FlowResultType.FORM
+
+
+async def test_own_sensor_created_after_the_form_was_shown_is_refused(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    assert picker_exclusions(result)[CONF_GRID_POWER_ENTITY] == []
+    # A charger connects meanwhile and gets its sensors.
+    power = own_sensor(hass, entry, "CP1_1_power")
+
+    result = await submit_subentry(
+        hass, result, {CONF_CHARGE_BOX_ID: "CP9", "solar": {CONF_GRID_POWER_ENTITY: power}}
+    )
+
+    assert result["errors"] == {"solar": "own_power_entity"}
+    assert subentries_of(entry, SUBENTRY_CHARGER) == []
