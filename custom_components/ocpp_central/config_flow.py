@@ -25,6 +25,7 @@ from homeassistant.config_entries import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import AbortFlow, section
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
     DateTimeSelector,
@@ -43,6 +44,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.typing import DiscoveryInfoType
 from homeassistant.util import dt as dt_util
 import probatio
+from yarl import URL
 
 from .const import (
     CONF_CHARGE_BOX_ID,
@@ -126,6 +128,11 @@ ERROR_MIN_CURRENT_ABOVE_MAX: Final = "min_current_above_max"
 ERROR_BATTERY_WITHOUT_GRID: Final = "battery_without_grid"
 ERROR_SAME_POWER_ENTITY: Final = "same_power_entity"
 ERROR_OWN_POWER_ENTITY: Final = "own_power_entity"
+
+# What the message that ends a flow says (strings.json: create_entry); an id tag's ends
+# with the message of its status (TAG_STATUS_ACCEPTED or TAG_STATUS_BLOCKED).
+DESCRIPTION_CENTRAL_SYSTEM_CREATED: Final = "next_steps"
+DESCRIPTION_CHARGER_CREATED: Final = "charger_added"
 
 # Abort reasons.
 ABORT_ALREADY_CONFIGURED: Final = "already_configured"
@@ -640,16 +647,49 @@ def _abort_discovery_of(hass: HomeAssistant, charge_box_id: str) -> None:
         hass.config_entries.flow.async_abort(flow["flow_id"])
 
 
-def charger_url(entry: ConfigEntry | None, charge_box_id: str = "<chargeBoxId>") -> str:
+# Listen addresses that mean "every interface": no address a charger could connect to.
+_WILDCARD_HOSTS: Final = frozenset({"", "0.0.0.0", "::"})
+# Shown when Home Assistant does not know its own address.
+_UNKNOWN_HOST: Final = "<home-assistant-ip>"
+
+
+@callback
+def charger_host(hass: HomeAssistant, bind_host: str) -> str:
+    """Return the host a charger reaches a central system listening on bind_host at.
+
+    A central system bound to one address is reached there only. One listening on every
+    interface is reached where Home Assistant says it is reached on the local network (its
+    internal URL, else its own IP address); a placeholder when it does not know.
+    """
+    host: str | None = bind_host
+    if bind_host in _WILDCARD_HOSTS:
+        try:
+            host = URL(get_url(hass, allow_external=False, allow_cloud=False)).host
+        except NoURLAvailableError:
+            host = None
+    if not host:
+        return _UNKNOWN_HOST
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{host}]" if address.version == 6 else host
+
+
+@callback
+def charger_url(
+    hass: HomeAssistant, data: Mapping[str, Any] | None, charge_box_id: str = "<chargeBoxId>"
+) -> str:
     """Return the URL a charger connects to (OCPP-J 3.1.1), for the form descriptions.
 
+    data is a central system entry's data; None before it exists (host and port unknown).
     Passed as a placeholder: the frontend would read the angle brackets in a translation
     as markup.
     """
-    if entry is None:
-        return "ws://<home-assistant-ip>:<port>/<chargeBoxId>"
-    scheme = "wss" if entry.data.get(CONF_SSL_CERTFILE) else "ws"
-    return f"{scheme}://<home-assistant-ip>:{entry.data[CONF_PORT]}/{charge_box_id}"
+    if data is None:
+        return f"ws://{charger_host(hass, DEFAULT_HOST)}:<port>/{charge_box_id}"
+    scheme = "wss" if data.get(CONF_SSL_CERTFILE) else "ws"
+    return f"{scheme}://{charger_host(hass, data[CONF_HOST])}:{data[CONF_PORT]}/{charge_box_id}"
 
 
 # --- flows ----------------------------------------------------------------------------------
@@ -689,7 +729,12 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             suggested=user_input,
             bind_port=lambda port: port,
             finish=lambda data: self.async_create_entry(
-                title=central_title(data[CONF_PORT]), data=data, options=dict(DEFAULT_OPTIONS)
+                title=central_title(data[CONF_PORT]),
+                data=data,
+                options=dict(DEFAULT_OPTIONS),
+                # The next steps: the charger's URL (its id appended by most chargers).
+                description=DESCRIPTION_CENTRAL_SYSTEM_CREATED,
+                description_placeholders={"url": charger_url(self.hass, data, "")},
             ),
         )
 
@@ -745,7 +790,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(CENTRAL_SCHEMA, suggested),
             errors=errors,
-            description_placeholders={"url": charger_url(None)},
+            description_placeholders={"url": charger_url(self.hass, None)},
         )
 
     @override
@@ -848,6 +893,11 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                     title=charge_box_id,
                     data={CONF_CHARGE_BOX_ID: charge_box_id, **settings},
                     unique_id=charge_box_id,
+                    description=DESCRIPTION_CHARGER_CREATED,
+                    description_placeholders={
+                        "charge_box_id": charge_box_id,
+                        "url": charger_url(self.hass, entry.data, charge_box_id),
+                    },
                 )
         return self.async_show_form(
             step_id="user",
@@ -855,7 +905,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                 charger_schema(self.hass, charge_box_id=True), _charger_form_values(user_input)
             ),
             errors=errors,
-            description_placeholders={"url": charger_url(entry)},
+            description_placeholders={"url": charger_url(self.hass, entry.data)},
         )
 
     async def async_step_reconfigure(
@@ -884,7 +934,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
             errors=errors,
             description_placeholders={
                 "charge_box_id": charge_box_id,
-                "url": charger_url(entry, charge_box_id),
+                "url": charger_url(self.hass, entry.data, charge_box_id),
             },
         )
 
@@ -908,7 +958,12 @@ class IdTagSubentryFlow(ConfigSubentryFlow):
             if not errors:
                 data = {CONF_ID_TAG: id_tag, **details}
                 return self.async_create_entry(
-                    title=id_tag_title(data), data=data, unique_id=id_tag_unique_id(id_tag)
+                    title=id_tag_title(data),
+                    data=data,
+                    unique_id=id_tag_unique_id(id_tag),
+                    # Accepted and blocked tags act differently: a message for each.
+                    description=details[CONF_STATUS],
+                    description_placeholders={"id_tag": id_tag},
                 )
         return self.async_show_form(
             step_id="user",
