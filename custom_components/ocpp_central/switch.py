@@ -46,10 +46,13 @@ def _charging(connector: ConnectorState) -> bool:
 
 
 async def _set_charging(session: OcppSession, connector: ConnectorState, on: bool) -> None:
+    # Turning on what is on is done (as for any switch): a second remote start would only
+    # be refused by the busy connector, e.g. when a voice command or a planner repeats itself.
     if on:
-        await send_command(
-            "remote_start", session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id)
-        )
+        if not _charging(connector):
+            await send_command(
+                "remote_start", session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id)
+            )
     elif (tx := connector.transaction) is not None and tx.stop_time is None:
         await send_command("remote_stop", session.remote_stop(tx.transaction_id))
 
