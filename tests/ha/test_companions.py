@@ -27,7 +27,9 @@ import pytest
 import yaml
 
 from custom_components.ocpp_central.const import DEFAULT_REMOTE_ID_TAG, DOMAIN
+from custom_components.ocpp_central.protocol.state import ConfigurationValue
 from custom_components.ocpp_central.runtime import OcppRuntime
+from custom_components.ocpp_central.switch import DEFAULT_CONNECTION_TIMEOUT
 from simulator import SimulatedCharger, TransactionRefused
 
 from .conftest import ConfigEntryFactory, charger_subentry
@@ -258,3 +260,25 @@ def docs_automations() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
     connected, cheap_hours = (yaml.safe_load(block) for block in blocks)
     return connected, cheap_hours
+
+
+async def test_a_charger_without_a_readable_connection_timeout_gets_the_default(
+    hass: HomeAssistant,
+    site: tuple[OcppRuntime, SimulatedCharger],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    runtime, cp = site
+    switch = entity_id(hass, "switch", f"{CHARGER}_1_charging")
+    session = runtime.central.sessions[CHARGER]
+    session.state.configuration["ConnectionTimeOut"] = ConfigurationValue("soon")
+    gate = StartGate(cp)
+
+    await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True)
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    # Past the charger's own 60 s, within the default: the start is still awaited.
+    freezer.tick(timedelta(seconds=DEFAULT_CONNECTION_TIMEOUT - 1))
+    gate.release()
+
+    await cp.wait_for_call("RemoteStopTransaction")
+    await cp.wait_until(lambda: cp.connector(1).transaction is None)
+    await wait_for_state(hass, switch, lambda state: state.state == STATE_OFF)
