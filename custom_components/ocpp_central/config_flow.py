@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 import errno
 import ipaddress
 import re
@@ -24,6 +24,8 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import AbortFlow, section
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
     DateTimeSelector,
@@ -42,6 +44,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.typing import DiscoveryInfoType
 from homeassistant.util import dt as dt_util
 import probatio
+from yarl import URL
 
 from .const import (
     CONF_CHARGE_BOX_ID,
@@ -124,6 +127,12 @@ ERROR_INVALID_PARENT_ID_TAG: Final = "invalid_parent_id_tag"
 ERROR_MIN_CURRENT_ABOVE_MAX: Final = "min_current_above_max"
 ERROR_BATTERY_WITHOUT_GRID: Final = "battery_without_grid"
 ERROR_SAME_POWER_ENTITY: Final = "same_power_entity"
+ERROR_OWN_POWER_ENTITY: Final = "own_power_entity"
+
+# What the message that ends a flow says (strings.json: create_entry); an id tag's ends
+# with the message of its status (TAG_STATUS_ACCEPTED or TAG_STATUS_BLOCKED).
+DESCRIPTION_CENTRAL_SYSTEM_CREATED: Final = "next_steps"
+DESCRIPTION_CHARGER_CREATED: Final = "charger_added"
 
 # Abort reasons.
 ABORT_ALREADY_CONFIGURED: Final = "already_configured"
@@ -211,21 +220,56 @@ DEFAULT_OPTIONS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
-_POWER_SENSOR_SELECTOR: Final = EntitySelector(
-    EntitySelectorConfig(domain=SENSOR_DOMAIN, device_class=SensorDeviceClass.POWER)
-)
+@callback
+def own_sensors(hass: HomeAssistant) -> frozenset[str]:
+    """Return the entity ids of this integration's sensors, of every central system.
+
+    None of them may feed the solar controller: a charger's own power fed back as the grid
+    power would make the controller chase its own load.
+    """
+    return frozenset(
+        entity.entity_id
+        for entity in er.async_get(hass).entities.values()
+        if entity.platform == DOMAIN and entity.domain == SENSOR_DOMAIN
+    )
 
 
-def solar_schema() -> probatio.Schema:
-    """Build the solar controller's options; defaults are those of `SolarSettings`."""
+class PowerSensorSelector(EntitySelector):
+    """A power sensor picker that leaves out the integration's own sensors.
+
+    The exclusion only hides them from the picker: the charger steps refuse one that is
+    submitted anyway (an API caller, or a sensor created since the form was shown) with the
+    translated error `own_power_entity`, which a schema error could not carry.
+    """
+
+    def __init__(self, exclude: Collection[str] = ()) -> None:
+        """Offer power sensors, without the entity ids in exclude."""
+        config = EntitySelectorConfig(domain=SENSOR_DOMAIN, device_class=SensorDeviceClass.POWER)
+        self._unfiltered = EntitySelector(config)
+        if exclude:
+            config = EntitySelectorConfig(**config, exclude_entities=sorted(exclude))
+        super().__init__(config)
+
+    @override
+    def __call__(self, data: Any) -> str | list[str]:
+        """Check that data is a sensor's entity id; the exclusion is the step's to check."""
+        return self._unfiltered(data)
+
+
+def solar_schema(exclude: Collection[str] = ()) -> probatio.Schema:
+    """Build the solar controller's options; defaults are those of `SolarSettings`.
+
+    The sensor pickers leave out the entity ids in exclude (see `own_sensors`).
+    """
     defaults = _SOLAR_DEFAULTS
+    power_sensor = PowerSensorSelector(exclude)
     return probatio.Schema(
         {
-            probatio.Optional(CONF_GRID_POWER_ENTITY): _POWER_SENSOR_SELECTOR,
+            probatio.Optional(CONF_GRID_POWER_ENTITY): power_sensor,
             probatio.Required(
                 CONF_GRID_EXPORT_POSITIVE, default=defaults.grid_export_positive
             ): BooleanSelector(),
-            probatio.Optional(CONF_BATTERY_POWER_ENTITY): _POWER_SENSOR_SELECTOR,
+            probatio.Optional(CONF_BATTERY_POWER_ENTITY): power_sensor,
             probatio.Required(
                 CONF_BATTERY_CHARGE_POSITIVE, default=defaults.battery_charge_positive
             ): BooleanSelector(),
@@ -264,14 +308,15 @@ SOLAR_KEYS: Final = frozenset(marker.schema for marker in solar_schema().schema)
 
 
 def charger_schema(
-    *, charge_box_id: bool, clear_password: bool = False, solar: bool = False
+    hass: HomeAssistant, *, charge_box_id: bool, clear_password: bool = False
 ) -> probatio.Schema:
-    """Build the charger form shared by every charger step.
+    """Build the charger form shared by every charger step: add, discovered, reconfigure.
 
     Every field but the charge box id, the password and the clear-password box is a plain
     setting stored as entered (see `_charger_settings`), so a new charger setting is one more
-    line here plus its translations. `solar` adds the solar controller's section, collapsed:
-    most chargers keep its defaults.
+    line here plus its translations. The solar controller's section comes last, collapsed:
+    most chargers keep its defaults. Its sensor pickers leave out the integration's own
+    sensors as they are now.
     """
     fields: dict[probatio.Marker, Any] = {}
     if charge_box_id:
@@ -289,8 +334,9 @@ def charger_schema(
         MIN_MAX_CURRENT, MAX_MAX_CURRENT, "A"
     )
     fields[probatio.Required(CONF_LENIENT, default=False)] = BooleanSelector()
-    if solar:
-        fields[probatio.Optional(SECTION_SOLAR)] = section(solar_schema(), {"collapsed": True})
+    fields[probatio.Optional(SECTION_SOLAR)] = section(
+        solar_schema(own_sensors(hass)), {"collapsed": True}
+    )
     return probatio.Schema(fields)
 
 
@@ -430,20 +476,24 @@ def central_title(port: int) -> str:
 
 
 def _charger_settings(
-    user_input: Mapping[str, Any], charge_box_id: str, current: Mapping[str, Any] | None = None
+    hass: HomeAssistant,
+    user_input: Mapping[str, Any],
+    charge_box_id: str,
+    current: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Turn a charger form into subentry data (without the charge box id) and errors.
 
     An empty password keeps the current one (there is none for a new charger); the
     clear-password box removes it. The password is stored only when there is one. The
-    solar controller's options are stored flat (see `_solar_options`).
+    solar controller's options are stored flat (see `_solar_options`); the integration's
+    own sensors, as they are at submission, are refused as its inputs.
     """
     settings = {
         key: value
         for key, value in user_input.items()
         if key not in (CONF_CHARGE_BOX_ID, CONF_PASSWORD, CONF_CLEAR_PASSWORD, SECTION_SOLAR)
     }
-    solar, errors = _solar_options(user_input, current)
+    solar, errors = _solar_options(user_input, current, own_sensors(hass))
     settings |= solar
     password: str | None = user_input.get(CONF_PASSWORD) or None
     clear = bool(user_input.get(CONF_CLEAR_PASSWORD))
@@ -463,13 +513,14 @@ def _charger_settings(
 
 
 def _solar_options(
-    user_input: Mapping[str, Any], current: Mapping[str, Any] | None
+    user_input: Mapping[str, Any], current: Mapping[str, Any] | None, refused: Collection[str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Return the solar controller's options of a charger form, flat, and their errors.
 
-    The section replaces every option (a sensor cleared on the form is removed); a form
-    without it (discovery) keeps the current ones, defaults for a new charger. Errors are
-    keyed by the section, where the frontend shows them.
+    The section replaces every option (a sensor cleared on the form is removed); a
+    submission without it (an API caller) keeps the current ones, defaults for a new
+    charger. Errors are keyed by the section, where the frontend shows them. A sensor in
+    refused (the integration's own) is an error.
     """
     section_input = user_input.get(SECTION_SOLAR)
     if section_input is None:
@@ -486,6 +537,8 @@ def _solar_options(
         error = ERROR_BATTERY_WITHOUT_GRID
     elif battery is not None and battery == grid:
         error = ERROR_SAME_POWER_ENTITY
+    elif grid in refused or battery in refused:
+        error = ERROR_OWN_POWER_ENTITY
     return options, {} if error is None else {SECTION_SOLAR: error}
 
 
@@ -594,16 +647,49 @@ def _abort_discovery_of(hass: HomeAssistant, charge_box_id: str) -> None:
         hass.config_entries.flow.async_abort(flow["flow_id"])
 
 
-def charger_url(entry: ConfigEntry | None, charge_box_id: str = "<chargeBoxId>") -> str:
+# Listen addresses that mean "every interface": no address a charger could connect to.
+_WILDCARD_HOSTS: Final = frozenset({"", "0.0.0.0", "::"})
+# Shown when Home Assistant does not know its own address.
+_UNKNOWN_HOST: Final = "<home-assistant-ip>"
+
+
+@callback
+def charger_host(hass: HomeAssistant, bind_host: str) -> str:
+    """Return the host a charger reaches a central system listening on bind_host at.
+
+    A central system bound to one address is reached there only. One listening on every
+    interface is reached where Home Assistant says it is reached on the local network (its
+    internal URL, else its own IP address); a placeholder when it does not know.
+    """
+    host: str | None = bind_host
+    if bind_host in _WILDCARD_HOSTS:
+        try:
+            host = URL(get_url(hass, allow_external=False, allow_cloud=False)).host
+        except NoURLAvailableError:
+            host = None
+    if not host:
+        return _UNKNOWN_HOST
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{host}]" if address.version == 6 else host
+
+
+@callback
+def charger_url(
+    hass: HomeAssistant, data: Mapping[str, Any] | None, charge_box_id: str = "<chargeBoxId>"
+) -> str:
     """Return the URL a charger connects to (OCPP-J 3.1.1), for the form descriptions.
 
+    data is a central system entry's data; None before it exists (host and port unknown).
     Passed as a placeholder: the frontend would read the angle brackets in a translation
     as markup.
     """
-    if entry is None:
-        return "ws://<home-assistant-ip>:<port>/<chargeBoxId>"
-    scheme = "wss" if entry.data.get(CONF_SSL_CERTFILE) else "ws"
-    return f"{scheme}://<home-assistant-ip>:{entry.data[CONF_PORT]}/{charge_box_id}"
+    if data is None:
+        return f"ws://{charger_host(hass, DEFAULT_HOST)}:<port>/{charge_box_id}"
+    scheme = "wss" if data.get(CONF_SSL_CERTFILE) else "ws"
+    return f"{scheme}://{charger_host(hass, data[CONF_HOST])}:{data[CONF_PORT]}/{charge_box_id}"
 
 
 # --- flows ----------------------------------------------------------------------------------
@@ -643,7 +729,12 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             suggested=user_input,
             bind_port=lambda port: port,
             finish=lambda data: self.async_create_entry(
-                title=central_title(data[CONF_PORT]), data=data, options=dict(DEFAULT_OPTIONS)
+                title=central_title(data[CONF_PORT]),
+                data=data,
+                options=dict(DEFAULT_OPTIONS),
+                # The next steps: the charger's URL (its id appended by most chargers).
+                description=DESCRIPTION_CENTRAL_SYSTEM_CREATED,
+                description_placeholders={"url": charger_url(self.hass, data, "")},
             ),
         )
 
@@ -699,7 +790,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(CENTRAL_SCHEMA, suggested),
             errors=errors,
-            description_placeholders={"url": charger_url(None)},
+            description_placeholders={"url": charger_url(self.hass, None)},
         )
 
     @override
@@ -727,7 +818,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
         charge_box_id = self._discovered_charge_box_id
         errors: dict[str, str] = {}
         if user_input is not None:
-            settings, errors = _charger_settings(user_input, charge_box_id)
+            settings, errors = _charger_settings(self.hass, user_input, charge_box_id)
             if not errors:
                 # Subentry flows cannot start from discovery: add the subentry directly.
                 self.hass.config_entries.async_add_subentry(
@@ -746,7 +837,7 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="discovery_confirm",
             data_schema=self.add_suggested_values_to_schema(
-                charger_schema(charge_box_id=False), _charger_form_values(user_input)
+                charger_schema(self.hass, charge_box_id=False), _charger_form_values(user_input)
             ),
             errors=errors,
             description_placeholders={
@@ -794,7 +885,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                 errors[CONF_CHARGE_BOX_ID] = ERROR_INVALID_CHARGE_BOX_ID
             elif find_charger(entry, charge_box_id) is not None:
                 return self.async_abort(reason=ABORT_ALREADY_CONFIGURED)
-            settings, settings_errors = _charger_settings(user_input, charge_box_id)
+            settings, settings_errors = _charger_settings(self.hass, user_input, charge_box_id)
             errors |= settings_errors
             if not errors:
                 _abort_discovery_of(self.hass, charge_box_id)
@@ -802,14 +893,19 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                     title=charge_box_id,
                     data={CONF_CHARGE_BOX_ID: charge_box_id, **settings},
                     unique_id=charge_box_id,
+                    description=DESCRIPTION_CHARGER_CREATED,
+                    description_placeholders={
+                        "charge_box_id": charge_box_id,
+                        "url": charger_url(self.hass, entry.data, charge_box_id),
+                    },
                 )
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                charger_schema(charge_box_id=True, solar=True), _charger_form_values(user_input)
+                charger_schema(self.hass, charge_box_id=True), _charger_form_values(user_input)
             ),
             errors=errors,
-            description_placeholders={"url": charger_url(entry)},
+            description_placeholders={"url": charger_url(self.hass, entry.data)},
         )
 
     async def async_step_reconfigure(
@@ -821,7 +917,9 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
         charge_box_id = subentry.data[CONF_CHARGE_BOX_ID]
         errors: dict[str, str] = {}
         if user_input is not None:
-            settings, errors = _charger_settings(user_input, charge_box_id, subentry.data)
+            settings, errors = _charger_settings(
+                self.hass, user_input, charge_box_id, subentry.data
+            )
             if not errors:
                 return self.async_update_and_abort(
                     entry, subentry, data={CONF_CHARGE_BOX_ID: charge_box_id, **settings}
@@ -830,13 +928,13 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                charger_schema(charge_box_id=False, clear_password=has_password, solar=True),
+                charger_schema(self.hass, charge_box_id=False, clear_password=has_password),
                 _charger_form_values(user_input or subentry.data),
             ),
             errors=errors,
             description_placeholders={
                 "charge_box_id": charge_box_id,
-                "url": charger_url(entry, charge_box_id),
+                "url": charger_url(self.hass, entry.data, charge_box_id),
             },
         )
 
@@ -860,7 +958,12 @@ class IdTagSubentryFlow(ConfigSubentryFlow):
             if not errors:
                 data = {CONF_ID_TAG: id_tag, **details}
                 return self.async_create_entry(
-                    title=id_tag_title(data), data=data, unique_id=id_tag_unique_id(id_tag)
+                    title=id_tag_title(data),
+                    data=data,
+                    unique_id=id_tag_unique_id(id_tag),
+                    # Accepted and blocked tags act differently: a message for each.
+                    description=details[CONF_STATUS],
+                    description_placeholders={"id_tag": id_tag},
                 )
         return self.async_show_form(
             step_id="user",

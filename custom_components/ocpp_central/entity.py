@@ -10,10 +10,10 @@ only when its value or availability changed: this runs for every MeterValues mes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Protocol, override
+from typing import TYPE_CHECKING, Any, Protocol, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -67,6 +67,10 @@ class OcppSession(Protocol):
 
     async def unlock_connector(self, connector_id: int) -> str:
         """Send UnlockConnector; return its status."""
+        ...
+
+    def after_reply(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start `work` once the reply to the charger's message being handled has gone out."""
         ...
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+import logging
 from typing import Any, override
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .const import DEFAULT_REMOTE_ID_TAG
 from .entity import (
@@ -23,11 +27,20 @@ from .entity import (
 )
 from .protocol.state import STATUS, TRANSACTION, ConnectorState
 
+_LOGGER = logging.getLogger(__name__)
+
 # One command at a time per platform: the charger handles our CALLs one by one anyway.
 PARALLEL_UPDATES = 1
 
 # ChangeAvailability.conf (section 6.6): Scheduled means "once the transaction ends".
 AVAILABILITY_ACCEPTED = ("Accepted", "Scheduled")
+
+# Connector statuses (section 7.7) after which an accepted remote start will not come: the
+# charger gave up waiting for the car or cannot charge.
+START_ABANDONED = frozenset({"Unavailable", "Faulted"})
+# How long a charger waits for the car after a remote start (ConnectionTimeOut, section
+# 9.1.7), in seconds, when it did not tell its own; a start later than that is not ours.
+DEFAULT_CONNECTION_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,10 +59,13 @@ def _charging(connector: ConnectorState) -> bool:
 
 
 async def _set_charging(session: OcppSession, connector: ConnectorState, on: bool) -> None:
+    # Turning on what is on is done (as for any switch): a second remote start would only
+    # be refused by the busy connector, e.g. when a voice command or a planner repeats itself.
     if on:
-        await send_command(
-            "remote_start", session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id)
-        )
+        if not _charging(connector):
+            await send_command(
+                "remote_start", session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id)
+            )
     elif (tx := connector.transaction) is not None and tx.stop_time is None:
         await send_command("remote_stop", session.remote_stop(tx.transaction_id))
 
@@ -63,7 +79,8 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
     OcppSwitchEntityDescription(
         key="charging",
         translation_key="charging",
-        fields=(TRANSACTION,),
+        # The status too: it tells when an accepted remote start will not come.
+        fields=(TRANSACTION, STATUS),
         is_on_fn=_charging,
         set_fn=_set_charging,
     ),
@@ -85,7 +102,8 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
 def _make(
     charger: Charger, connector_id: int, description: OcppSwitchEntityDescription, multi: bool
 ) -> OcppEntity:
-    return OcppSwitch(charger, connector_id, description, multi_connector=multi)
+    switch = ChargingSwitch if description.key == "charging" else OcppSwitch
+    return switch(charger, connector_id, description, multi_connector=multi)
 
 
 async def async_setup_entry(
@@ -119,3 +137,69 @@ class OcppSwitch(OcppEntity, SwitchEntity):
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Send the command that turns it off; a refusal raises a translated error."""
         await self.entity_description.set_fn(self._charger.session, self.connector, False)
+
+
+class ChargingSwitch(OcppSwitch):
+    """The charging switch: its last command counts, even against a start on its way.
+
+    OCPP 1.6 cannot take back an accepted RemoteStartTransaction (section 5.11): the charger
+    starts the transaction once the car is ready, maybe minutes later. Turned off before
+    that, the switch stops the transaction as soon as it starts (RemoteStopTransaction,
+    section 5.12), when it is the one the switch asked for (its id tag). The start is no
+    longer awaited once the charger's ConnectionTimeOut (section 9.1.7) has passed, the
+    connector reports a status in START_ABANDONED, or the switch is turned on again.
+    Planners and automations that switch on and off in quick succession rely on this.
+    """
+
+    # Until when a remote start of this switch, accepted, may still begin its transaction.
+    _start_pending: datetime | None = None
+    # Turned off while the start was pending: stop its transaction when it starts.
+    _stop_on_start = False
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Start charging unless it charges; a refusal raises a translated error."""
+        self._stop_on_start = False
+        await super().async_turn_on(**kwargs)
+        # Accepted (a refusal raised): the transaction follows unless it already did.
+        self._start_pending = None if _charging(self.connector) else self._start_deadline()
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Stop charging now, or as soon as a start still on its way arrives."""
+        self._stop_on_start = self._start_pending is not None and not _charging(self.connector)
+        await super().async_turn_off(**kwargs)
+
+    @override
+    def _update_value(self) -> bool:
+        connector = self.connector
+        pending = self._start_pending
+        if pending is not None and (
+            connector.status in START_ABANDONED or dt_util.utcnow() > pending
+        ):
+            self._start_pending = None
+            self._stop_on_start = False
+        if (tx := connector.transaction) is not None and tx.stop_time is None:
+            self._start_pending = None
+            if self._stop_on_start and tx.id_tag == DEFAULT_REMOTE_ID_TAG:
+                # Once the StartTransaction.conf has told the charger the id to stop.
+                self._charger.session.after_reply(self._stop_started)
+            self._stop_on_start = False
+        return super()._update_value()
+
+    def _start_deadline(self) -> datetime:
+        """Return until when a remote start accepted now may begin its transaction."""
+        known = self._charger.session.state.configuration.get("ConnectionTimeOut")
+        try:
+            seconds = float(known.value) if known is not None and known.value else None
+        except ValueError:
+            seconds = None
+        timeout = DEFAULT_CONNECTION_TIMEOUT if seconds is None else seconds
+        return dt_util.utcnow() + timedelta(seconds=timeout)
+
+    async def _stop_started(self) -> None:
+        """Stop the transaction a start the switch was turned off during has begun."""
+        try:
+            await _set_charging(self._charger.session, self.connector, False)
+        except HomeAssistantError as err:
+            _LOGGER.warning("%s: could not stop charging as asked: %s", self.entity_id, err)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import errno
 import json
 from pathlib import Path
+import re
 import socket
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +23,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.helpers.json import json_dumps
 import probatio
 import pytest
@@ -85,6 +86,7 @@ from .conftest import LOOPBACK, ConfigEntryFactory, TlsFiles, charger_subentry
 pytestmark = pytest.mark.usefixtures("socket_enabled", "mock_setup_entry")
 
 PACKAGE = Path(config_flow.__file__).parent
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
 STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
 # Long enough for the AuthorizationKey: 16..40 bytes (security whitepaper 7.2).
 PASSWORD = "0123456789abcdef0123"
@@ -111,6 +113,10 @@ def assert_translated(result: Mapping[str, Any], *section: str) -> None:
             assert strings["error"][error], error
     elif result["type"] is FlowResultType.ABORT and result.get("translation_domain") is None:
         assert strings["abort"][result["reason"]], result["reason"]
+    elif result["type"] is FlowResultType.CREATE_ENTRY:
+        # Every flow that creates something ends with a message of its own kind.
+        message = strings["create_entry"][result["description"]]
+        assert set(PLACEHOLDER.findall(message)) == set(result["description_placeholders"])
 
 
 def assert_fields_translated(texts: Mapping[str, Any], fields: list[dict[str, Any]]) -> None:
@@ -586,9 +592,7 @@ async def test_add_charger(hass: HomeAssistant, mock_config_entry: ConfigEntryFa
     entry = mock_config_entry()
     result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
     assert result["step_id"] == "user"
-    assert result["description_placeholders"] == {
-        "url": "ws://<home-assistant-ip>:9000/<chargeBoxId>"
-    }
+    assert result["description_placeholders"] == {"url": f"ws://{LOOPBACK}:9000/<chargeBoxId>"}
 
     result = await submit_subentry(
         hass,
@@ -621,9 +625,7 @@ async def test_add_charger_without_password_on_tls_system(
         },
     )
     result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
-    assert result["description_placeholders"] == {
-        "url": "wss://<home-assistant-ip>:9443/<chargeBoxId>"
-    }
+    assert result["description_placeholders"] == {"url": f"wss://{LOOPBACK}:9443/<chargeBoxId>"}
     result = await submit_subentry(
         hass,
         result,
@@ -788,7 +790,7 @@ async def test_reconfigure_charger_keeps_password_and_entry_running(
     }
     assert result["description_placeholders"] == {
         "charge_box_id": "CP1",
-        "url": "ws://<home-assistant-ip>:9000/CP1",
+        "url": f"ws://{LOOPBACK}:9000/CP1",
     }
 
     result = await submit_subentry(
@@ -1347,3 +1349,220 @@ async def test_ignored_charger_is_not_offered_again(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_discovered_charger_offers_the_solar_section_of_add_charger(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    added = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await discover(hass, entry.entry_id, "CP7")
+
+    # Field for field the form of "Add charger", without the id the charger already sent.
+    added_fields = frontend_fields(added["data_schema"])
+    assert frontend_fields(result["data_schema"]) == [
+        field for field in added_fields if field["name"] != CONF_CHARGE_BOX_ID
+    ]
+    solar = next(field for field in added_fields if field["name"] == "solar")
+    assert solar["type"] == "expandable"
+    assert (
+        STRINGS["config"]["step"]["discovery_confirm"]["sections"]
+        == (STRINGS["config_subentries"]["charger"]["step"]["user"]["sections"])
+    )
+
+    # The section's errors are translated on this form too.
+    result = await submit(hass, result, {CONF_MAX_CURRENT: 8, "solar": {CONF_MIN_CURRENT: 10}})
+    assert result["errors"] == {"solar": "min_current_above_max"}
+    assert_translated(result, "config")
+
+    result = await submit(hass, result, {CONF_MAX_CURRENT: 16, "solar": SOLAR_SECTION})
+    assert result["reason"] == "charger_added"
+    data = only_subentry(entry, SUBENTRY_CHARGER).data
+    assert data.items() >= SOLAR_DATA.items()
+
+
+# --- the power sensor pickers leave out the integration's own sensors -------------------------
+
+
+def picker_exclusions(result: Any) -> dict[str, list[str]]:
+    """The entities each sensor picker of the solar section leaves out, as the frontend sees."""
+    (solar,) = (
+        field for field in frontend_fields(result["data_schema"]) if field["name"] == "solar"
+    )
+    return {
+        field["name"]: field["selector"]["entity"].get("exclude_entities", [])
+        for field in solar["schema"]
+        if "entity" in field["selector"]
+    }
+
+
+def own_sensor(hass: HomeAssistant, entry: ConfigEntry, unique_id: str) -> str:
+    """Register a sensor of this integration, as its sensor platform would; its entity id."""
+    return (
+        er.async_get(hass)
+        .async_get_or_create(SENSOR, DOMAIN, unique_id, config_entry=entry)
+        .entity_id
+    )
+
+
+SENSOR = "sensor"
+
+
+async def open_charger_form(hass: HomeAssistant, entry: ConfigEntry, form: str) -> Any:
+    """Open one of the three charger forms: add, discovered, reconfigure."""
+    if form == "add":
+        return await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    if form == "discovered":
+        return await discover(hass, entry.entry_id, "CP7")
+    subentry = only_subentry(entry, SUBENTRY_CHARGER)
+    return await start_subentry_flow(hass, entry, SUBENTRY_CHARGER, subentry.subentry_id)
+
+
+async def submit_charger_form(hass: HomeAssistant, result: Any, solar: dict[str, Any]) -> Any:
+    """Submit a charger form opened by `open_charger_form` with this solar section."""
+    user_input: dict[str, Any] = {CONF_MAX_CURRENT: 16, "solar": solar}
+    if result["handler"] == DOMAIN:
+        result = await submit(hass, result, user_input)
+        assert_translated(result, "config")
+        return result
+    if result["step_id"] == "user":
+        user_input[CONF_CHARGE_BOX_ID] = "CP9"
+    return await submit_subentry(hass, result, user_input)
+
+
+@pytest.mark.parametrize("form", ["add", "discovered", "reconfigure"])
+@pytest.mark.parametrize("field", [CONF_GRID_POWER_ENTITY, CONF_BATTERY_POWER_ENTITY])
+async def test_own_sensors_are_not_offered_and_refused(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, form: str, field: str
+) -> None:
+    entry = mock_config_entry(chargers=["CP1"])
+    other = mock_config_entry(port=9001)
+    power = own_sensor(hass, entry, "CP1_1_power")
+    elsewhere = own_sensor(hass, other, "CP2_1_power")  # a charger of another central system
+    er.async_get(hass).async_get_or_create(SENSOR, "other_integration", "grid")
+
+    result = await open_charger_form(hass, entry, form)
+    assert picker_exclusions(result) == {
+        CONF_GRID_POWER_ENTITY: sorted([power, elsewhere]),
+        CONF_BATTERY_POWER_ENTITY: sorted([power, elsewhere]),
+    }
+
+    # Sent anyway (an API caller): refused with a translated error, nothing stored.
+    solar = {CONF_GRID_POWER_ENTITY: GRID, field: power}
+    result = await submit_charger_form(hass, result, solar)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"solar": "own_power_entity"}
+    assert all(
+        CONF_GRID_POWER_ENTITY not in subentry.data for subentry in entry.subentries.values()
+    )
+
+    result = await submit_charger_form(hass, result, {CONF_GRID_POWER_ENTITY: GRID})
+    assert result["type"] is not FlowResultType.FORM
+
+
+async def test_own_sensor_created_after_the_form_was_shown_is_refused(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    assert picker_exclusions(result)[CONF_GRID_POWER_ENTITY] == []
+    # A charger connects meanwhile and gets its sensors.
+    power = own_sensor(hass, entry, "CP1_1_power")
+
+    result = await submit_subentry(
+        hass, result, {CONF_CHARGE_BOX_ID: "CP9", "solar": {CONF_GRID_POWER_ENTITY: power}}
+    )
+
+    assert result["errors"] == {"solar": "own_power_entity"}
+    assert subentries_of(entry, SUBENTRY_CHARGER) == []
+
+
+# --- the message that ends each flow: what to do next ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # (listen address, Home Assistant's internal URL, TLS, the host the message names)
+        # Listening everywhere: where Home Assistant knows it is reached at home.
+        ("0.0.0.0", "http://homeassistant.local:8123", False, "homeassistant.local"),
+        ("0.0.0.0", "http://[fd00::5]:8123", True, "[fd00::5]"),
+        ("0.0.0.0", None, False, "<home-assistant-ip>"),
+        # Listening on one address: only reachable there.
+        (LOOPBACK, "http://homeassistant.local:8123", True, LOOPBACK),
+    ],
+)
+async def test_central_system_created_tells_the_next_steps(
+    hass: HomeAssistant,
+    free_port: int,
+    tls_files: TlsFiles,
+    case: tuple[str, str | None, bool, str],
+) -> None:
+    host, internal_url, tls, expected_host = case
+    await hass.config.async_update(internal_url=internal_url)
+    user_input: dict[str, Any] = {CONF_HOST: host, CONF_PORT: free_port}
+    if tls:
+        user_input |= {
+            CONF_SSL_CERTFILE: str(tls_files.certfile),
+            CONF_SSL_KEYFILE: str(tls_files.keyfile),
+        }
+    result = await start_user_flow(hass)
+    result = await submit(hass, result, user_input)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["description"] == "next_steps"
+    scheme = "wss" if tls else "ws"
+    # The charger appends its own id (OCPP-J 3.1.1); the message says so.
+    assert result["description_placeholders"] == {"url": f"{scheme}://{expected_host}:{free_port}/"}
+    assert_translated(result, "config")
+    message = STRINGS["config"]["create_entry"]["next_steps"]
+    # The next steps: the URL, adding chargers, adding tags; named as the buttons are.
+    assert "`{url}`" in message
+    assert STRINGS["config_subentries"]["charger"]["initiate_flow"]["user"] in message
+    assert STRINGS["config_subentries"]["id_tag"]["initiate_flow"]["user"] in message
+
+
+async def test_charger_created_tells_its_url(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, tls_files: TlsFiles
+) -> None:
+    await hass.config.async_update(internal_url="http://homeassistant.local:8123")
+    entry = mock_config_entry(
+        host="0.0.0.0",
+        port=9443,
+        data={
+            CONF_SSL_CERTFILE: str(tls_files.certfile),
+            CONF_SSL_KEYFILE: str(tls_files.keyfile),
+        },
+    )
+    result = await start_subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    assert result["description_placeholders"] == {
+        "url": "wss://homeassistant.local:9443/<chargeBoxId>"
+    }
+
+    result = await submit_subentry(hass, result, {CONF_CHARGE_BOX_ID: "CP-1"})
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["description"] == "charger_added"
+    assert result["description_placeholders"] == {
+        "charge_box_id": "CP-1",
+        "url": "wss://homeassistant.local:9443/CP-1",
+    }
+
+
+@pytest.mark.parametrize("status", [TAG_STATUS_ACCEPTED, TAG_STATUS_BLOCKED])
+async def test_id_tag_created_tells_what_it_may_do(
+    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, status: str
+) -> None:
+    entry = mock_config_entry()
+    result = await start_subentry_flow(hass, entry, SUBENTRY_ID_TAG)
+
+    result = await submit_subentry(hass, result, {CONF_ID_TAG: " 04A2B3C4 ", CONF_STATUS: status})
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # An accepted tag and a blocked one end with different messages.
+    assert result["description"] == status
+    assert result["description_placeholders"] == {"id_tag": "04A2B3C4"}
+    assert set(STRINGS["config_subentries"]["id_tag"]["create_entry"]) == {
+        TAG_STATUS_ACCEPTED,
+        TAG_STATUS_BLOCKED,
+    }

@@ -707,6 +707,15 @@ class ChargerSession:
             task.cancel()
         self._tasks.clear()
 
+    def after_reply(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start `work` once the reply being built, if any, has gone out.
+
+        For work a change of state calls for: a CALL naming a transaction must not overtake
+        the StartTransaction.conf that tells the charger its id (OCPP 1.6 section 4.8).
+        Nothing is started while the charger is disconnected.
+        """
+        self._after_reply(work)
+
     def _after_reply(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start `work` once the reply being built has gone out."""
         connection = self._connection
