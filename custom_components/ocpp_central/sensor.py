@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 import re
@@ -506,26 +507,20 @@ class OcppRegisterSensor(OcppEntity, RestoreSensor):
         return _to_wh(float(value), last.native_unit_of_measurement)
 
     async def _recorded_wh(self) -> float | None:
-        """The last state the recorder holds for this entity, in Wh (None without one)."""
+        """The highest value the recorder holds of this entity, in Wh (None without one).
+
+        Its last state, and the state of its last 5-minute statistic: what statistics
+        compare the next value with, still there when the last state is "unavailable".
+        """
         hass = self.hass
         if self.entity_id is None or "recorder" not in hass.config.components:
             return None
-        # Imported here: the recorder (and its database library) is optional.
-        from homeassistant.components.recorder.history import get_last_state_changes
-
         instance = get_instance(hass)
         if not await instance.async_db_ready:
             return None
-        changes = await instance.async_add_executor_job(
-            get_last_state_changes, hass, 1, self.entity_id
-        )
-        for state in changes.get(self.entity_id.lower(), []):
-            try:
-                value = float(state.state)
-            except ValueError:
-                continue  # unknown or unavailable
-            return _to_wh(value, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT))
-        return None
+        found = await instance.async_add_executor_job(_last_recorded, hass, self.entity_id)
+        values = [wh for value, unit in found if (wh := _to_wh(value, unit)) is not None]
+        return max(values, default=None)
 
     @override
     def _update_value(self) -> bool:
@@ -538,6 +533,34 @@ class OcppRegisterSensor(OcppEntity, RestoreSensor):
             return False
         self._attr_native_value = value
         return True
+
+
+def _last_recorded(hass: HomeAssistant, entity_id: str) -> list[tuple[float, str | None]]:
+    """(value, unit) of the last state and the last 5-minute statistic of `entity_id`.
+
+    Runs in the recorder's executor. Imported here: the recorder (and its database
+    library) is optional.
+    """
+    from homeassistant.components.recorder.history import get_last_state_changes
+    from homeassistant.components.recorder.statistics import (
+        get_last_short_term_statistics,
+        get_metadata,
+    )
+
+    found: list[tuple[float, str | None]] = []
+    for state in get_last_state_changes(hass, 1, entity_id).get(entity_id.lower(), []):
+        with contextlib.suppress(ValueError):  # unknown or unavailable
+            found.append((float(state.state), state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)))
+    metadata = get_metadata(hass, statistic_ids={entity_id}).get(entity_id)
+    if metadata is not None:
+        unit = metadata[1]["unit_of_measurement"]
+        rows = get_last_short_term_statistics(hass, 1, entity_id, False, {"state"})
+        found.extend(
+            (float(value), unit)
+            for row in rows.get(entity_id, [])
+            if (value := row.get("state")) is not None
+        )
+    return found
 
 
 def _to_wh(value: float, unit: str | None) -> float | None:

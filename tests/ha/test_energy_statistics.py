@@ -22,6 +22,7 @@ from typing import Any
 
 from homeassistant import loader
 from homeassistant.components.recorder import Recorder
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import frame
 from homeassistant.helpers.recorder import get_instance
@@ -219,3 +220,35 @@ async def test_charger_reboot_with_lower_meter_counts_energy_once(
         assert state_of(hass, "sensor", "CP1_1_power").state == "0.0"
 
     assert counted == pytest.approx(before_reboot - 50_000 + after_reboot, abs=sample_wh + 1)
+
+
+async def test_start_never_below_the_last_statistic_when_the_last_state_is_not_a_number(
+    async_test_recorder: RecorderInstanceContextManager,
+    hass_storage: dict[str, Any],
+    free_port: int,
+    chargers: Chargers,  # noqa: F811
+) -> None:
+    """The recorder's last state may be "unavailable"; its last statistic still holds."""
+    since = dt_util.utcnow()
+    cp = chargers.make(free_port, "CP1", energy_wh=10_000.0)
+    async with home_assistant(async_test_recorder, free_port) as (hass, killed):
+        await cp.connect()
+        await cp.start_transaction(1, "TAG1", authorize=False)
+        await charge(hass, chargers, cp, 10)
+        before_kill = shown_wh(hass)
+        await counted_wh(hass, since)  # the 5-minute statistics are compiled
+        # As Home Assistant records an entity whose integration is not loaded (yet).
+        energy = entity_id(hass, "sensor", ENERGY)
+        hass.states.async_set(energy, STATE_UNAVAILABLE, {"restored": True})
+        await async_wait_recording_done(hass)
+        disk = copy.deepcopy(hass_storage)
+        _cut_network(cp)
+        await cp.wait_until(lambda: not cp.connected)
+        await killed.runtime_data.central.stop()
+    hass_storage.clear()
+    hass_storage.update(disk)
+
+    async with home_assistant(async_test_recorder, free_port) as (hass, _):
+        state = state_of(hass, "sensor", ENERGY)
+        assert state.state not in {STATE_UNKNOWN, STATE_UNAVAILABLE}
+        assert energy_wh(state) >= before_kill
