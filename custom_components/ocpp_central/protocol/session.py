@@ -137,9 +137,9 @@ _DEFAULT_STOP_REASON: Final = "Local"
 # running, nothing flows to a car (see `_end_live_values`).
 _IDLE: Final = frozenset({"Available", "Preparing", "Finishing"})
 _TX_END: Final = "Transaction.End"  # ReadingContext (section 7.39)
-
-_TICK: Final = timedelta(microseconds=1)
 _POWER: Final = "Power.Active.Import"
+# How much later than the reading it replaces a 0 left by a session's end is timestamped.
+_TICK: Final = timedelta(microseconds=1)
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
