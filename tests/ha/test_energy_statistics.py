@@ -22,6 +22,7 @@ from typing import Any
 
 from homeassistant import loader
 from homeassistant.components.recorder import Recorder
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import frame
@@ -93,7 +94,13 @@ async def home_assistant(
                 CONF_UNKNOWN_CHARGERS: DEFAULT_UNKNOWN_CHARGERS,
                 CONF_UNKNOWN_TAGS: DEFAULT_UNKNOWN_TAGS,
             },
-            subentries_data=[charger_subentry("CP1", meter_interval=0), id_tag_subentry("TAG1")],
+            # Fixed ids: the same entry as before the restart, as Home Assistant stores it.
+            subentries_data=[
+                ConfigSubentryDataWithId(
+                    **charger_subentry("CP1", meter_interval=0), subentry_id="charger"
+                ),
+                ConfigSubentryDataWithId(**id_tag_subentry("TAG1"), subentry_id="tag"),
+            ],
         )
         entry.add_to_hass(hass)
         await setup_entry(hass, entry)
