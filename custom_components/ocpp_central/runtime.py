@@ -65,12 +65,13 @@ from .protocol import logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
+from .protocol.measurands import ENERGY_REGISTER
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import CONNECTED, CONNECTORS, READINGS, Reading, Transaction
 from .solar_runtime import SolarCharging
-from .store import ENERGY_REGISTER, OcppStore
+from .store import OcppStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -404,12 +405,18 @@ class OcppRuntime:
         )
 
     def _restore_energy(self, session: ChargerSession) -> None:
-        """Show the last known energy register until the charger reports again."""
+        """Carry each connector's energy register on from where it was saved.
+
+        The register (value, time and offset, see `protocol.register`) is shown until the
+        charger reports again, and its rule goes on from there: a restart never lowers it.
+        """
         state = session.state
-        for connector_id, (value, when) in self.store.energy_registers(state.charge_box_id).items():
-            state.connector(connector_id).readings.setdefault(
-                ENERGY_REGISTER, Reading(value=value, unit="Wh", timestamp=when)
-            )
+        for connector_id, saved in self.store.energy_registers(state.charge_box_id).items():
+            connector = state.connector(connector_id)
+            if ENERGY_REGISTER in connector.registers:
+                continue
+            connector.registers[ENERGY_REGISTER] = saved.register()
+            connector.readings[ENERGY_REGISTER] = Reading(saved.value, "Wh", saved.timestamp)
 
     def _follow(self, running: _RunningCharger) -> None:
         """Watch a charger for connections (local list sync) and energy registers."""
@@ -428,11 +435,9 @@ class OcppRuntime:
         @callback
         def on_readings() -> None:
             for connector_id in watched:
-                connector = state.connectors[connector_id]
-                if (reading := connector.readings.get(ENERGY_REGISTER)) is not None:
-                    self.store.record_energy(
-                        state.charge_box_id, connector_id, reading.value, reading.timestamp
-                    )
+                register = state.connectors[connector_id].registers.get(ENERGY_REGISTER)
+                if register is not None:
+                    self.store.record_energy(state.charge_box_id, connector_id, register)
 
         @callback
         def on_connectors() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 import re
@@ -16,6 +17,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
     PERCENTAGE,
     EntityCategory,
     UnitOfElectricCurrent,
@@ -27,8 +29,10 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import EnergyConverter
 
 from .entity import (
     Charger,
@@ -43,7 +47,6 @@ from .protocol.state import (
     TRANSACTION,
     ChargerState,
     ConnectorState,
-    Reading,
     Transaction,
 )
 from .solar_entity import async_setup_solar_sensors
@@ -136,17 +139,28 @@ def _first_of(*keys: str) -> Callable[[ChargerState, ConnectorState], float | No
 
 
 def _total_or_phases(
-    total: str, combine: Callable[[list[float]], float]
+    total: str, combine: Callable[[list[float]], float], *, phases_first: bool
 ) -> Callable[[ChargerState, ConnectorState], float | None]:
-    """The `total` reading, or `combine` of the per-phase readings when only those are sent."""
+    """The phase-less `total` reading or `combine` of the per-phase ones: the newer of the two.
+
+    Sent together (the same timestamp), `phases_first` decides: the phase-less value of a
+    measurand may be a sum or an average of the phases (section 7.31 leaves it open).
+    The newer wins otherwise, e.g. over the 0 a session's end leaves on the phase-less key
+    of a charger that then sends phases only.
+    """
     phase_keys = tuple(f"{total}.{phase}" for phase in PHASES)
 
     def value(_state: ChargerState, connector: ConnectorState) -> float | None:
         readings = connector.readings
-        if (found := readings.get(total)) is not None:
+        phases = [r for key in phase_keys if (r := readings.get(key)) is not None]
+        found = readings.get(total)
+        if phases and found is not None:
+            newest = max(r.timestamp for r in phases)
+            if newest > found.timestamp or (phases_first and newest == found.timestamp):
+                found = None
+        if found is not None:
             return found.value
-        phases = [r.value for key in phase_keys if (r := readings.get(key)) is not None]
-        return combine(phases) if phases else None
+        return combine([r.value for r in phases]) if phases else None
 
     return value
 
@@ -278,19 +292,20 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         options=list(ERROR_CODE.values()),
         value_fn=lambda _s, c: None if c.error_code is None else ERROR_CODE.get(c.error_code),
     ),
-    # Sum of the phases: the power drawn is the total over all phases.
+    # The power drawn is the total over all phases: the charger's total, or the sum.
     _meter(
         "power",
-        _total_or_phases(POWER, sum),
+        _total_or_phases(POWER, sum, phases_first=False),
         SensorDeviceClass.POWER,
         UnitOfPower.WATT,
         twin=True,
     ),
-    # Max of the phases, not the sum: a current limit applies per phase, so the
+    # The highest phase current, as the README says, also when a phase-less value comes
+    # with the phases (a sum or an average): a current limit applies per phase, so the
     # highest phase current is what compares to it (OCPP 1.6 section 3.13.3).
     _meter(
         "current",
-        _total_or_phases(CURRENT, max),
+        _total_or_phases(CURRENT, max, phases_first=True),
         SensorDeviceClass.CURRENT,
         UnitOfElectricCurrent.AMPERE,
     ),
@@ -463,48 +478,93 @@ class OcppSessionSensor(OcppSensor):
 
 
 class OcppRegisterSensor(OcppEntity, RestoreSensor):
-    """An energy register for the Energy dashboard: it never goes backwards.
+    """An energy register for the Energy dashboard: what `protocol.register` publishes.
 
-    A lower value than the one shown is kept back: chargers send stale or
-    out-of-order samples (a MeterValues queued offline, a glitch to 0), and each
-    dip would make statistics count a meter reset and the energy twice. The lower
-    value is taken only when the next sample confirms it (not lower again), which
-    is what a real meter reset or meter swap looks like.
+    The register's rule (timestamp order, never backwards, carried across a meter
+    restart) lives in `EnergyRegister`; this entity adds what only Home Assistant knows:
+    the value it recorded last. After a crash the saved register may lag behind what the
+    recorder holds, and a lower value would make statistics count a new meter cycle, the
+    whole register again. So at start the register is held at least at the last state
+    recorded for this entity (or restored, without a recorder).
     """
 
     entity_description: OcppSensorEntityDescription
-    _seen: Reading | None = None
-    _pending: float | None = None
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Start from the last value shown, so a restart cannot lower the register."""
+        """Never start below what Home Assistant recorded or restored of this entity."""
+        known = [value for value in (await self._recorded_wh(), await self._restored_wh()) if value]
+        key = self.entity_description.register
+        if known and key is not None and self.connector.hold_register(key, max(known)):
+            # Written (store) and shown like any reading of the register.
+            self._state.notify(((self.connector.connector_id, READINGS),))
         await super().async_added_to_hass()
+
+    async def _restored_wh(self) -> float | None:
         last = await self.async_get_last_sensor_data()
-        if last is None or not isinstance(restored := last.native_value, int | float):
-            return
-        shown = self._attr_native_value
-        if not isinstance(shown, int | float) or restored > shown:
-            self._attr_native_value = float(restored)
+        if last is None or not isinstance(value := last.native_value, int | float):
+            return None
+        return _to_wh(float(value), last.native_unit_of_measurement)
+
+    async def _recorded_wh(self) -> float | None:
+        """The highest value the recorder holds of this entity, in Wh (None without one).
+
+        Its last state, and the state of its last 5-minute statistic: what statistics
+        compare the next value with, still there when the last state is "unavailable".
+        """
+        hass = self.hass
+        if self.entity_id is None or "recorder" not in hass.config.components:
+            return None
+        instance = get_instance(hass)
+        if not await instance.async_db_ready:
+            return None
+        found = await instance.async_add_executor_job(_last_recorded, hass, self.entity_id)
+        values = [wh for value, unit in found if (wh := _to_wh(value, unit)) is not None]
+        return max(values, default=None)
 
     @override
     def _update_value(self) -> bool:
         key = self.entity_description.register
         reading = None if key is None else self.connector.readings.get(key)
-        if reading is None or reading is self._seen:
+        if reading is None:
             return False
-        self._seen = reading
         value = round(reading.value, ENERGY_DIGITS)
-        shown = self._attr_native_value
-        if (
-            isinstance(shown, int | float)
-            and value < shown
-            and (self._pending is None or value < self._pending)
-        ):
-            self._pending = value
-            return False
-        self._pending = None
-        if value == shown:
+        if value == self._attr_native_value:
             return False
         self._attr_native_value = value
         return True
+
+
+def _last_recorded(hass: HomeAssistant, entity_id: str) -> list[tuple[float, str | None]]:
+    """(value, unit) of the last state and the last 5-minute statistic of `entity_id`.
+
+    Runs in the recorder's executor. Imported here: the recorder (and its database
+    library) is optional.
+    """
+    from homeassistant.components.recorder.history import get_last_state_changes
+    from homeassistant.components.recorder.statistics import (
+        get_last_short_term_statistics,
+        get_metadata,
+    )
+
+    found: list[tuple[float, str | None]] = []
+    for state in get_last_state_changes(hass, 1, entity_id).get(entity_id.lower(), []):
+        with contextlib.suppress(ValueError):  # unknown or unavailable
+            found.append((float(state.state), state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)))
+    metadata = get_metadata(hass, statistic_ids={entity_id}).get(entity_id)
+    if metadata is not None:
+        unit = metadata[1]["unit_of_measurement"]
+        rows = get_last_short_term_statistics(hass, 1, entity_id, False, {"state"})
+        found.extend(
+            (float(value), unit)
+            for row in rows.get(entity_id, [])
+            if (value := row.get("state")) is not None
+        )
+    return found
+
+
+def _to_wh(value: float, unit: str | None) -> float | None:
+    """An energy value in `unit` (as recorded) in Wh; None for a unit that is no energy."""
+    if unit not in EnergyConverter.VALID_UNITS:
+        return None
+    return EnergyConverter.convert(value, unit, UnitOfEnergy.WATT_HOUR)

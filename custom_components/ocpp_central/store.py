@@ -17,13 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 import logging
-from typing import Any, Final, TypedDict, override
+from typing import Any, Final, NamedTuple, NotRequired, TypedDict, override
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .protocol.register import EnergyRegister
 from .protocol.state import Transaction
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,9 +35,10 @@ STORAGE_MINOR_VERSION: Final = 1
 # Ids reserved on disk ahead of use. A new block is written once half of the current
 # one is used, so a write has many transactions' time to land before the block runs out.
 TRANSACTION_ID_BLOCK: Final = 100
-# Meter values arrive every few seconds per charger; coalesce their writes.
+# Meter values arrive every few seconds per charger; their writes are coalesced, but a
+# change waits at most this long (seconds) to be written, however many follow it: what a
+# crash can lose of the energy register.
 METER_SAVE_DELAY: Final = 30.0
-ENERGY_REGISTER: Final = "Energy.Active.Import.Register"
 
 
 class StoredTransaction(TypedDict):
@@ -49,13 +52,27 @@ class StoredTransaction(TypedDict):
     meter_last: float | None
     last_update: str | None
     reservation_id: int | None
+    meter_offset: NotRequired[float]  # absent in older files: 0
 
 
 class StoredEnergy(TypedDict):
-    """The last energy register (Wh) one connector reported."""
+    """The energy register one connector publishes (see `protocol.register`)."""
 
     value: float
     timestamp: str
+    offset: NotRequired[float]  # absent in older files: 0
+
+
+class EnergyState(NamedTuple):
+    """A connector's published energy register (Wh), its time and its offset."""
+
+    value: float
+    timestamp: datetime
+    offset: float = 0.0
+
+    def register(self) -> EnergyRegister:
+        """A register that carries on from this state."""
+        return EnergyRegister(self.value, self.timestamp, self.offset)
 
 
 class StoredLocalList(TypedDict):
@@ -92,7 +109,7 @@ class LocalListState:
 @dataclass(slots=True)
 class _Charger:
     transactions: dict[int, Transaction] = field(default_factory=dict)
-    energy: dict[int, tuple[float, datetime]] = field(default_factory=dict)
+    energy: dict[int, EnergyState] = field(default_factory=dict)
     local_list: LocalListState | None = None
 
 
@@ -127,6 +144,7 @@ def _transaction_to_dict(tx: Transaction) -> StoredTransaction:
         "meter_last": tx.meter_last,
         "last_update": None if tx.last_update is None else tx.last_update.isoformat(),
         "reservation_id": tx.reservation_id,
+        "meter_offset": tx.meter_offset,
     }
 
 
@@ -144,6 +162,7 @@ def _transaction_from_dict(data: StoredTransaction) -> Transaction:
         meter_last=None if data.get("meter_last") is None else float(data["meter_last"]),  # type: ignore[arg-type]
         last_update=_parse_time(data.get("last_update")),
         reservation_id=data.get("reservation_id"),
+        meter_offset=float(data.get("meter_offset", 0.0)),
     )
 
 
@@ -163,6 +182,7 @@ class OcppStore:
         self._next_id = 1
         self._reserved = 1
         self._chargers: dict[str, _Charger] = {}
+        self._save_timer: CALLBACK_TYPE | None = None
 
     async def async_load(self) -> None:
         """Read the file and reserve a first block of transaction ids on disk."""
@@ -190,7 +210,9 @@ class OcppStore:
             charger.transactions[tx.transaction_id] = tx
         for connector, energy in stored.get("energy", {}).items():
             when = _parse_time(energy["timestamp"]) or dt_util.utcnow()
-            charger.energy[int(connector)] = (float(energy["value"]), when)
+            charger.energy[int(connector)] = EnergyState(
+                float(energy["value"]), when, float(energy.get("offset", 0.0))
+            )
         if (local := stored.get("local_list")) is not None:
             charger.local_list = LocalListState(local["version"], dict(local["entries"]))
         return charger
@@ -201,8 +223,12 @@ class OcppStore:
             stored: StoredCharger = {
                 "transactions": [_transaction_to_dict(tx) for tx in charger.transactions.values()],
                 "energy": {
-                    str(connector): {"value": value, "timestamp": when.isoformat()}
-                    for connector, (value, when) in charger.energy.items()
+                    str(connector): {
+                        "value": energy.value,
+                        "timestamp": energy.timestamp.isoformat(),
+                        "offset": energy.offset,
+                    }
+                    for connector, energy in charger.energy.items()
                 },
             }
             if charger.local_list is not None:
@@ -219,6 +245,7 @@ class OcppStore:
 
     async def async_save(self) -> None:
         """Write everything now (setup, unload, Home Assistant stop)."""
+        self._cancel_save_timer()
         await self._storage.async_save(self._to_dict())
 
     @callback
@@ -228,7 +255,24 @@ class OcppStore:
 
     @callback
     def _save_later(self) -> None:
-        self._storage.async_delay_save(self._to_dict, METER_SAVE_DELAY)
+        """Write within METER_SAVE_DELAY of the oldest unsaved change.
+
+        A bound, not a debounce: a debounce (`Store.async_delay_save`) is postponed by
+        every meter value, so while a charger keeps sending, nothing is written, and a
+        crash loses the whole session's register.
+        """
+        if self._save_timer is None:
+            self._save_timer = async_call_later(self._hass, METER_SAVE_DELAY, self._save_due)
+
+    @callback
+    def _save_due(self, _now: datetime) -> None:
+        self._save_timer = None
+        self._save_soon()
+
+    def _cancel_save_timer(self) -> None:
+        if self._save_timer is not None:
+            self._save_timer()
+            self._save_timer = None
 
     def _charger(self, charge_box_id: str) -> _Charger:
         return self._chargers.setdefault(charge_box_id, _Charger())
@@ -255,51 +299,38 @@ class OcppStore:
         self._save_soon()
 
     def transaction_updated(self, charge_box_id: str, tx: Transaction) -> None:
-        """Remember the transaction's latest meter value (written within a short delay)."""
-        charger = self._charger(charge_box_id)
-        charger.transactions[tx.transaction_id] = tx
-        if tx.meter_last is not None:
-            self._set_energy(charger, tx.connector_id, tx.meter_last, tx.last_update)
+        """Remember the transaction's latest meter value (written within METER_SAVE_DELAY)."""
+        self._charger(charge_box_id).transactions[tx.transaction_id] = tx
         self._save_later()
 
     def transaction_stopped(self, charge_box_id: str, tx: Transaction) -> None:
-        """Forget a finished transaction at once, keeping its final register."""
-        charger = self._charger(charge_box_id)
-        charger.transactions.pop(tx.transaction_id, None)
-        if tx.meter_last is not None:
-            self._set_energy(
-                charger, tx.connector_id, tx.meter_last, tx.stop_time or tx.last_update
-            )
+        """Forget a finished transaction at once."""
+        self._charger(charge_box_id).transactions.pop(tx.transaction_id, None)
         self._save_soon()
 
-    # --- energy registers ---
+    # --- energy registers (the connector's, as published; recorded by the runtime) ---
 
-    @staticmethod
-    def _set_energy(
-        charger: _Charger, connector_id: int, value: float, when: datetime | None
-    ) -> None:
-        charger.energy[connector_id] = (value, when or dt_util.utcnow())
-
-    def energy_register(
-        self, charge_box_id: str, connector_id: int
-    ) -> tuple[float, datetime] | None:
-        """Return the last energy register (Wh) and its time, or None if never seen."""
+    def energy_register(self, charge_box_id: str, connector_id: int) -> EnergyState | None:
+        """Return a connector's last published energy register, or None if never seen."""
         charger = self._chargers.get(charge_box_id)
         return None if charger is None else charger.energy.get(connector_id)
 
-    def energy_registers(self, charge_box_id: str) -> dict[int, tuple[float, datetime]]:
+    def energy_registers(self, charge_box_id: str) -> dict[int, EnergyState]:
         """Return the last energy register of every connector of `charge_box_id`."""
         charger = self._chargers.get(charge_box_id)
         return {} if charger is None else dict(charger.energy)
 
     def record_energy(
-        self, charge_box_id: str, connector_id: int, value: float, when: datetime
+        self, charge_box_id: str, connector_id: int, register: EnergyRegister
     ) -> None:
-        """Remember a connector's energy register reported outside a transaction too."""
-        charger = self._charger(charge_box_id)
-        if charger.energy.get(connector_id, (None, None))[0] == value:
+        """Remember what a connector's register publishes (written within METER_SAVE_DELAY)."""
+        if register.value is None or register.timestamp is None:
             return
-        self._set_energy(charger, connector_id, value, when)
+        state = EnergyState(register.value, register.timestamp, register.offset)
+        charger = self._charger(charge_box_id)
+        if charger.energy.get(connector_id) == state:
+            return
+        charger.energy[connector_id] = state
         self._save_later()
 
     # --- local authorisation lists ---
@@ -333,7 +364,7 @@ class OcppStore:
                     "open_transactions": [
                         _transaction_to_dict(tx) for tx in charger.transactions.values()
                     ],
-                    "energy": {str(k): v for k, (v, _) in charger.energy.items()},
+                    "energy": {str(k): v.value for k, v in charger.energy.items()},
                     "local_list_version": (
                         None if charger.local_list is None else charger.local_list.version
                     ),
@@ -344,4 +375,5 @@ class OcppStore:
 
     async def async_remove(self) -> None:
         """Delete the file (the config entry was removed)."""
+        self._cancel_save_timer()
         await self._storage.async_remove()

@@ -12,6 +12,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.ocpp_central.const import DOMAIN
+from custom_components.ocpp_central.protocol.register import EnergyRegister
 from custom_components.ocpp_central.protocol.state import Transaction
 from custom_components.ocpp_central.store import (
     METER_SAVE_DELAY,
@@ -110,7 +111,6 @@ async def test_meter_updates_saved_after_delay(
     again = await _fresh(hass)
     (restored,) = again.open_transactions("CB1")
     assert restored.energy == 1500.0
-    assert again.energy_register("CB1", 1) == (2500.0, START + timedelta(minutes=1))
 
 
 async def test_stop_forgets_transaction_and_keeps_register(hass: HomeAssistant) -> None:
@@ -119,13 +119,15 @@ async def test_stop_forgets_transaction_and_keeps_register(hass: HomeAssistant) 
     store.transaction_started("CB1", tx)
     tx.meter_last = 4000.0
     tx.stop_time = START + timedelta(hours=1)
+    # The connector's register is recorded apart (the runtime follows its readings).
+    store.record_energy("CB1", 2, EnergyRegister(4000.0, START + timedelta(hours=1)))
     store.transaction_stopped("CB1", tx)
     await hass.async_block_till_done()
 
     again = await _fresh(hass)
     assert again.open_transactions("CB1") == []
-    assert again.energy_register("CB1", 2) == (4000.0, START + timedelta(hours=1))
-    assert again.energy_registers("CB1") == {2: (4000.0, START + timedelta(hours=1))}
+    assert again.energy_register("CB1", 2) == (4000.0, START + timedelta(hours=1), 0.0)
+    assert again.energy_registers("CB1") == {2: (4000.0, START + timedelta(hours=1), 0.0)}
 
 
 async def test_open_transaction_ids_stay_below_next(
@@ -165,11 +167,11 @@ async def test_open_transaction_ids_stay_below_next(
 
 async def test_record_energy_outside_transaction(hass: HomeAssistant) -> None:
     store = await _fresh(hass)
-    store.record_energy("CB1", 1, 123.0, START)
-    store.record_energy("CB1", 1, 123.0, START + timedelta(seconds=5))  # same value: ignored
+    store.record_energy("CB1", 1, EnergyRegister(123.0, START))
+    store.record_energy("CB1", 1, EnergyRegister())  # nothing published yet: ignored
     await store.async_save()
     again = await _fresh(hass)
-    assert again.energy_register("CB1", 1) == (123.0, START)
+    assert again.energy_register("CB1", 1) == (123.0, START, 0.0)
     assert again.energy_register("CB9", 1) is None
 
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from custom_components.ocpp_central.protocol.measurands import (
-    is_stale,
     parse_meter_values,
     reading_key,
 )
@@ -170,20 +169,3 @@ def test_timestamps() -> None:
     assert format_timestamp(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000Z"
     cet = datetime(2026, 1, 2, 4, 0, tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))
     assert format_timestamp(cet) == "2026-01-02T04:00:00.000Z"
-
-
-def test_a_lower_older_register_is_stale() -> None:
-    now = datetime(2026, 11, 21, 10, tzinfo=UTC)
-    held = Reading(1000.0, "Wh", now)
-    older_lower = Reading(900.0, "Wh", now - timedelta(minutes=1))
-    newer_lower = Reading(900.0, "Wh", now + timedelta(minutes=1))
-    key = "Energy.Active.Import.Register"
-    assert is_stale(key, older_lower, held)
-    assert is_stale(key + ".L1", older_lower, held)
-    assert is_stale("Energy.Reactive.Export.Register", older_lower, held)
-    # A meter that was replaced or reset reports lower values later: that is news.
-    assert not is_stale(key, newer_lower, held)
-    assert not is_stale(key, older_lower, None)
-    # Instantaneous values may go down at any time.
-    assert not is_stale("Power.Active.Import", older_lower, held)
-    assert not is_stale("Energy.Active.Import.Interval", older_lower, held)

@@ -801,8 +801,9 @@ async def test_stop_applies_transaction_data() -> None:
     # transactionData saw 2100 Wh; a lower meterStop does not take energy back.
     assert tx.meter_last == 2100
     readings = session.state.connectors[1].readings
-    assert readings["SoC"].value == 20  # nothing newer known: taken
-    assert readings["Power.Active.Import"].value == 7000  # newer than the history: kept
+    # Once stopped, the car's SoC is unknown and nothing flows (not the history's 6500 W).
+    assert "SoC" not in readings
+    assert readings["Power.Active.Import"].value == 0
     assert readings["Energy.Active.Import.Register"].value == 2100
 
 

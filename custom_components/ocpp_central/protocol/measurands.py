@@ -49,8 +49,30 @@ MEASURAND_UNITS: Final[dict[str, str]] = {
     "Voltage": "V",
 }
 
-# Registers only grow; a lower value with an older timestamp is a resend, not news.
+# Registers only grow: what is published of them follows `register.EnergyRegister`.
 REGISTERS: Final = frozenset(m for m in MEASURAND_UNITS if m.endswith(".Register"))
+
+# Phase (section 7.30) as it appears at the end of a readings key.
+PHASES: Final = frozenset(
+    {"L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2", "L2-L3", "L3-L1"}
+)
+
+# What a session ends (see `ChargerSession`, "live values end with the session"): flows of
+# energy to or from the car, which are 0 once no transaction runs, ...
+SESSION_FLOWS: Final = frozenset(
+    {
+        "Current.Import",
+        "Current.Export",
+        "Current.Offered",
+        "Power.Active.Import",
+        "Power.Active.Export",
+        "Power.Reactive.Import",
+        "Power.Reactive.Export",
+        "Power.Offered",
+    }
+)
+# ... and what belongs to the car, unknown once it is no longer charging here.
+SESSION_CAR: Final = frozenset({"SoC"})
 
 
 type Conversion = tuple[str, float, float]
@@ -151,16 +173,12 @@ def parse_meter_values(
     return readings, skipped
 
 
-def is_stale(key: str, reading: Reading, previous: Reading | None) -> bool:
-    """Tell whether `reading` must not replace `previous` (same key, same connector).
+def is_register(key: str) -> bool:
+    """Whether readings key `key` ("Measurand" or "Measurand.Phase") is an energy register."""
+    return key in REGISTERS or key.rpartition(".")[0] in REGISTERS
 
-    A register lower than the one we hold, timestamped no later, is a resend of old data
-    (a charger retrying after a lost reply, or replaying its offline queue): taking it
-    would make the energy register, and so the Energy dashboard, jump backwards.
-    """
-    return (
-        previous is not None
-        and reading.value < previous.value
-        and reading.timestamp <= previous.timestamp
-        and (key in REGISTERS or key.rpartition(".")[0] in REGISTERS)
-    )
+
+def measurand_of(key: str) -> str:
+    """The measurand of readings key `key`: "Current.Import.L1" -> "Current.Import"."""
+    head, _, tail = key.rpartition(".")
+    return head if head and tail in PHASES else key

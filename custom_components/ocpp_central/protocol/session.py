@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 import logging
 from typing import Any, Final, Protocol
 
@@ -21,19 +22,29 @@ from . import logs
 from .config import ChargerConfig
 from .errors import CallError, CallErrorCode, NotConnectedError, OcppError
 from .hooks import ACCEPTED, CONCURRENT_TX, SessionHooks
-from .measurands import DEFAULT_LOCATION, ENERGY_REGISTER, is_stale, parse_meter_values
+from .measurands import (
+    DEFAULT_LOCATION,
+    ENERGY_REGISTER,
+    SESSION_CAR,
+    SESSION_FLOWS,
+    is_register,
+    measurand_of,
+    parse_meter_values,
+)
 from .messages import (
     ConfigurationResult,
     DataTransferResult,
     format_timestamp,
     parse_timestamp,
 )
+from .register import EnergyRegister
 from .state import (
     BOOT,
     CONFIGURATION,
     CONNECTED,
     CONNECTORS,
     DIAGNOSTICS_STATUS,
+    EPOCH,
     FIRMWARE_STATUS,
     HEARTBEAT,
     READINGS,
@@ -123,6 +134,13 @@ _ID_TAG_EVENTS: Final = {
 }
 # Section 6.49: a StopTransaction without reason was stopped "Local".
 _DEFAULT_STOP_REASON: Final = "Local"
+# ChargePointStatus values (section 7.7) of a connector that is idle: with no transaction
+# running, nothing flows to a car (see `_end_live_values`).
+_IDLE: Final = frozenset({"Available", "Preparing", "Finishing"})
+_TX_END: Final = "Transaction.End"  # ReadingContext (section 7.39)
+_POWER: Final = "Power.Active.Import"
+# How much later than the reading it replaces a 0 left by a session's end is timestamped.
+_TICK: Final = timedelta(microseconds=1)
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
@@ -408,7 +426,7 @@ class ChargerSession:
         return {"currentTime": format_timestamp(now)}
 
     def _on_meter_values(self, payload: dict[str, Any], changed: set[StateKey]) -> dict[str, Any]:
-        """Section 4.7: keep the latest reading per measurand; advance the transaction."""
+        """Section 4.7: keep the newest reading per measurand; advance the transaction."""
         connector = self._connector(payload["connectorId"], changed)
         parsed, skipped = parse_meter_values(payload["meterValue"])
         if skipped:
@@ -421,7 +439,6 @@ class ChargerSession:
                 skipped,
                 level=logging.DEBUG,
             )
-        register = self._apply_readings(connector, parsed, changed, only_newer=False)
         transaction_id = payload.get("transactionId")
         # A transactionId names the transaction even when it is not (or no longer) the
         # connector's current one, e.g. restored after a restart or superseded.
@@ -430,7 +447,7 @@ class ChargerSession:
             if transaction_id is None
             else self._transactions.get(transaction_id)
         )
-        if tx is not None and register is not None and _advance(tx, register):
+        if self._apply_readings(connector, parsed, tx, changed) and tx is not None:
             self.hooks.transaction_updated(self.charge_box_id, tx)
             changed.add((tx.connector_id, TRANSACTION))
         return {}
@@ -543,6 +560,11 @@ class ChargerSession:
                 connector.vendor_error_code,
             ) = reported
             changed.add((connector_id, STATUS))
+        if payload["status"] in _IDLE and connector.transaction is None and connector_id > 0:
+            stamped = payload.get("timestamp")
+            self._end_live_values(
+                connector, None if stamped is None else connector.status_time, changed
+            )
         return {}
 
     def _on_stop_transaction(
@@ -569,19 +591,16 @@ class ChargerSession:
             )
             return response
         connector = self._connector(tx.connector_id, changed)
-        transaction_data = payload.get("transactionData")
-        if transaction_data:
-            parsed, _ = parse_meter_values(transaction_data)
-            register = self._apply_readings(connector, parsed, changed, only_newer=True)
-            if register is not None:
-                _advance(tx, register)
+        # Section 6.49: transactionData is the session's history; it only fills in what is
+        # not known newer (readings apply in timestamp order).
+        parsed, _ = parse_meter_values(payload.get("transactionData") or ())
         # Energy = meterStop - meterStart, but never less than a register already seen.
-        if tx.meter_last is None or meter_stop > tx.meter_last:
-            tx.meter_last = meter_stop
-        tx.last_update = stop_time
+        parsed.append((ENERGY_REGISTER, _register_reading(meter_stop, stop_time, _TX_END)))
+        self._apply_readings(connector, parsed, tx, changed)
         tx.stop_time = stop_time
         tx.stop_reason = payload.get("reason", _DEFAULT_STOP_REASON)
-        self._record_register(connector, meter_stop, stop_time, "Transaction.End", changed)
+        if connector.transaction is tx or connector.transaction is None:
+            self._end_live_values(connector, stop_time, changed)
         if connector.transaction is tx:
             connector.transaction = None
         changed.add((tx.connector_id, TRANSACTION))
@@ -622,33 +641,40 @@ class ChargerSession:
         self,
         connector: ConnectorState,
         parsed: list[tuple[str, Reading]],
+        tx: Transaction | None,
         changed: set[StateKey],
-        *,
-        only_newer: bool,
-    ) -> Reading | None:
-        """Store readings on the connector; return the highest active import register seen.
+    ) -> bool:
+        """Store readings on the connector in timestamp order; advance `tx` by its register.
 
-        `only_newer` keeps historical data (StopTransaction's transactionData) from
-        replacing fresher readings. The register is returned even when its reading was
-        not stored, so the transaction's energy still sees it.
+        A reading older than the one held for its key is left out (a MeterValues queued
+        offline and delivered after newer ones, the history in a StopTransaction); an
+        energy register goes through its `EnergyRegister` (never backwards). Return
+        whether `tx`'s register moved.
         """
         readings = connector.readings
-        register: Reading | None = None
-        stored = False
-        for key, reading in parsed:
-            if key == ENERGY_REGISTER and (register is None or reading.value > register.value):
-                register = reading
+        registers = connector.registers
+        stored = advanced = False
+        for key, sample in parsed:
+            if key == ENERGY_REGISTER and tx is not None:
+                advanced = tx.advance(sample.value, sample.timestamp) or advanced
             previous = readings.get(key)
-            if previous is not None and (
-                (only_newer and reading.timestamp < previous.timestamp)
-                or is_stale(key, reading, previous)
-            ):
+            if previous is not None and sample.timestamp < previous.timestamp:
                 continue
+            reading = sample
+            if is_register(key):
+                register = registers.get(key)
+                if register is None:
+                    register = registers[key] = EnergyRegister()
+                if not register.update(sample.value, sample.timestamp):
+                    continue
+                value = register.value
+                if value is not None and value != sample.value:  # after a meter restart
+                    reading = replace(sample, value=value)
             readings[key] = reading
             stored = True
         if stored:
             changed.add((connector.connector_id, READINGS))
-        return register
+        return advanced
 
     def _record_register(
         self,
@@ -658,17 +684,50 @@ class ChargerSession:
         context: str,
         changed: set[StateKey],
     ) -> None:
-        """Keep meterStart/meterStop as the connector's register when nothing newer is known.
+        """Take meterStart/meterStop as a sample of the connector's register.
 
-        A charger that sends no MeterValues still moves the register the Energy
-        dashboard reads. Only a newer, not lower value is taken: these fields are in whole
-        Wh and often less exact than the sampled register (a meter exchange shows up in
-        MeterValues anyway).
+        A charger that sends no MeterValues still moves the register the Energy dashboard
+        reads; the register's rule (`EnergyRegister`) decides, as for any sample.
+        """
+        self._apply_readings(
+            connector,
+            [(ENERGY_REGISTER, _register_reading(value, timestamp, context))],
+            None,
+            changed,
+        )
+
+    def _end_live_values(
+        self, connector: ConnectorState, moment: datetime | None, changed: set[StateKey]
+    ) -> None:
+        """No transaction runs on `connector` any more: what flowed to the car is over.
+
+        Most chargers send no last sample (MeterValuesInTxOnly, an empty
+        StopTxnSampledData, section 9.1), so power and currents, total and per phase, go
+        to 0 and the car's state of charge to unknown; what belongs to the charger
+        (voltage, temperature, the energy register) stays. Current.Offered and
+        Power.Offered go to 0 too: with no session the charger offers no car anything.
+        A charger that never reported its power gets a power of 0, nothing else.
+
+        The zeros are timestamped `moment` (the charger's time of the stop or idle
+        status) but never before the reading they replace: any later sample of the
+        charger wins, an older one (a queued MeterValues) does not bring the value back.
         """
         readings = connector.readings
-        previous = readings.get(ENERGY_REGISTER)
-        if previous is None or (value >= previous.value and timestamp >= previous.timestamp):
-            readings[ENERGY_REGISTER] = Reading(value, "Wh", timestamp, context, DEFAULT_LOCATION)
+        ended = False
+        for key in [k for k in readings if measurand_of(k) in SESSION_CAR]:
+            del readings[key]
+            ended = True
+        for key, reading in readings.items():
+            if measurand_of(key) in SESSION_FLOWS and reading.value != 0:
+                after = reading.timestamp + _TICK
+                when = after if moment is None or moment < after else moment
+                readings[key] = replace(reading, value=0.0, timestamp=when, context=_TX_END)
+                ended = True
+        if not any(measurand_of(key) == _POWER for key in readings):
+            when = EPOCH if moment is None else moment
+            readings[_POWER] = Reading(0.0, "W", when, _TX_END, DEFAULT_LOCATION)
+            ended = True
+        if ended:
             changed.add((connector.connector_id, READINGS))
 
     def _authorize(self, id_tag: str) -> dict[str, Any]:
@@ -1004,13 +1063,9 @@ class ChargerSession:
         )
 
 
-def _advance(tx: Transaction, register: Reading) -> bool:
-    """Move the transaction's register forward (never back: a resend is no news)."""
-    if tx.meter_last is not None and register.value <= tx.meter_last:
-        return False
-    tx.meter_last = register.value
-    tx.last_update = register.timestamp
-    return True
+def _register_reading(value: float, timestamp: datetime, context: str) -> Reading:
+    """meterStart/meterStop (whole Wh) as a reading of the active import register."""
+    return Reading(value, "Wh", timestamp, context, DEFAULT_LOCATION)
 
 
 def _start_order(tx: Transaction) -> datetime:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 import logging
 from typing import Any
+
+from .register import EnergyRegister
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ STATUS = "status"
 READINGS = "readings"
 TRANSACTION = "transaction"
 CURRENT_LIMIT = "current_limit"
+# The timestamp of a value known without a sample: older than any sample.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -70,8 +74,10 @@ class Reading:
 class Transaction:
     """A charging session as the central system records it.
 
-    `meter_start` and `meter_last` are the charger's energy register in Wh; session
-    energy is their difference (meterStart 0 is valid).
+    `meter_start` is the charger's energy register in Wh at the start, `meter_last` the
+    transaction's register as `EnergyRegister` publishes it (in timestamp order, never
+    backwards, carried across a meter restart by `meter_offset`); session energy is their
+    difference (meterStart 0 is valid).
     """
 
     transaction_id: int
@@ -84,6 +90,8 @@ class Transaction:
     reservation_id: int | None = None
     stop_time: datetime | None = None
     stop_reason: str | None = None
+    meter_offset: float = 0.0
+    _register: EnergyRegister | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def energy(self) -> float:
@@ -91,6 +99,20 @@ class Transaction:
         if self.meter_last is None:
             return 0.0
         return max(0.0, self.meter_last - self.meter_start)
+
+    def advance(self, raw: float, timestamp: datetime) -> bool:
+        """Take a sample of the charger's register; return whether `meter_last` changed."""
+        register = self._register
+        if register is None:
+            last = self.meter_start if self.meter_last is None else self.meter_last
+            register = self._register = EnergyRegister(
+                last, self.last_update or self.start_time, self.meter_offset
+            )
+        if not register.update(raw, timestamp):
+            return False
+        self.meter_last, self.last_update = register.value, register.timestamp
+        self.meter_offset = register.offset
+        return True
 
 
 @dataclass(slots=True)
@@ -105,8 +127,11 @@ class ConnectorState:
     vendor_error_code: str | None = None
     status_time: datetime | None = None
     # Latest value per measurand, keyed "Measurand" or "Measurand.Phase", e.g.
-    # "Energy.Active.Import.Register", "Current.Import.L1", "Voltage.L1-N".
+    # "Energy.Active.Import.Register", "Current.Import.L1", "Voltage.L1-N". A reading
+    # is only replaced by one at least as new (the charger's timestamps); a register's
+    # reading is the value its EnergyRegister in `registers` publishes.
     readings: dict[str, Reading] = field(default_factory=dict)
+    registers: dict[str, EnergyRegister] = field(default_factory=dict)
     transaction: Transaction | None = None
     # The limit in A the charger accepted last (None: never limited by us).
     current_limit: float | None = None
@@ -115,6 +140,22 @@ class ConnectorState:
         """Return the latest value for `key`, or None when the charger never sent it."""
         found = self.readings.get(key)
         return None if found is None else found.value
+
+    def hold_register(self, key: str, value: float) -> bool:
+        """Never publish register `key` below `value` (`EnergyRegister.hold`).
+
+        Return whether the reading rose; the caller announces (connector_id, READINGS).
+        """
+        register = self.registers.get(key)
+        if register is None:
+            register = self.registers[key] = EnergyRegister()
+        if not register.hold(value):
+            return False
+        previous = self.readings.get(key)
+        # Not newer than what the charger sent: its next sample still applies.
+        timestamp = previous.timestamp if previous is not None else register.timestamp or EPOCH
+        self.readings[key] = Reading(value, "Wh", timestamp)
+        return True
 
 
 @dataclass(slots=True)
