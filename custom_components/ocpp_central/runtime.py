@@ -67,7 +67,7 @@ from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
-from .protocol.state import CONNECTED, CONNECTORS, READINGS, Reading, Transaction
+from .protocol.state import CONNECTED, CONNECTORS, READINGS, READY, Reading, Transaction
 from .solar_runtime import SolarCharging
 from .store import ENERGY_REGISTER, OcppStore
 
@@ -407,9 +407,15 @@ class OcppRuntime:
             # Once per outage and once on return, as the quality scale's log-when-unavailable asks.
             if state.connected:
                 _LOGGER.info("Charger %s connected", state.charge_box_id)
-                self._schedule_local_list_sync(running.session)
             else:
                 _LOGGER.info("Charger %s disconnected", state.charge_box_id)
+
+        @callback
+        def on_ready() -> None:
+            # Not on connect: nothing may reach a charger before its boot is answered
+            # (OCPP-J 1.6 section 5.4); the session says when it is.
+            if state.ready:
+                self._schedule_local_list_sync(running.session)
 
         @callback
         def on_readings() -> None:
@@ -430,6 +436,7 @@ class OcppRuntime:
                 )
 
         running.unsubscribe.append(state.subscribe([CONNECTED], on_connected))
+        running.unsubscribe.append(state.subscribe([READY], on_ready))
         running.unsubscribe.append(state.subscribe([CONNECTORS], on_connectors))
         on_connectors()
 
@@ -439,6 +446,8 @@ class OcppRuntime:
     def _schedule_local_list_sync(self, session: ChargerSession) -> None:
         """Sync soon; one sync per charger at a time, the next one after it (never cut short)."""
         charge_box_id = session.state.charge_box_id
+        if not session.state.ready:
+            return  # synchronised when it becomes ready
         running = self._sync_tasks.get(charge_box_id)
         if running is not None and not running.done():
             self._sync_again.add(charge_box_id)
