@@ -50,6 +50,7 @@ import math
 import time
 from typing import Any, Final, Protocol
 
+from .config_keys import list_contains, lookup, lookup_int, lookup_list
 from .errors import CallErrorCode, CallErrorReceived, CallTimeoutError, OcppError
 from .messages import ConfigurationResult, format_timestamp
 from .state import (
@@ -101,6 +102,7 @@ _ACCEPTED: Final = "Accepted"
 # Configuration keys (sections 9.1 and 9.4).
 NUMBER_OF_CONNECTORS: Final = "NumberOfConnectors"
 SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
+SMART_CHARGING_PROFILE: Final = "SmartCharging"  # a feature profile (section 3)
 CHARGE_PROFILE_MAX_STACK_LEVEL: Final = "ChargeProfileMaxStackLevel"
 ALLOWED_CHARGING_RATE_UNIT: Final = "ChargingScheduleAllowedChargingRateUnit"
 MAX_CHARGING_PROFILES_INSTALLED: Final = "MaxChargingProfilesInstalled"
@@ -182,28 +184,6 @@ class LimitRefused(CallErrorReceived):
         self.attempts = attempts
 
 
-def _lookup(configuration: Mapping[str, ConfigurationValue], key: str) -> str | None:
-    """A configuration value by key; keys compare case-insensitively (CiString50Type)."""
-    found = configuration.get(key)
-    if found is None:
-        folded = key.casefold()
-        found = next((v for k, v in configuration.items() if k.casefold() == folded), None)
-    return None if found is None else found.value
-
-
-def _integer(text: str | None) -> int | None:
-    if text is None or not text.strip().isdigit():
-        return None
-    return int(text.strip())
-
-
-def _items(text: str | None) -> list[str] | None:
-    """A comma-separated list (CSL) as its stripped items; None when not reported."""
-    if text is None:
-        return None
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What the charger says of its smart charging (None: it did not say)."""
@@ -217,18 +197,17 @@ class Capabilities:
     @classmethod
     def from_configuration(cls, configuration: Mapping[str, ConfigurationValue]) -> Capabilities:
         """Read the keys of sections 3.13.5 and 9.4 (and the feature profiles, 9.1)."""
-        profiles = _items(_lookup(configuration, SUPPORTED_FEATURE_PROFILES))
-        units = _items(_lookup(configuration, ALLOWED_CHARGING_RATE_UNIT)) or []
+        units = lookup_list(configuration, ALLOWED_CHARGING_RATE_UNIT) or []
         return cls(
-            smart_charging=(
-                None if profiles is None else any(p.casefold() == "smartcharging" for p in profiles)
+            smart_charging=list_contains(
+                configuration, SUPPORTED_FEATURE_PROFILES, SMART_CHARGING_PROFILE
             ),
-            max_stack_level=_integer(_lookup(configuration, CHARGE_PROFILE_MAX_STACK_LEVEL)),
+            max_stack_level=lookup_int(configuration, CHARGE_PROFILE_MAX_STACK_LEVEL),
             rate_units=frozenset(
                 unit for item in units if (unit := _RATE_UNITS.get(item.casefold())) is not None
             ),
-            max_profiles=_integer(_lookup(configuration, MAX_CHARGING_PROFILES_INSTALLED)),
-            connectors=_integer(_lookup(configuration, NUMBER_OF_CONNECTORS)),
+            max_profiles=lookup_int(configuration, MAX_CHARGING_PROFILES_INSTALLED),
+            connectors=lookup_int(configuration, NUMBER_OF_CONNECTORS),
         )
 
     @property
@@ -575,7 +554,7 @@ class CurrentLimiter:
         if self._capabilities is not None:
             return self._capabilities
         configuration = self.state.configuration
-        missing = [key for key in CAPABILITY_KEYS if _lookup(configuration, key) is None]
+        missing = [key for key in CAPABILITY_KEYS if lookup(configuration, key) is None]
         if missing and not self._asked_configuration:
             self._asked_configuration = True
             try:
