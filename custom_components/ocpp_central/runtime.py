@@ -61,6 +61,7 @@ from .const import (
     UNKNOWN_CHARGERS_OFFER,
     UNKNOWN_TAGS_ACCEPT,
 )
+from .protocol import local_list
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
@@ -82,16 +83,13 @@ CONF_PARENT_ID_TAG: Final = "parent_id_tag"
 DISCOVERY_RETRY_SECONDS: Final = 300.0
 # Unknown ids remembered for rate limiting and logging; a scan must not grow memory.
 MAX_UNKNOWN_REMEMBERED: Final = 256
-# Configuration keys deciding whether a charger keeps a local list (OCPP 1.6 section 9).
-SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
-LOCAL_AUTH_LIST_ENABLED: Final = "LocalAuthListEnabled"
-LOCAL_AUTH_LIST_MANAGEMENT: Final = "LocalAuthListManagement"
 # The intervals a charger subentry sets (OCPP 1.6 sections 9.1.18 and 9.1.22).
 INTERVAL_KEYS: Final = frozenset({"HeartbeatInterval", "MeterValueSampleInterval"})
 # Repair issues.
 ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_TLS_INVALID: Final = "tls_invalid"
 ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
+ISSUE_LOCAL_LIST_REFUSED: Final = "local_list_refused"
 
 
 def listen_data(entry: ConfigEntry[Any]) -> tuple[Any, ...]:
@@ -312,7 +310,7 @@ class OcppRuntime:
     def session_for_device(self, device_id: str) -> ChargerSession:
         """The session of the charger behind `device_id`, or ServiceValidationError."""
         device = dr.async_get(self.hass).async_get(device_id)
-        if device is not None and self.entry.entry_id in device.config_entries:
+        if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:
                 session = self.central.sessions.get(charge_box_id)
                 if domain == DOMAIN and session is not None:
@@ -376,9 +374,8 @@ class OcppRuntime:
             limiter.close()
         self.solar.pop(charge_box_id, None)
         self.store.remove_charger(charge_box_id)
-        ir.async_delete_issue(
-            self.hass, DOMAIN, f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
-        )
+        for issue in (ISSUE_CHARGER_REJECTED_CONFIGURATION, ISSUE_LOCAL_LIST_REFUSED):
+            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
             (DOMAIN, charge_box_id), self.entry.entry_id
@@ -440,7 +437,7 @@ class OcppRuntime:
         running.unsubscribe.append(state.subscribe([CONNECTORS], on_connectors))
         on_connectors()
 
-    # --- local authorisation list (OCPP 1.6 sections 5.15, 6.51 SendLocalList) ---
+    # --- local authorisation list (OCPP 1.6 sections 5.10 and 5.15; protocol.local_list) ---
 
     @callback
     def _schedule_local_list_sync(self, session: ChargerSession) -> None:
@@ -461,60 +458,45 @@ class OcppRuntime:
         while True:
             self._sync_again.discard(charge_box_id)
             try:
-                if await self._keeps_local_list(session):
-                    await self._send_local_list(session)
+                result = await local_list.synchronise(
+                    session, self.authorizer.local_list(), self.store.local_list(charge_box_id)
+                )
             except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+                # A lasting failure was reported by the session's SetupRetry.
                 _LOGGER.debug("%s: local list not synchronised: %s", charge_box_id, err)
+            else:
+                self._local_list_result(charge_box_id, result)
             if charge_box_id not in self._sync_again:
                 return
 
-    async def _keeps_local_list(self, session: ChargerSession) -> bool:
-        keys = [SUPPORTED_FEATURE_PROFILES, LOCAL_AUTH_LIST_ENABLED]
-        configuration = session.state.configuration
-        if any(key not in configuration for key in keys):
-            result = await session.get_configuration(keys)
-            configuration = {**configuration, **result.values}
-        profiles = configuration.get(SUPPORTED_FEATURE_PROFILES)
-        enabled = configuration.get(LOCAL_AUTH_LIST_ENABLED)
-        return (
-            profiles is not None
-            and LOCAL_AUTH_LIST_MANAGEMENT in (profiles.value or "").replace(" ", "").split(",")
-            and enabled is not None
-            and (enabled.value or "").strip().lower() == "true"
-        )
-
-    async def _send_local_list(self, session: ChargerSession) -> None:
-        charge_box_id = session.state.charge_box_id
-        wanted = self.authorizer.local_list()
+    @callback
+    def _local_list_result(self, charge_box_id: str, result: local_list.SyncResult) -> None:
+        """Remember what the charger holds; show a refusal as a repair issue until it passes."""
         known = self.store.local_list(charge_box_id)
-        if known is not None and known.entries == wanted:
+        if result.held is None:
+            if known is not None:
+                self.store.forget_local_list(charge_box_id)
+        elif known is None or result.held != known:
+            self.store.set_local_list(charge_box_id, result.held.version, result.held.entries)
+        issue_id = f"{ISSUE_LOCAL_LIST_REFUSED}_{charge_box_id}"
+        if not result.refused:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
-        version = 1 if known is None else known.version + 1
-        if known is None:
-            update_type, entries = "Full", _authorization_data(wanted)
-        else:
-            changes: dict[str, dict[str, Any] | None] = {
-                tag: info for tag, info in wanted.items() if known.entries.get(tag) != info
-            }
-            changes.update({tag: None for tag in known.entries if tag not in wanted})
-            update_type, entries = "Differential", _authorization_data(changes)
-        status = await session.send_local_list(version, update_type, entries)
-        if status == "VersionMismatch" and update_type == "Differential":
-            # The charger lost track (e.g. factory reset): start over with the full list.
-            update_type = "Full"
-            status = await session.send_local_list(
-                version, update_type, _authorization_data(wanted)
-            )
-        if status == "Accepted":
-            self.store.set_local_list(charge_box_id, version, wanted)
-        else:
-            _LOGGER.warning(
-                "%s refused the local authorisation list (%s update, version %s): %s",
-                charge_box_id,
-                update_type,
-                version,
-                status,
-            )
+        _LOGGER.warning(
+            "%s refused the local authorisation list (%s): %s",
+            charge_box_id,
+            result.update_type or "GetLocalListVersion",
+            result.status,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_LOCAL_LIST_REFUSED,
+            translation_placeholders={"charge_box_id": charge_box_id, "status": result.status},
+        )
 
     # --- unknown chargers ---
 
@@ -581,13 +563,3 @@ class OcppRuntime:
             limiter.close()
         await self.central.stop()
         await self.store.async_save()
-
-
-def _authorization_data(
-    entries: Mapping[str, dict[str, Any] | None],
-) -> list[dict[str, Any]]:
-    """AuthorizationData entries (section 7.3); a tag without IdTagInfo is removed."""
-    return [
-        {"idTag": tag} if info is None else {"idTag": tag, "idTagInfo": dict(info)}
-        for tag, info in entries.items()
-    ]

@@ -24,6 +24,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .protocol.local_list import LocalList
 from .protocol.state import Transaction
 
 _LOGGER = logging.getLogger(__name__)
@@ -81,12 +82,8 @@ class StoredData(TypedDict):
     chargers: dict[str, StoredCharger]
 
 
-@dataclass(slots=True)
-class LocalListState:
-    """The local list a charger holds, as far as we know (OCPP 1.6 section 5.15)."""
-
-    version: int
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+# The local list a charger holds, as far as we know (OCPP 1.6 section 5.15).
+LocalListState = LocalList
 
 
 @dataclass(slots=True)
@@ -315,6 +312,13 @@ class OcppStore:
         """Remember the list a charger accepted, at once."""
         self._charger(charge_box_id).local_list = LocalListState(version, dict(entries))
         self._save_soon()
+
+    def forget_local_list(self, charge_box_id: str) -> None:
+        """The charger's list is unknown now (a full update failed): send it in full next."""
+        charger = self._chargers.get(charge_box_id)
+        if charger is not None and charger.local_list is not None:
+            charger.local_list = None
+            self._save_soon()
 
     # --- chargers ---
 
