@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 import logging
 import ssl
 import time
@@ -352,7 +353,11 @@ class OcppRuntime:
             return
         session = self.central.set_charger(config)
         self._restore_energy(session)
-        limiter = self.limiters[config.charge_box_id] = CurrentLimiter(session)
+        limiter = self.limiters[config.charge_box_id] = CurrentLimiter(
+            session, on_accepted=partial(self.store.set_limit, config.charge_box_id)
+        )
+        # Shown at once after a restart, applied again once the charger is ready.
+        limiter.restore(self.store.limits(config.charge_box_id))
         solar = self.solar[config.charge_box_id] = SolarCharging(
             self.hass, session.state, limiter, subentry.data
         )

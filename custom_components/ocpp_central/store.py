@@ -72,6 +72,7 @@ class StoredCharger(TypedDict, total=False):
     transactions: list[StoredTransaction]
     energy: dict[str, StoredEnergy]
     local_list: StoredLocalList
+    limits: dict[str, float]  # the current limit (A) we set, by connector id
 
 
 class StoredData(TypedDict):
@@ -91,6 +92,7 @@ class _Charger:
     transactions: dict[int, Transaction] = field(default_factory=dict)
     energy: dict[int, tuple[float, datetime]] = field(default_factory=dict)
     local_list: LocalListState | None = None
+    limits: dict[int, float] = field(default_factory=dict)
 
 
 def _empty() -> StoredData:
@@ -190,6 +192,7 @@ class OcppStore:
             charger.energy[int(connector)] = (float(energy["value"]), when)
         if (local := stored.get("local_list")) is not None:
             charger.local_list = LocalListState(local["version"], dict(local["entries"]))
+        charger.limits = {int(c): float(a) for c, a in stored.get("limits", {}).items()}
         return charger
 
     def _to_dict(self) -> StoredData:
@@ -202,6 +205,8 @@ class OcppStore:
                     for connector, (value, when) in charger.energy.items()
                 },
             }
+            if charger.limits:
+                stored["limits"] = {str(c): a for c, a in charger.limits.items()}
             if charger.local_list is not None:
                 stored["local_list"] = {
                     "version": charger.local_list.version,
@@ -319,6 +324,20 @@ class OcppStore:
         if charger is not None and charger.local_list is not None:
             charger.local_list = None
             self._save_soon()
+
+    # --- current limits (smart charging) ---
+
+    def limits(self, charge_box_id: str) -> dict[int, float]:
+        """The current limit (A) last set and accepted, by connector id."""
+        charger = self._chargers.get(charge_box_id)
+        return {} if charger is None else dict(charger.limits)
+
+    def set_limit(self, charge_box_id: str, connector_id: int, amps: float) -> None:
+        """Remember a limit the charger accepted (written within a short delay)."""
+        limits = self._charger(charge_box_id).limits
+        if limits.get(connector_id) != amps:
+            limits[connector_id] = amps
+            self._save_later()
 
     # --- chargers ---
 

@@ -17,8 +17,8 @@ from .entity import (
     OcppEntity,
     OcppEntityDescription,
     OcppEntityEntry,
-    OcppSession,
     async_setup_charger_entities,
+    run_command,
     send_command,
 )
 from .protocol.state import STATUS, TRANSACTION, ConnectorState
@@ -35,7 +35,7 @@ class OcppSwitchEntityDescription(OcppEntityDescription, SwitchEntityDescription
     """A switch: its state from the connector, the command that turns it on or off."""
 
     is_on_fn: Callable[[ConnectorState], bool | None]
-    set_fn: Callable[[OcppSession, ConnectorState, bool], Awaitable[object]]
+    set_fn: Callable[[Charger, ConnectorState, bool], Awaitable[object]]
 
 
 def _charging(connector: ConnectorState) -> bool:
@@ -45,10 +45,16 @@ def _charging(connector: ConnectorState) -> bool:
     return tx is not None and tx.stop_time is None
 
 
-async def _set_charging(session: OcppSession, connector: ConnectorState, on: bool) -> None:
+async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -> None:
+    session = charger.session
     if on:
+        # With a current limit set, the transaction starts within it: a TxProfile in the
+        # RemoteStartTransaction (OCPP 1.6 sections 5.11 and 5.16.2).
+        limiter = charger.entry.runtime_data.limiters[charger.state.charge_box_id]
+        profile = await run_command("remote_start", limiter.start_profile(connector.connector_id))
         await send_command(
-            "remote_start", session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id)
+            "remote_start",
+            session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id, profile),
         )
     elif (tx := connector.transaction) is not None and tx.stop_time is None:
         await send_command("remote_stop", session.remote_stop(tx.transaction_id))
@@ -73,9 +79,9 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
         fields=(STATUS,),
         entity_category=EntityCategory.CONFIG,
         is_on_fn=_available,
-        set_fn=lambda session, connector, on: send_command(
+        set_fn=lambda charger, connector, on: send_command(
             "change_availability",
-            session.change_availability(connector.connector_id, on),
+            charger.session.change_availability(connector.connector_id, on),
             AVAILABILITY_ACCEPTED,
         ),
     ),
@@ -113,9 +119,9 @@ class OcppSwitch(OcppEntity, SwitchEntity):
     @override
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Send the command that turns it on; a refusal raises a translated error."""
-        await self.entity_description.set_fn(self._charger.session, self.connector, True)
+        await self.entity_description.set_fn(self._charger, self.connector, True)
 
     @override
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Send the command that turns it off; a refusal raises a translated error."""
-        await self.entity_description.set_fn(self._charger.session, self.connector, False)
+        await self.entity_description.set_fn(self._charger, self.connector, False)

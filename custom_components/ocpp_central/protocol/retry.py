@@ -8,7 +8,8 @@ problem (later repeats at DEBUG, until the same call succeeds again).
 
 A CallError meaning "never" (NotImplemented, NotSupported: OCPP-J 1.6 section 4.2.3,
 table 7) and a lost connection are not retried: asking again cannot change the answer,
-and a new connection starts its own setup.
+and a new connection starts its own setup. "Never" is logged at INFO only: an optional
+message a charger does not support is no fault, and the caller shows what matters.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class SetupRetry:
             except OcppError as err:
                 final = isinstance(err, CallErrorReceived) and err.code in FINAL_CODES
                 pause = None if final else next(pauses, None)
+                if final:
+                    # The charger does not do this at all: the caller decides what it means.
+                    _LOGGER.info("%s: %s not supported: %s", self.charge_box_id, problem, err)
+                    raise
                 if pause is None:
                     self.report(problem, str(err))
                     raise

@@ -37,6 +37,17 @@ charging profiles (SetChargingProfile, section 5.16; ChargingProfile types in 7.
 
 The accepted limit is stored in `ConnectorState.current_limit` and announced with the
 key `(connector_id, "current_limit")`.
+
+6. Limits survive restarts on both sides. `restore` takes the limits set before a Home
+   Assistant restart (shown at once, sent again once the charger is ready). Each time
+   the charger's connection becomes ready (`READY`: after every accepted boot, when
+   profiles may have been lost), every limit we set is applied again and verified
+   with GetCompositeSchedule (section 5.7) where the charger does smart charging; a
+   connector we never limited shows the limit its composite schedule puts in force.
+   `current_limit` is then the effective limit. `on_accepted(connector_id, amps)` hears
+   of every limit the charger accepted (to persist it).
+7. `start_profile(connector_id)`: the TxProfile a RemoteStartTransaction carries
+   (sections 5.11 and 5.16.2) so a transaction starts within the limit set.
 """
 
 from __future__ import annotations
@@ -52,12 +63,13 @@ from typing import Any, Final, Protocol
 
 from .config_keys import list_contains, lookup, lookup_int, lookup_list
 from .errors import CallErrorCode, CallErrorReceived, CallTimeoutError, OcppError
-from .messages import ConfigurationResult, format_timestamp
+from .messages import ConfigurationResult, format_timestamp, parse_timestamp
 from .state import (
     BOOT,
     CONFIGURATION,
     CONNECTED,
     CURRENT_LIMIT,
+    READY,
     TRANSACTION,
     ChargerState,
     ConfigurationValue,
@@ -116,8 +128,14 @@ CAPABILITY_KEYS: Final = (
 # Section 9.4.2 allows "Current" and "Power"; some firmware writes the unit itself.
 _RATE_UNITS: Final = {"current": "A", "a": "A", "power": "W", "w": "W"}
 
+# How long a composite schedule we ask for lasts (we only read what is in force now).
+_COMPOSITE_DURATION: Final = 60
+# A composite limit this far from ours (in A, after a W conversion) is not ours.
+_VERIFY_TOLERANCE: Final = 1.0
+
 type Clock = Callable[[], float]
 type Sleep = Callable[[float], Awaitable[None]]
+type AcceptedHook = Callable[[int, float], None]
 
 
 def profile_id(purpose: str, connector_id: int) -> int:
@@ -266,9 +284,11 @@ class CurrentLimiter:
         phases: int | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        on_accepted: AcceptedHook | None = None,
     ) -> None:
-        """Watch the charger's connection; nothing is sent until a limit is asked for."""
+        """Watch the charger's connection; limits are sent when asked for and when ready."""
         self._session = session
+        self._on_accepted = on_accepted
         self.min_interval = min_interval
         self.min_current = min_current
         self.voltage = voltage
@@ -289,10 +309,13 @@ class CurrentLimiter:
         self._lapsed: set[int] = set()  # connectors whose TxProfile ended with the transaction
         # Profiles sent (SetChargingProfile), for diagnostics and tests.
         self.profiles_sent = 0
+        self._ready_task: asyncio.Task[None] | None = None
+        self._warned: set[int] = set()  # connectors whose limit was not verified
         state = session.state
         self._unsubscribe = [
             state.subscribe((CONNECTED, BOOT), self._forget_connection),
             state.subscribe((CONFIGURATION,), self._forget_capabilities),
+            state.subscribe((READY,), self._ready),
         ]
 
     @property
@@ -305,6 +328,8 @@ class CurrentLimiter:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        if self._ready_task is not None:
+            self._ready_task.cancel()
         for slot in self._slots.values():
             if slot.worker is not None:
                 slot.worker.cancel()
@@ -327,6 +352,35 @@ class CurrentLimiter:
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._request(connector_id, amps, waiter)
         return await waiter
+
+    @property
+    def wanted(self) -> dict[int, float]:
+        """The limit last asked for, per connector (a copy)."""
+        return dict(self._wanted)
+
+    def restore(self, limits: Mapping[int, float]) -> None:
+        """Take limits set before a restart: shown now, sent once the charger is ready."""
+        for connector_id, amps in limits.items():
+            if 0 <= connector_id <= _MAX_CONNECTOR_ID and math.isfinite(amps) and amps >= 0:
+                self._wanted.setdefault(connector_id, amps)
+                if self.state.connector(connector_id).current_limit is None:
+                    self._publish(connector_id, self._normalise(amps))
+
+    async def start_profile(self, connector_id: int) -> dict[str, Any] | None:
+        """The TxProfile for a RemoteStartTransaction on `connector_id`, or None.
+
+        Section 5.16.2: a RemoteStartTransaction may carry a TxProfile (without
+        transactionId: the transaction does not exist yet) so the transaction starts
+        within the limit set for the connector (or the charger, connector 0). None when no
+        limit is set or the charger does no smart charging.
+        """
+        amps = self._wanted.get(connector_id, self._wanted.get(0))
+        if amps is None:
+            return None
+        capabilities = await self._read_capabilities()
+        if capabilities.smart_charging is False or TX_PROFILE in self._refused:
+            return None
+        return self._profile(TX_PROFILE, connector_id, self._normalise(amps), capabilities, None)
 
     async def composite_schedule(self, connector_id: int, duration: int = 3600) -> dict[str, Any]:
         """GetCompositeSchedule (section 5.7) in the unit our profiles use: what is in force."""
@@ -415,6 +469,8 @@ class CurrentLimiter:
             )
             await self._clear_others(connector_id, purpose, strategies)
             self._publish(connector_id, amps)
+            if self._on_accepted is not None:
+                self._on_accepted(connector_id, amps)
             return amps
         raise LimitRefused(connector_id, amps, attempts)
 
@@ -483,8 +539,9 @@ class CurrentLimiter:
                 "chargingSchedulePeriod": [period],
             },
         }
-        if purpose == TX_PROFILE:
-            # Section 5.16: a TxProfile names the transaction it is meant for.
+        if purpose == TX_PROFILE and transaction_id is not None:
+            # Section 5.16: a TxProfile names the transaction it is meant for (one sent
+            # with RemoteStartTransaction has none yet, section 5.16.2).
             profile["transactionId"] = transaction_id
         return profile
 
@@ -580,6 +637,89 @@ class CurrentLimiter:
 
     def _forget_capabilities(self) -> None:
         self._capabilities = None
+
+    def _ready(self) -> None:
+        """The charger takes our calls (again): re-apply and verify, or read what is in force."""
+        if not self.state.ready:
+            return
+        if self._ready_task is not None:
+            self._ready_task.cancel()
+        self._ready_task = asyncio.get_running_loop().create_task(
+            self._after_ready(), name=f"current limits {self.state.charge_box_id}"
+        )
+
+    async def _after_ready(self) -> None:
+        try:
+            capabilities = await self._read_capabilities()
+            if capabilities.smart_charging is False:
+                return
+            count = capabilities.connectors or len(self.state.connector_ids) or 1
+            for connector_id in sorted({*range(1, count + 1), *self._wanted}):
+                await self._settle(connector_id)
+        except OcppError as err:
+            # Not connected any more, or not answering: the next ready tries again.
+            _LOGGER.info("%s: current limits not restored: %s", self.state.charge_box_id, err)
+
+    async def _settle(self, connector_id: int) -> None:
+        """Apply our limit again (profiles may be lost in a reboot) and check what is in force."""
+        wanted = self._wanted.get(connector_id)
+        accepted: float | None = None
+        if wanted is not None:
+            try:
+                accepted = await self.set_limit(connector_id, wanted)
+            except LimitRefused as err:
+                self._warn(connector_id, f"the limit set before was refused: {err}")
+                return
+        installed = self._installed.get(connector_id)
+        if installed is not None and installed.purpose == TX_PROFILE:
+            return  # section 3.13.1: not in a composite schedule without its transaction
+        effective = await self._effective_limit(connector_id)
+        if effective is None:
+            return
+        if accepted is not None and abs(effective - accepted) > _VERIFY_TOLERANCE:
+            self._warn(
+                connector_id,
+                f"{accepted:g} A was accepted, but its schedule puts {effective:g} A in force",
+            )
+        else:
+            self._warned.discard(connector_id)
+        self._publish(connector_id, effective)
+
+    def _warn(self, connector_id: int, text: str) -> None:
+        if connector_id in self._warned:
+            _LOGGER.debug("%s connector %s: %s", self.state.charge_box_id, connector_id, text)
+            return
+        self._warned.add(connector_id)
+        _LOGGER.warning("Charger %s connector %s: %s", self.state.charge_box_id, connector_id, text)
+
+    async def _effective_limit(self, connector_id: int) -> float | None:
+        """The limit in A the composite schedule puts in force now (section 5.7), or None."""
+        try:
+            reply = await self.composite_schedule(connector_id, _COMPOSITE_DURATION)
+        except CallErrorReceived as err:
+            _LOGGER.debug("%s: no composite schedule: %s", self.state.charge_box_id, err)
+            return None
+        schedule = reply.get("chargingSchedule") if reply.get("status") == _ACCEPTED else None
+        if not isinstance(schedule, dict):
+            return None
+        periods = sorted(
+            schedule.get("chargingSchedulePeriod") or (), key=lambda p: p.get("startPeriod", 0)
+        )
+        start = reply.get("scheduleStart") or schedule.get("startSchedule")
+        elapsed = 0.0
+        if isinstance(start, str):
+            elapsed = max(0.0, (datetime.now(UTC) - parse_timestamp(start)).total_seconds())
+        current = next(
+            (p for p in reversed(periods) if p.get("startPeriod", 0) <= elapsed),
+            periods[0] if periods else None,
+        )
+        if current is None:
+            return None
+        limit = float(current["limit"])
+        if schedule.get("chargingRateUnit") == "W":
+            phases = int(current.get("numberPhases") or self._phases(connector_id))
+            limit /= self.voltage * phases
+        return self._normalise(limit)
 
     def _watch(self, connector_id: int) -> None:
         """Follow the connector's transactions (a TxProfile ends with its transaction)."""
