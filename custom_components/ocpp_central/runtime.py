@@ -487,12 +487,14 @@ class OcppRuntime:
         if not result.refused:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
-        _LOGGER.warning(
-            "%s refused the local authorisation list (%s): %s",
-            charge_box_id,
-            result.update_type or "GetLocalListVersion",
-            result.status,
-        )
+        if ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id) is None:
+            # Once per problem; the repair issue shows it for as long as it lasts.
+            _LOGGER.warning(
+                "%s refused the local authorisation list (%s): %s",
+                charge_box_id,
+                result.update_type or "GetLocalListVersion",
+                result.status,
+            )
         ir.async_create_issue(
             self.hass,
             DOMAIN,

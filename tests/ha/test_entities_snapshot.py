@@ -58,7 +58,8 @@ class ChargerLink:
         return reply
 
     def after_reply(self, fn: Callable[[], None]) -> None:
-        """The session's post-boot synchronisation is not what these tests look at."""
+        """Run what the session does once its reply went out (the connection ready, setup)."""
+        fn()
 
 
 class Limiter:

@@ -12,6 +12,7 @@ frame in the order it arrives.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -21,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 
 from custom_components.ocpp_central.protocol.server import CentralSystem
 from custom_components.ocpp_central.protocol.session import ChargerSession
+from custom_components.ocpp_central.protocol.smart_charging import CurrentLimiter
 from custom_components.ocpp_central.protocol.state import READY
 
 from .conftest import CentralFactory, connect_raw, recv_json, wait_for
@@ -181,3 +183,40 @@ async def test_not_supported_is_not_retried(make_central: CentralFactory) -> Non
         await send(ws, [4, message[1], "NotSupported", "", {}])
         # Straight on to the intervals: asking again cannot change the answer.
         assert (await recv_json(ws))[2] == "ChangeConfiguration"
+
+
+ANSWERS: dict[str, dict[str, Any]] = {
+    "GetConfiguration": {
+        "configurationKey": [
+            *CONFIGURATION,
+            {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core,SmartCharging"},
+        ]
+    },
+    "ChangeConfiguration": {"status": "Accepted"},
+    "SetChargingProfile": {"status": "Accepted"},
+    "ClearChargingProfile": {"status": "Unknown"},
+    "GetCompositeSchedule": {"status": "Rejected"},
+}
+
+
+async def test_a_limit_asked_for_before_the_boot_waits_for_it(
+    make_central: CentralFactory,
+) -> None:
+    central, session = await start(make_central)
+    session.resync_delay = 3600
+    limiter = CurrentLimiter(session, min_interval=0)
+    try:
+        async with connect_raw(central) as ws:
+            await wait_for(lambda: session.connected)
+            pending = asyncio.get_running_loop().create_task(limiter.set_limit(1, 10))
+            await send(ws, [2, "boot-1", "BootNotification", BOOT])
+            assert (await recv_json(ws))[:2] == [3, "boot-1"]  # nothing of ours before it
+            actions: list[str] = []
+            while not pending.done():
+                message = await recv_json(ws)
+                actions.append(message[2])
+                await send(ws, [3, message[1], ANSWERS[message[2]]])
+            assert await pending == 10
+            assert "SetChargingProfile" in actions
+    finally:
+        limiter.close()

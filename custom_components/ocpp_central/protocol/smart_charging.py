@@ -56,6 +56,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 import logging
 import math
 import time
@@ -64,6 +65,7 @@ from typing import Any, Final, Protocol
 from .config_keys import list_contains, lookup, lookup_int, lookup_list
 from .errors import CallErrorCode, CallErrorReceived, CallTimeoutError, OcppError
 from .messages import ConfigurationResult, format_timestamp, parse_timestamp
+from .retry import SetupRetry
 from .state import (
     BOOT,
     CONFIGURATION,
@@ -149,6 +151,11 @@ class LimitSession(Protocol):
     @property
     def state(self) -> ChargerState:
         """Everything known of the charger."""
+        ...
+
+    @property
+    def setup_retry(self) -> SetupRetry:
+        """Retries and once-only reporting of setup calls."""
         ...
 
     async def get_configuration(self, keys: list[str] | None = None) -> ConfigurationResult:
@@ -310,12 +317,14 @@ class CurrentLimiter:
         # Profiles sent (SetChargingProfile), for diagnostics and tests.
         self.profiles_sent = 0
         self._ready_task: asyncio.Task[None] | None = None
+        self._readiness = asyncio.Event()  # set on every change of connected/ready
         self._warned: set[int] = set()  # connectors whose limit was not verified
         state = session.state
         self._unsubscribe = [
             state.subscribe((CONNECTED, BOOT), self._forget_connection),
             state.subscribe((CONFIGURATION,), self._forget_capabilities),
             state.subscribe((READY,), self._ready),
+            state.subscribe((CONNECTED, READY), self._readiness.set),
         ]
 
     @property
@@ -415,6 +424,7 @@ class CurrentLimiter:
                 if delay > 0 and not self._in_force(connector_id, slot.wanted):
                     await self._sleep(delay)
                     continue
+                await self._until_ready()
                 amps, waiters = slot.wanted, slot.waiters
                 slot.wanted, slot.waiters = None, []
                 sent_before = self.profiles_sent
@@ -434,6 +444,15 @@ class CurrentLimiter:
                     waiter.cancel()
             slot.waiters = []
             slot.worker = None
+
+    async def _until_ready(self) -> None:
+        """Hold a connected charger's limits until its boot is answered (OCPP-J 5.4).
+
+        A disconnected one goes on at once: the command fails with NotConnectedError.
+        """
+        while self.state.connected and not self.state.ready:
+            self._readiness.clear()
+            await self._readiness.wait()
 
     # ------------------------------------------------------------------ strategy
 
@@ -655,10 +674,13 @@ class CurrentLimiter:
                 return
             count = capabilities.connectors or len(self.state.connector_ids) or 1
             for connector_id in sorted({*range(1, count + 1), *self._wanted}):
-                await self._settle(connector_id)
+                await self._session.setup_retry.run(
+                    "current limit", partial(self._settle, connector_id)
+                )
         except OcppError as err:
-            # Not connected any more, or not answering: the next ready tries again.
-            _LOGGER.info("%s: current limits not restored: %s", self.state.charge_box_id, err)
+            # Not connected any more, or not answering after the retries (reported by
+            # setup_retry): the next ready tries again.
+            _LOGGER.debug("%s: current limits not restored: %s", self.state.charge_box_id, err)
 
     async def _settle(self, connector_id: int) -> None:
         """Apply our limit again (profiles may be lost in a reboot) and check what is in force."""
