@@ -17,6 +17,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -37,6 +38,7 @@ class ListCharger(OcppTestCharger):
 
     list_version = 0
     refuse_differential: str | None = None  # e.g. a firmware that lost track of its list
+    send_list_unsupported = False  # answers SendLocalList with a CallError NotSupported
     local_list: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -77,6 +79,8 @@ class ListCharger(OcppTestCharger):
     async def on_send_local_list(
         self, list_version: int, update_type: str, local_authorization_list: Any = ()
     ) -> Any:
+        if self.send_list_unsupported:
+            raise NotSupportedError("no local list here")
         status = self.status("SendLocalList")
         if update_type == "Differential" and list_version <= self.list_version:
             status = "VersionMismatch"
@@ -271,3 +275,49 @@ async def test_get_local_list_version_action(
     )
     assert response == {"list_version": 1}
     assert cp.list_version == 1
+
+
+async def test_disabled_list_is_left_alone(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    list_charger: ListChargerFactory,
+) -> None:
+    runtime = await start(hass, mock_config_entry, free_port)
+    cp = await list_charger(free_port)
+    await wait_until(lambda: runtime.store.local_list("CP1") is not None)
+    await cp._connection.close()
+    await wait_until(lambda: not runtime.central.sessions["CP1"].state.connected)
+    # Switched off on the charger (section 9.2, LocalAuthListEnabled; "False" in any case).
+    runtime.central.sessions["CP1"].state.configuration.clear()
+    cp.configuration["LOCALAUTHLISTENABLED"] = "FALSE"
+    cp.local_list, cp.list_version = {}, 0
+    cp.received.clear()
+    cp = await list_charger(free_port, cp)
+    await cp.wait_for("GetConfiguration")
+    await wait_until(lambda: runtime.central.sessions["CP1"].state.ready)
+    await hass.async_block_till_done()
+    await wait_until(lambda: runtime._sync_tasks["CP1"].done())  # the check after the boot
+    assert [a for a, _ in cp.received if a in {"GetLocalListVersion", "SendLocalList"}] == []
+
+
+async def test_send_local_list_not_supported_is_shown(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    list_charger: ListChargerFactory,
+) -> None:
+    runtime = await start(hass, mock_config_entry, free_port)
+    cp = await list_charger(free_port)
+    await wait_until(lambda: runtime.store.local_list("CP1") is not None)
+    await cp._connection.close()
+    await wait_until(lambda: not runtime.central.sessions["CP1"].state.connected)
+    cp.send_list_unsupported = True
+    cp.local_list, cp.list_version = {}, 0
+    cp = await list_charger(free_port, cp)
+    registry = ir.async_get(hass)
+    await wait_until(lambda: registry.async_get_issue(DOMAIN, ISSUE) is not None)
+    issue = registry.async_get_issue(DOMAIN, ISSUE)
+    assert issue is not None
+    assert issue.translation_placeholders == {"charge_box_id": "CP1", "status": "NotSupported"}
+    assert runtime.store.local_list("CP1") is None

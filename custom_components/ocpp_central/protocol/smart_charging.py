@@ -362,11 +362,6 @@ class CurrentLimiter:
         self._request(connector_id, amps, waiter)
         return await waiter
 
-    @property
-    def wanted(self) -> dict[int, float]:
-        """The limit last asked for, per connector (a copy)."""
-        return dict(self._wanted)
-
     def restore(self, limits: Mapping[int, float]) -> None:
         """Take limits set before a restart: shown now, sent once the charger is ready."""
         for connector_id, amps in limits.items():
