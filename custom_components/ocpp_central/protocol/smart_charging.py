@@ -667,17 +667,21 @@ class CurrentLimiter:
             capabilities = await self._read_capabilities()
             if capabilities.smart_charging is False:
                 return
+            # GetCompositeSchedule only to a charger that says it does smart charging:
+            # one that ignores the message would hold up every other call meanwhile.
+            verify = capabilities.smart_charging is True
             count = capabilities.connectors or len(self.state.connector_ids) or 1
-            for connector_id in sorted({*range(1, count + 1), *self._wanted}):
+            connectors = {*range(1, count + 1)} if verify else set()
+            for connector_id in sorted({*connectors, *self._wanted}):
                 await self._session.setup_retry.run(
-                    "current limit", partial(self._settle, connector_id)
+                    "current limit", partial(self._settle, connector_id, verify=verify)
                 )
         except OcppError as err:
             # Not connected any more, or not answering after the retries (reported by
             # setup_retry): the next ready tries again.
             _LOGGER.debug("%s: current limits not restored: %s", self.state.charge_box_id, err)
 
-    async def _settle(self, connector_id: int) -> None:
+    async def _settle(self, connector_id: int, *, verify: bool) -> None:
         """Apply our limit again (profiles may be lost in a reboot) and check what is in force."""
         wanted = self._wanted.get(connector_id)
         accepted: float | None = None
@@ -688,8 +692,8 @@ class CurrentLimiter:
                 self._warn(connector_id, f"the limit set before was refused: {err}")
                 return
         installed = self._installed.get(connector_id)
-        if installed is not None and installed.purpose == TX_PROFILE:
-            return  # section 3.13.1: not in a composite schedule without its transaction
+        if not verify or (installed is not None and installed.purpose == TX_PROFILE):
+            return  # section 3.13.1: no TxProfile in a composite without its transaction
         effective = await self._effective_limit(connector_id)
         if effective is None:
             return
