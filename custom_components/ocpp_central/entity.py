@@ -49,8 +49,13 @@ class OcppSession(Protocol):
         """Everything known of the charger."""
         ...
 
-    async def remote_start(self, id_tag: str, connector_id: int | None = None) -> str:
-        """Send RemoteStartTransaction; return its status."""
+    async def remote_start(
+        self,
+        id_tag: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+    ) -> str:
+        """Send RemoteStartTransaction (with an optional TxProfile); return its status."""
         ...
 
     async def remote_stop(self, transaction_id: int) -> str:
@@ -79,6 +84,10 @@ class OcppLimiter(Protocol):
 
     async def set_limit(self, connector_id: int, amps: float) -> float:
         """Limit `connector_id` to `amps`; return the limit the charger accepted."""
+        ...
+
+    async def start_profile(self, connector_id: int) -> dict[str, Any] | None:
+        """The TxProfile a remote start on `connector_id` carries (None: no limit set)."""
         ...
 
 

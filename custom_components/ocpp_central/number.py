@@ -47,7 +47,9 @@ def _set_current_limit(charger: Charger, connector_id: int, amps: float) -> Awai
 
 NUMBERS: tuple[OcppNumberEntityDescription, ...] = (
     # Shows what the charger accepted (ConnectorState.current_limit), not what was
-    # asked: the limiter may coalesce requests or fall back to another profile.
+    # asked: the limiter may coalesce requests or fall back to another profile. Once the
+    # charger is ready the limiter verifies it (or, never limited, reads what is in
+    # force) with GetCompositeSchedule; before anything is known, the configured maximum.
     # 0 A pauses charging (OCPP 1.6 section 3.13).
     OcppNumberEntityDescription(
         key="current_limit",
@@ -95,13 +97,17 @@ class OcppNumber(OcppEntity, NumberEntity):
         *,
         multi_connector: bool = False,
     ) -> None:
-        """Take the range from the charger's configuration."""
-        super().__init__(charger, connector_id, description, multi_connector=multi_connector)
+        """Take the range from the charger's configuration (before the first value)."""
         self._attr_native_max_value = description.max_value_fn(charger)
+        super().__init__(charger, connector_id, description, multi_connector=multi_connector)
 
     @override
     def _update_value(self) -> bool:
         value = self.entity_description.value_fn(self.connector)
+        if value is None:
+            # Never limited and nothing read from the charger yet: no limit of ours is
+            # in force, so the charger may deliver its configured maximum (not 0 A).
+            value = self._attr_native_max_value
         if value == self._attr_native_value:
             return False
         self._attr_native_value = value

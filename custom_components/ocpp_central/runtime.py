@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 import logging
 import ssl
 import time
@@ -61,7 +62,7 @@ from .const import (
     UNKNOWN_CHARGERS_OFFER,
     UNKNOWN_TAGS_ACCEPT,
 )
-from .protocol import logs
+from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
@@ -69,7 +70,7 @@ from .protocol.measurands import ENERGY_REGISTER
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
-from .protocol.state import CONNECTED, CONNECTORS, READINGS, Reading, Transaction
+from .protocol.state import CONNECTED, CONNECTORS, READINGS, READY, Reading, Transaction
 from .solar_runtime import SolarCharging
 from .store import OcppStore
 
@@ -90,10 +91,6 @@ MAX_PENDING_OFFERS: Final = 5
 # An offer holds its slot this long before its flow shows in progress: the flow starts
 # in a task of its own (queued until Home Assistant has started, counted all that time).
 OFFER_START_SECONDS: Final = 30.0
-# Configuration keys deciding whether a charger keeps a local list (OCPP 1.6 section 9).
-SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
-LOCAL_AUTH_LIST_ENABLED: Final = "LocalAuthListEnabled"
-LOCAL_AUTH_LIST_MANAGEMENT: Final = "LocalAuthListManagement"
 # The intervals a charger subentry sets (OCPP 1.6 sections 9.1.18 and 9.1.22).
 INTERVAL_KEYS: Final = frozenset({"HeartbeatInterval", "MeterValueSampleInterval"})
 # Repair issues.
@@ -101,6 +98,7 @@ ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_TLS_INVALID: Final = "tls_invalid"
 ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
 ISSUE_CHARGER_WITHOUT_PASSWORD: Final = "charger_without_password"
+ISSUE_LOCAL_LIST_REFUSED: Final = "local_list_refused"
 
 
 def listen_data(entry: ConfigEntry[Any]) -> tuple[Any, ...]:
@@ -323,7 +321,7 @@ class OcppRuntime:
     def session_for_device(self, device_id: str) -> ChargerSession:
         """The session of the charger behind `device_id`, or ServiceValidationError."""
         device = dr.async_get(self.hass).async_get(device_id)
-        if device is not None and self.entry.entry_id in device.config_entries:
+        if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:
                 session = self.central.sessions.get(charge_box_id)
                 if domain == DOMAIN and session is not None:
@@ -366,7 +364,11 @@ class OcppRuntime:
             return
         session = self.central.set_charger(config)
         self._restore_energy(session)
-        limiter = self.limiters[config.charge_box_id] = CurrentLimiter(session)
+        limiter = self.limiters[config.charge_box_id] = CurrentLimiter(
+            session, on_accepted=partial(self.store.set_limit, config.charge_box_id)
+        )
+        # Shown at once after a restart, applied again once the charger is ready.
+        limiter.restore(self.store.limits(config.charge_box_id))
         solar = self.solar[config.charge_box_id] = SolarCharging(
             self.hass, session.state, limiter, subentry.data
         )
@@ -388,12 +390,12 @@ class OcppRuntime:
             limiter.close()
         self.solar.pop(charge_box_id, None)
         self.store.remove_charger(charge_box_id)
-        ir.async_delete_issue(
-            self.hass, DOMAIN, f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
-        )
-        ir.async_delete_issue(
-            self.hass, DOMAIN, f"{ISSUE_CHARGER_WITHOUT_PASSWORD}_{charge_box_id}"
-        )
+        for issue in (
+            ISSUE_CHARGER_REJECTED_CONFIGURATION,
+            ISSUE_CHARGER_WITHOUT_PASSWORD,
+            ISSUE_LOCAL_LIST_REFUSED,
+        ):
+            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
             (DOMAIN, charge_box_id), self.entry.entry_id
@@ -428,9 +430,15 @@ class OcppRuntime:
             # Once per outage and once on return, as the quality scale's log-when-unavailable asks.
             if state.connected:
                 _LOGGER.info("Charger %s connected", state.charge_box_id)
-                self._schedule_local_list_sync(running.session)
             else:
                 _LOGGER.info("Charger %s disconnected", state.charge_box_id)
+
+        @callback
+        def on_ready() -> None:
+            # Not on connect: nothing may reach a charger before its boot is answered
+            # (OCPP-J 1.6 section 5.4); the session says when it is.
+            if state.ready:
+                self._schedule_local_list_sync(running.session)
 
         @callback
         def on_readings() -> None:
@@ -449,15 +457,18 @@ class OcppRuntime:
                 )
 
         running.unsubscribe.append(state.subscribe([CONNECTED], on_connected))
+        running.unsubscribe.append(state.subscribe([READY], on_ready))
         running.unsubscribe.append(state.subscribe([CONNECTORS], on_connectors))
         on_connectors()
 
-    # --- local authorisation list (OCPP 1.6 sections 5.15, 6.51 SendLocalList) ---
+    # --- local authorisation list (OCPP 1.6 sections 5.10 and 5.15; protocol.local_list) ---
 
     @callback
     def _schedule_local_list_sync(self, session: ChargerSession) -> None:
         """Sync soon; one sync per charger at a time, the next one after it (never cut short)."""
         charge_box_id = session.state.charge_box_id
+        if not session.state.ready:
+            return  # synchronised when it becomes ready
         running = self._sync_tasks.get(charge_box_id)
         if running is not None and not running.done():
             self._sync_again.add(charge_box_id)
@@ -471,60 +482,47 @@ class OcppRuntime:
         while True:
             self._sync_again.discard(charge_box_id)
             try:
-                if await self._keeps_local_list(session):
-                    await self._send_local_list(session)
+                result = await local_list.synchronise(
+                    session, self.authorizer.local_list(), self.store.local_list(charge_box_id)
+                )
             except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+                # A lasting failure was reported by the session's SetupRetry.
                 _LOGGER.debug("%s: local list not synchronised: %s", charge_box_id, err)
+            else:
+                self._local_list_result(charge_box_id, result)
             if charge_box_id not in self._sync_again:
                 return
 
-    async def _keeps_local_list(self, session: ChargerSession) -> bool:
-        keys = [SUPPORTED_FEATURE_PROFILES, LOCAL_AUTH_LIST_ENABLED]
-        configuration = session.state.configuration
-        if any(key not in configuration for key in keys):
-            result = await session.get_configuration(keys)
-            configuration = {**configuration, **result.values}
-        profiles = configuration.get(SUPPORTED_FEATURE_PROFILES)
-        enabled = configuration.get(LOCAL_AUTH_LIST_ENABLED)
-        return (
-            profiles is not None
-            and LOCAL_AUTH_LIST_MANAGEMENT in (profiles.value or "").replace(" ", "").split(",")
-            and enabled is not None
-            and (enabled.value or "").strip().lower() == "true"
-        )
-
-    async def _send_local_list(self, session: ChargerSession) -> None:
-        charge_box_id = session.state.charge_box_id
-        wanted = self.authorizer.local_list()
+    @callback
+    def _local_list_result(self, charge_box_id: str, result: local_list.SyncResult) -> None:
+        """Remember what the charger holds; show a refusal as a repair issue until it passes."""
         known = self.store.local_list(charge_box_id)
-        if known is not None and known.entries == wanted:
+        if result.held is None:
+            if known is not None:
+                self.store.forget_local_list(charge_box_id)
+        elif known is None or result.held != known:
+            self.store.set_local_list(charge_box_id, result.held.version, result.held.entries)
+        issue_id = f"{ISSUE_LOCAL_LIST_REFUSED}_{charge_box_id}"
+        if not result.refused:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
-        version = 1 if known is None else known.version + 1
-        if known is None:
-            update_type, entries = "Full", _authorization_data(wanted)
-        else:
-            changes: dict[str, dict[str, Any] | None] = {
-                tag: info for tag, info in wanted.items() if known.entries.get(tag) != info
-            }
-            changes.update({tag: None for tag in known.entries if tag not in wanted})
-            update_type, entries = "Differential", _authorization_data(changes)
-        status = await session.send_local_list(version, update_type, entries)
-        if status == "VersionMismatch" and update_type == "Differential":
-            # The charger lost track (e.g. factory reset): start over with the full list.
-            update_type = "Full"
-            status = await session.send_local_list(
-                version, update_type, _authorization_data(wanted)
-            )
-        if status == "Accepted":
-            self.store.set_local_list(charge_box_id, version, wanted)
-        else:
+        if ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id) is None:
+            # Once per problem; the repair issue shows it for as long as it lasts.
             _LOGGER.warning(
-                "%s refused the local authorisation list (%s update, version %s): %s",
+                "%s refused the local authorisation list (%s): %s",
                 charge_box_id,
-                update_type,
-                version,
-                status,
+                result.update_type or "GetLocalListVersion",
+                result.status,
             )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_LOCAL_LIST_REFUSED,
+            translation_placeholders={"charge_box_id": charge_box_id, "status": result.status},
+        )
 
     # --- unknown chargers ---
 
@@ -659,13 +657,3 @@ class OcppRuntime:
             limiter.close()
         await self.central.stop()
         await self.store.async_save()
-
-
-def _authorization_data(
-    entries: Mapping[str, dict[str, Any] | None],
-) -> list[dict[str, Any]]:
-    """AuthorizationData entries (section 7.3); a tag without IdTagInfo is removed."""
-    return [
-        {"idTag": tag} if info is None else {"idTag": tag, "idTagInfo": dict(info)}
-        for tag, info in entries.items()
-    ]

@@ -41,6 +41,7 @@ ATTR_VENDOR_ID: Final = "vendor_id"
 ATTR_MESSAGE_ID: Final = "message_id"
 ATTR_DATA: Final = "data"
 ATTR_PROFILE: Final = "profile"
+ATTR_CHARGING_PROFILE: Final = "charging_profile"
 ATTR_PROFILE_ID: Final = "profile_id"
 ATTR_PURPOSE: Final = "purpose"
 ATTR_STACK_LEVEL: Final = "stack_level"
@@ -94,6 +95,19 @@ def _json_object(value: Any) -> dict[str, Any]:
     return value
 
 
+def _tx_profile(value: Any) -> dict[str, Any]:
+    """RemoteStartTransaction's chargingProfile: a TxProfile (OCPP 1.6 sections 5.11, 7.8).
+
+    Its structure is checked against the schema when the command is sent.
+    """
+    profile = _json_object(value)
+    if profile.get("chargingProfilePurpose") != "TxProfile":
+        raise probatio.Invalid("chargingProfilePurpose must be TxProfile")
+    if "transactionId" in profile:
+        raise probatio.Invalid("the transaction does not exist yet: no transactionId")
+    return profile
+
+
 def _schema(fields: dict[Any, Any]) -> probatio.Schema:
     return probatio.Schema({probatio.Required(ATTR_DEVICE_ID): cv.string, **fields})
 
@@ -115,17 +129,17 @@ class OcppService:
 def _session(hass: HomeAssistant, device_id: str) -> ChargerSession:
     """The online charger behind `device_id`, or a translated validation error."""
     device = dr.async_get(hass).async_get(device_id)
-    for entry_id in device.config_entries if device is not None else ():
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is not None and entry.domain == DOMAIN and entry.state is ConfigEntryState.LOADED:
-            session: ChargerSession = entry.runtime_data.session_for_device(device_id)
-            if not session.state.connected:
-                raise ServiceValidationError(
-                    translation_domain=DOMAIN,
-                    translation_key="charger_offline",
-                    translation_placeholders={"charger": session.state.charge_box_id},
-                )
-            return session
+    # A device belongs to one config entry (DeviceEntry.config_entry_id).
+    entry = None if device is None else hass.config_entries.async_get_entry(device.config_entry_id)
+    if entry is not None and entry.domain == DOMAIN and entry.state is ConfigEntryState.LOADED:
+        session: ChargerSession = entry.runtime_data.session_for_device(device_id)
+        if not session.state.connected:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="charger_offline",
+                translation_placeholders={"charger": session.state.charge_box_id},
+            )
+        return session
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="unknown_device",
@@ -261,10 +275,18 @@ async def _reset(session: ChargerSession, data: dict[str, Any]) -> ServiceRespon
     return await _status("Reset", session.reset(data[ATTR_TYPE] == RESET_HARD))
 
 
+async def _get_local_list_version(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
+    # Section 5.10: 0 is an empty list, -1 no local list support.
+    version = await run_command("GetLocalListVersion", session.get_local_list_version())
+    return {"list_version": version}
+
+
 async def _remote_start(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
         "RemoteStartTransaction",
-        session.remote_start(data[ATTR_ID_TAG], data.get(ATTR_CONNECTOR_ID)),
+        session.remote_start(
+            data[ATTR_ID_TAG], data.get(ATTR_CONNECTOR_ID), data.get(ATTR_CHARGING_PROFILE)
+        ),
     )
 
 
@@ -406,6 +428,12 @@ SERVICES: Final = (
         SupportsResponse.OPTIONAL,
         admin=True,
     ),
+    OcppService(
+        "get_local_list_version",
+        _schema({}),
+        _get_local_list_version,
+        SupportsResponse.ONLY,
+    ),
     OcppService("clear_cache", _schema({}), _clear_cache, SupportsResponse.OPTIONAL, admin=True),
     OcppService(
         "reset",
@@ -420,6 +448,7 @@ SERVICES: Final = (
             {
                 probatio.Optional(ATTR_ID_TAG, default=DEFAULT_REMOTE_ID_TAG): _ID_TAG,
                 probatio.Optional(ATTR_CONNECTOR_ID): _POSITIVE,
+                probatio.Optional(ATTR_CHARGING_PROFILE): _tx_profile,
             }
         ),
         _remote_start,

@@ -25,6 +25,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .protocol.local_list import LocalList
 from .protocol.register import EnergyRegister
 from .protocol.state import Transaction
 
@@ -88,6 +89,7 @@ class StoredCharger(TypedDict, total=False):
     transactions: list[StoredTransaction]
     energy: dict[str, StoredEnergy]
     local_list: StoredLocalList
+    limits: dict[str, float]  # the current limit (A) we set, by connector id
 
 
 class StoredData(TypedDict):
@@ -98,12 +100,8 @@ class StoredData(TypedDict):
     chargers: dict[str, StoredCharger]
 
 
-@dataclass(slots=True)
-class LocalListState:
-    """The local list a charger holds, as far as we know (OCPP 1.6 section 5.15)."""
-
-    version: int
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+# The local list a charger holds, as far as we know (OCPP 1.6 section 5.15).
+LocalListState = LocalList
 
 
 @dataclass(slots=True)
@@ -111,6 +109,7 @@ class _Charger:
     transactions: dict[int, Transaction] = field(default_factory=dict)
     energy: dict[int, EnergyState] = field(default_factory=dict)
     local_list: LocalListState | None = None
+    limits: dict[int, float] = field(default_factory=dict)
 
 
 def _empty() -> StoredData:
@@ -215,6 +214,7 @@ class OcppStore:
             )
         if (local := stored.get("local_list")) is not None:
             charger.local_list = LocalListState(local["version"], dict(local["entries"]))
+        charger.limits = {int(c): float(a) for c, a in stored.get("limits", {}).items()}
         return charger
 
     def _to_dict(self) -> StoredData:
@@ -231,6 +231,8 @@ class OcppStore:
                     for connector, energy in charger.energy.items()
                 },
             }
+            if charger.limits:
+                stored["limits"] = {str(c): a for c, a in charger.limits.items()}
             if charger.local_list is not None:
                 stored["local_list"] = {
                     "version": charger.local_list.version,
@@ -346,6 +348,27 @@ class OcppStore:
         """Remember the list a charger accepted, at once."""
         self._charger(charge_box_id).local_list = LocalListState(version, dict(entries))
         self._save_soon()
+
+    def forget_local_list(self, charge_box_id: str) -> None:
+        """The charger's list is unknown now (a full update failed): send it in full next."""
+        charger = self._chargers.get(charge_box_id)
+        if charger is not None and charger.local_list is not None:
+            charger.local_list = None
+            self._save_soon()
+
+    # --- current limits (smart charging) ---
+
+    def limits(self, charge_box_id: str) -> dict[int, float]:
+        """The current limit (A) last set and accepted, by connector id."""
+        charger = self._chargers.get(charge_box_id)
+        return {} if charger is None else dict(charger.limits)
+
+    def set_limit(self, charge_box_id: str, connector_id: int, amps: float) -> None:
+        """Remember a limit the charger accepted (written within a short delay)."""
+        limits = self._charger(charge_box_id).limits
+        if limits.get(connector_id) != amps:
+            limits[connector_id] = amps
+            self._save_later()
 
     # --- chargers ---
 

@@ -21,10 +21,11 @@ from .entity import (
     OcppEntity,
     OcppEntityDescription,
     OcppEntityEntry,
-    OcppSession,
     async_setup_charger_entities,
+    run_command,
     send_command,
 )
+from .protocol.config_keys import lookup_int
 from .protocol.state import STATUS, TRANSACTION, ConnectorState
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class OcppSwitchEntityDescription(OcppEntityDescription, SwitchEntityDescription
     """A switch: its state from the connector, the command that turns it on or off."""
 
     is_on_fn: Callable[[ConnectorState], bool | None]
-    set_fn: Callable[[OcppSession, ConnectorState, bool], Awaitable[object]]
+    set_fn: Callable[[Charger, ConnectorState, bool], Awaitable[object]]
 
 
 def _charging(connector: ConnectorState) -> bool:
@@ -58,13 +59,21 @@ def _charging(connector: ConnectorState) -> bool:
     return tx is not None and tx.stop_time is None
 
 
-async def _set_charging(session: OcppSession, connector: ConnectorState, on: bool) -> None:
+async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -> None:
+    session = charger.session
     # Turning on what is on is done (as for any switch): a second remote start would only
     # be refused by the busy connector, e.g. when a voice command or a planner repeats itself.
     if on:
         if not _charging(connector):
+            # With a current limit set, the transaction starts within it: a TxProfile in the
+            # RemoteStartTransaction (OCPP 1.6 sections 5.11 and 5.16.2).
+            limiter = charger.entry.runtime_data.limiters[charger.state.charge_box_id]
+            profile = await run_command(
+                "remote_start", limiter.start_profile(connector.connector_id)
+            )
             await send_command(
-                "remote_start", session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id)
+                "remote_start",
+                session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id, profile),
             )
     elif (tx := connector.transaction) is not None and tx.stop_time is None:
         await send_command("remote_stop", session.remote_stop(tx.transaction_id))
@@ -90,9 +99,9 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
         fields=(STATUS,),
         entity_category=EntityCategory.CONFIG,
         is_on_fn=_available,
-        set_fn=lambda session, connector, on: send_command(
+        set_fn=lambda charger, connector, on: send_command(
             "change_availability",
-            session.change_availability(connector.connector_id, on),
+            charger.session.change_availability(connector.connector_id, on),
             AVAILABILITY_ACCEPTED,
         ),
     ),
@@ -131,12 +140,12 @@ class OcppSwitch(OcppEntity, SwitchEntity):
     @override
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Send the command that turns it on; a refusal raises a translated error."""
-        await self.entity_description.set_fn(self._charger.session, self.connector, True)
+        await self.entity_description.set_fn(self._charger, self.connector, True)
 
     @override
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Send the command that turns it off; a refusal raises a translated error."""
-        await self.entity_description.set_fn(self._charger.session, self.connector, False)
+        await self.entity_description.set_fn(self._charger, self.connector, False)
 
 
 class ChargingSwitch(OcppSwitch):
@@ -189,17 +198,14 @@ class ChargingSwitch(OcppSwitch):
 
     def _start_deadline(self) -> datetime:
         """Return until when a remote start accepted now may begin its transaction."""
-        known = self._charger.session.state.configuration.get("ConnectionTimeOut")
-        try:
-            seconds = float(known.value) if known is not None and known.value else None
-        except ValueError:
-            seconds = None
+        # Section 9.1.7, an integer in seconds (keys are case-insensitive).
+        seconds = lookup_int(self._charger.state.configuration, "ConnectionTimeOut")
         timeout = DEFAULT_CONNECTION_TIMEOUT if seconds is None else seconds
         return dt_util.utcnow() + timedelta(seconds=timeout)
 
     async def _stop_started(self) -> None:
         """Stop the transaction a start the switch was turned off during has begun."""
         try:
-            await _set_charging(self._charger.session, self.connector, False)
+            await _set_charging(self._charger, self.connector, False)
         except HomeAssistantError as err:
             _LOGGER.warning("%s: could not stop charging as asked: %s", self.entity_id, err)

@@ -58,7 +58,8 @@ class ChargerLink:
         return reply
 
     def after_reply(self, fn: Callable[[], None]) -> None:
-        """The session's post-boot synchronisation is not what these tests look at."""
+        """Run what the session does once its reply went out (the connection ready, setup)."""
+        fn()
 
 
 class Limiter:
@@ -75,6 +76,9 @@ class Limiter:
         state.connector(connector_id).current_limit = amps
         state.notify(((connector_id, CURRENT_LIMIT),))
         return amps
+
+    async def start_profile(self, connector_id: int) -> dict[str, Any] | None:
+        return None  # a remote start carries no profile here (see test_limit_restart.py)
 
 
 class Runtime:

@@ -39,7 +39,8 @@ async def test_current_limit(hass: HomeAssistant, make_harness: HarnessFactory) 
     entity_id = h.entity_id("number", f"{CHARGER}_1_current_limit")
     state = hass.states.get(entity_id)
     assert state is not None
-    assert state.state == "unknown"
+    # Never limited: the configured maximum, not an empty slider that reads as 0 A.
+    assert state.state == "32.0"
     assert (state.attributes[ATTR_MIN], state.attributes[ATTR_MAX]) == (0, 32)
     await _set(hass, entity_id, 10)
     assert h.state("number", f"{CHARGER}_1_current_limit") == "10.0"

@@ -300,6 +300,9 @@ async def test_blueprint_sets_the_current_limit_from_surplus(
     grid(hass, 0)
     harness = await start_solar_harness(hass, mock_config_entry, [Platform.NUMBER], {})
     charging(harness)
+    # Paused at 0 A before (a never-limited charger shows its maximum instead).
+    assert await harness.limiter.set_limit(1, 0) == 0
+    harness.link.calls.clear()
     limit = er.async_get(hass).async_get_entity_id(
         "number", "ocpp_central", f"{CHARGER}_1_current_limit"
     )

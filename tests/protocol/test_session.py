@@ -278,6 +278,7 @@ async def test_configuration_sync_survives_refusals() -> None:
         }
     )
     session = make_session()
+    session.setup_retry.delays = ()  # one try each here; retries: test_boot_gating.py
     session.connection_made(connection)
     handle(session, "BootNotification", boot_payload())
     await settle()

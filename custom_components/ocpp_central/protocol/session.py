@@ -7,19 +7,28 @@ as soon as it returns) and tells it about connections; the session keeps `state`
 session itself wants to send is scheduled with `connection.after_reply` or a task, so an
 incoming message is never held up by a CALL of ours (OCPP-J 1.6 section 4.1.1: one
 outstanding CALL per direction; and a charger ignores CALLs before its boot is answered).
+
+No CALL of ours reaches a charger before its BootNotification of this connection has
+been answered (OCPP-J 1.6 section 5.4 and OCPP 1.6 section 4.2), except the
+TriggerMessages that resynchronise a charger that reconnected without booting. Once the
+boot is accepted and answered, or the resync is done, `state.ready` turns True and the
+key READY is announced: the signal for everyone else's setup work (local list, limits).
+Setup calls are retried a few times (`protocol.retry.SetupRetry`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 import logging
 from typing import Any, Final, Protocol
 
 from . import logs
 from .config import ChargerConfig
+from .config_keys import find, lookup_int
 from .errors import CallError, CallErrorCode, NotConnectedError, OcppError
 from .hooks import ACCEPTED, CONCURRENT_TX, SessionHooks
 from .measurands import (
@@ -38,6 +47,7 @@ from .messages import (
     parse_timestamp,
 )
 from .register import EnergyRegister
+from .retry import SetupRetry
 from .state import (
     BOOT,
     CONFIGURATION,
@@ -48,6 +58,7 @@ from .state import (
     FIRMWARE_STATUS,
     HEARTBEAT,
     READINGS,
+    READY,
     SECURITY_EVENT,
     STATUS,
     TRANSACTION,
@@ -208,6 +219,7 @@ class ChargerSession:
         self.concurrent_tags: set[str] = {tag.casefold() for tag in concurrent_tags}
         self._connection: SessionConnection | None = None
         self._booted = False  # a BootNotification arrived on the current connection
+        self.setup_retry = SetupRetry(config.charge_box_id)
         # Actions a charger in Pending may send because we triggered them (section 4.2).
         self._triggered: set[str] = set()
         self._events: list[ChargerEvent] = []
@@ -262,8 +274,9 @@ class ChargerSession:
         if config.charge_box_id != self._config.charge_box_id:
             raise ValueError("update_config cannot change the charge_box_id")
         self._config = config
-        # Section 4.2: a Rejected charger is not talked to; it gets the intervals once accepted.
-        if self._connection is not None and self.state.registration != REJECTED:
+        # Section 4.2: only a ready charger is talked to; the others get the intervals
+        # with their setup once ready.
+        if self._connection is not None and self.state.ready:
             self._spawn(self._apply_intervals(self.state.configuration))
 
     def register_vendor(self, vendor_id: str, handler: VendorHandler) -> Callable[[], None]:
@@ -284,13 +297,15 @@ class ChargerSession:
         self._connection = connection
         self._booted = False
         self.state.connected = True
-        self.state.notify((CONNECTED,))
+        self.state.ready = False  # not before its boot is answered or the resync is done
+        self.state.notify((CONNECTED, READY))
         self._spawn(self._resync_unless_booted(connection))
 
     def connection_lost(self) -> None:
         """The charger went away: stop what we were doing for it."""
         self._cancel_tasks()
         self._connection = None
+        self.state.ready = False
         if self.state.connected:
             self.state.connected = False
             self.state.notify((CONNECTED,))
@@ -377,8 +392,11 @@ class ChargerSession:
             state.boot = info
             state.registration = status
             changed.add(BOOT)
+        if state.ready:
+            state.ready = False  # a new boot: ready again once it is answered
+            changed.add(READY)
         if status == ACCEPTED:
-            self._after_reply(self._synchronise)
+            self._after_reply(self._boot_answered)
         # For Pending/Rejected the interval is the wait before the next boot (section 4.2).
         return {
             "status": status,
@@ -781,38 +799,46 @@ class ChargerSession:
         if connection is not None:
             connection.after_reply(lambda: self._spawn(work()))
 
-    async def _try(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """Send a CALL of our own; a refusal or timeout is logged, not raised."""
-        try:
-            return await self.call(action, payload)
-        except OcppError as err:
-            self._log_failure(action, err)
-            return None
+    async def _try(
+        self, action: str, payload: dict[str, Any], problem: str | None = None
+    ) -> dict[str, Any] | None:
+        """Send a setup CALL of our own, retried; a lasting failure is logged, not raised."""
+        return await self._setup(problem or action, lambda: self.call(action, payload))
 
-    def _log_failure(self, what: str, err: OcppError) -> None:
-        """Log a CALL of ours the charger refused or left unanswered (its words bounded)."""
-        logs.problem(
-            _LOGGER,
-            self.charge_box_id,
-            f"{what} failed",
-            "%s: %s failed: %s",
-            self.charge_box_id,
-            what,
-            err,
-            level=logging.INFO,
-        )
+    async def _setup[T](self, problem: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """Await a setup call with retries; None when it kept failing (logged once)."""
+        try:
+            return await self.setup_retry.run(problem, call)
+        except OcppError:
+            return None  # reported by setup_retry (WARNING once per charger and problem)
+
+    def _boot_seen(self) -> bool:
+        """Whether a BootNotification arrived on this connection (read after an await)."""
+        return self._booted
+
+    def _set_ready(self) -> None:
+        """Announce that the connection takes our calls now (see the module docstring)."""
+        if not self.state.ready:
+            self.state.ready = True
+            self.state.notify((READY,))
+
+    async def _boot_answered(self) -> None:
+        """Section 4.2: the Accepted boot was answered; now we may talk to the charger."""
+        self._set_ready()
+        await self._synchronise()
 
     async def _resync_unless_booted(self, connection: SessionConnection) -> None:
         """OCPP-J section 5.4: a reconnect without reboot brings no BootNotification.
 
         Wait briefly for one; if none comes, ask for what we may have missed while the
         charger was away: its status and meter values, and its identity if unknown.
+        Only then is the connection ready for other calls.
         """
         await asyncio.sleep(self.resync_delay)
         if self._booted or self._connection is not connection:
             return
-        if self.state.registration == REJECTED:
-            return  # section 4.2: it must boot again; we initiate nothing meanwhile
+        if self.state.registration in {REJECTED, PENDING}:
+            return  # section 4.2: it must boot (again); we initiate nothing meanwhile
         if self.state.boot is None:
             reply = await self._try("TriggerMessage", {"requestedMessage": "BootNotification"})
             if reply is not None and reply.get("status") == ACCEPTED:
@@ -820,20 +846,25 @@ class ChargerSession:
         targets: list[int | None] = list(self.state.connector_ids) or [None]
         for message in ("StatusNotification", "MeterValues"):
             for connector_id in targets:
-                await self._try("TriggerMessage", _trigger_payload(message, connector_id))
+                await self._try(
+                    "TriggerMessage",
+                    _trigger_payload(message, connector_id),
+                    f"TriggerMessage {message}",
+                )
+        if self._boot_seen():
+            return  # it booted meanwhile: that boot makes it ready (or not)
+        self._set_ready()
         await self._synchronise()
 
     async def _synchronise(self) -> None:
         """Read the charger's configuration, learn its connectors, align our intervals."""
-        values: dict[str, ConfigurationValue] = {}
-        try:
-            values = (await self.get_configuration()).values
-        except OcppError as err:
-            self._log_failure("GetConfiguration", err)
-        number = values.get("NumberOfConnectors")
-        if number is not None and number.value is not None and number.value.strip().isdigit():
+        result = await self._setup("GetConfiguration", self.get_configuration)
+        # Without it the intervals are set without knowing them.
+        values = {} if result is None else result.values
+        number = lookup_int(values, "NumberOfConnectors")
+        if number is not None:
             changed: set[StateKey] = set()
-            for connector_id in range(1, min(int(number.value), MAX_CONNECTOR_ID) + 1):
+            for connector_id in range(1, min(number, MAX_CONNECTOR_ID) + 1):
                 self._connector(connector_id, changed)
             if changed:
                 self.state.notify(changed)
@@ -845,13 +876,14 @@ class ChargerSession:
             ("HeartbeatInterval", self._config.heartbeat_interval),
             ("MeterValueSampleInterval", self._config.meter_interval),
         ):
-            current = known.get(key)
-            if current is not None and (current.readonly or current.value == str(wanted)):
+            current = find(known, key)  # keys are CiString50Type (section 9)
+            if current is not None and (
+                current.readonly or (current.value or "").strip() == str(wanted)
+            ):
                 continue
-            try:
-                await self.change_configuration(key, str(wanted))
-            except OcppError as err:
-                self._log_failure(f"setting {key}", err)
+            await self._setup(
+                f"ChangeConfiguration {key}", partial(self.change_configuration, key, str(wanted))
+            )
 
     # ------------------------------------------------------------------ commands
 

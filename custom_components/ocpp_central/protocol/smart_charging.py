@@ -37,6 +37,17 @@ charging profiles (SetChargingProfile, section 5.16; ChargingProfile types in 7.
 
 The accepted limit is stored in `ConnectorState.current_limit` and announced with the
 key `(connector_id, "current_limit")`.
+
+6. Limits survive restarts on both sides. `restore` takes the limits set before a Home
+   Assistant restart (shown at once, sent again once the charger is ready). Each time
+   the charger's connection becomes ready (`READY`: after every accepted boot, when
+   profiles may have been lost), every limit we set is applied again and verified
+   with GetCompositeSchedule (section 5.7) where the charger does smart charging; a
+   connector we never limited shows the limit its composite schedule puts in force.
+   `current_limit` is then the effective limit. `on_accepted(connector_id, amps)` hears
+   of every limit the charger accepted (to persist it).
+7. `start_profile(connector_id)`: the TxProfile a RemoteStartTransaction carries
+   (sections 5.11 and 5.16.2) so a transaction starts within the limit set.
 """
 
 from __future__ import annotations
@@ -45,18 +56,22 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 import logging
 import math
 import time
 from typing import Any, Final, Protocol
 
+from .config_keys import list_contains, lookup, lookup_int, lookup_list
 from .errors import CallErrorCode, CallErrorReceived, CallTimeoutError, OcppError
-from .messages import ConfigurationResult, format_timestamp
+from .messages import ConfigurationResult, format_timestamp, parse_timestamp
+from .retry import SetupRetry
 from .state import (
     BOOT,
     CONFIGURATION,
     CONNECTED,
     CURRENT_LIMIT,
+    READY,
     TRANSACTION,
     ChargerState,
     ConfigurationValue,
@@ -101,6 +116,7 @@ _ACCEPTED: Final = "Accepted"
 # Configuration keys (sections 9.1 and 9.4).
 NUMBER_OF_CONNECTORS: Final = "NumberOfConnectors"
 SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
+SMART_CHARGING_PROFILE: Final = "SmartCharging"  # a feature profile (section 3)
 CHARGE_PROFILE_MAX_STACK_LEVEL: Final = "ChargeProfileMaxStackLevel"
 ALLOWED_CHARGING_RATE_UNIT: Final = "ChargingScheduleAllowedChargingRateUnit"
 MAX_CHARGING_PROFILES_INSTALLED: Final = "MaxChargingProfilesInstalled"
@@ -114,8 +130,14 @@ CAPABILITY_KEYS: Final = (
 # Section 9.4.2 allows "Current" and "Power"; some firmware writes the unit itself.
 _RATE_UNITS: Final = {"current": "A", "a": "A", "power": "W", "w": "W"}
 
+# How long a composite schedule we ask for lasts (we only read what is in force now).
+_COMPOSITE_DURATION: Final = 60
+# A composite limit this far from ours (in A, after a W conversion) is not ours.
+_VERIFY_TOLERANCE: Final = 1.0
+
 type Clock = Callable[[], float]
 type Sleep = Callable[[float], Awaitable[None]]
+type AcceptedHook = Callable[[int, float], None]
 
 
 def profile_id(purpose: str, connector_id: int) -> int:
@@ -129,6 +151,11 @@ class LimitSession(Protocol):
     @property
     def state(self) -> ChargerState:
         """Everything known of the charger."""
+        ...
+
+    @property
+    def setup_retry(self) -> SetupRetry:
+        """Retries and once-only reporting of setup calls."""
         ...
 
     async def get_configuration(self, keys: list[str] | None = None) -> ConfigurationResult:
@@ -182,28 +209,6 @@ class LimitRefused(CallErrorReceived):
         self.attempts = attempts
 
 
-def _lookup(configuration: Mapping[str, ConfigurationValue], key: str) -> str | None:
-    """A configuration value by key; keys compare case-insensitively (CiString50Type)."""
-    found = configuration.get(key)
-    if found is None:
-        folded = key.casefold()
-        found = next((v for k, v in configuration.items() if k.casefold() == folded), None)
-    return None if found is None else found.value
-
-
-def _integer(text: str | None) -> int | None:
-    if text is None or not text.strip().isdigit():
-        return None
-    return int(text.strip())
-
-
-def _items(text: str | None) -> list[str] | None:
-    """A comma-separated list (CSL) as its stripped items; None when not reported."""
-    if text is None:
-        return None
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What the charger says of its smart charging (None: it did not say)."""
@@ -217,18 +222,17 @@ class Capabilities:
     @classmethod
     def from_configuration(cls, configuration: Mapping[str, ConfigurationValue]) -> Capabilities:
         """Read the keys of sections 3.13.5 and 9.4 (and the feature profiles, 9.1)."""
-        profiles = _items(_lookup(configuration, SUPPORTED_FEATURE_PROFILES))
-        units = _items(_lookup(configuration, ALLOWED_CHARGING_RATE_UNIT)) or []
+        units = lookup_list(configuration, ALLOWED_CHARGING_RATE_UNIT) or []
         return cls(
-            smart_charging=(
-                None if profiles is None else any(p.casefold() == "smartcharging" for p in profiles)
+            smart_charging=list_contains(
+                configuration, SUPPORTED_FEATURE_PROFILES, SMART_CHARGING_PROFILE
             ),
-            max_stack_level=_integer(_lookup(configuration, CHARGE_PROFILE_MAX_STACK_LEVEL)),
+            max_stack_level=lookup_int(configuration, CHARGE_PROFILE_MAX_STACK_LEVEL),
             rate_units=frozenset(
                 unit for item in units if (unit := _RATE_UNITS.get(item.casefold())) is not None
             ),
-            max_profiles=_integer(_lookup(configuration, MAX_CHARGING_PROFILES_INSTALLED)),
-            connectors=_integer(_lookup(configuration, NUMBER_OF_CONNECTORS)),
+            max_profiles=lookup_int(configuration, MAX_CHARGING_PROFILES_INSTALLED),
+            connectors=lookup_int(configuration, NUMBER_OF_CONNECTORS),
         )
 
     @property
@@ -287,9 +291,11 @@ class CurrentLimiter:
         phases: int | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        on_accepted: AcceptedHook | None = None,
     ) -> None:
-        """Watch the charger's connection; nothing is sent until a limit is asked for."""
+        """Watch the charger's connection; limits are sent when asked for and when ready."""
         self._session = session
+        self._on_accepted = on_accepted
         self.min_interval = min_interval
         self.min_current = min_current
         self.voltage = voltage
@@ -310,10 +316,15 @@ class CurrentLimiter:
         self._lapsed: set[int] = set()  # connectors whose TxProfile ended with the transaction
         # Profiles sent (SetChargingProfile), for diagnostics and tests.
         self.profiles_sent = 0
+        self._ready_task: asyncio.Task[None] | None = None
+        self._readiness = asyncio.Event()  # set on every change of connected/ready
+        self._warned: set[int] = set()  # connectors whose limit was not verified
         state = session.state
         self._unsubscribe = [
             state.subscribe((CONNECTED, BOOT), self._forget_connection),
             state.subscribe((CONFIGURATION,), self._forget_capabilities),
+            state.subscribe((READY,), self._ready),
+            state.subscribe((CONNECTED, READY), self._readiness.set),
         ]
 
     @property
@@ -326,6 +337,8 @@ class CurrentLimiter:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        if self._ready_task is not None:
+            self._ready_task.cancel()
         for slot in self._slots.values():
             if slot.worker is not None:
                 slot.worker.cancel()
@@ -348,6 +361,30 @@ class CurrentLimiter:
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._request(connector_id, amps, waiter)
         return await waiter
+
+    def restore(self, limits: Mapping[int, float]) -> None:
+        """Take limits set before a restart: shown now, sent once the charger is ready."""
+        for connector_id, amps in limits.items():
+            if 0 <= connector_id <= _MAX_CONNECTOR_ID and math.isfinite(amps) and amps >= 0:
+                self._wanted.setdefault(connector_id, amps)
+                if self.state.connector(connector_id).current_limit is None:
+                    self._publish(connector_id, self._normalise(amps))
+
+    async def start_profile(self, connector_id: int) -> dict[str, Any] | None:
+        """The TxProfile for a RemoteStartTransaction on `connector_id`, or None.
+
+        Section 5.16.2: a RemoteStartTransaction may carry a TxProfile (without
+        transactionId: the transaction does not exist yet) so the transaction starts
+        within the limit set for the connector (or the charger, connector 0). None when no
+        limit is set or the charger does no smart charging.
+        """
+        amps = self._wanted.get(connector_id, self._wanted.get(0))
+        if amps is None:
+            return None
+        capabilities = await self._read_capabilities()
+        if capabilities.smart_charging is False or TX_PROFILE in self._refused:
+            return None
+        return self._profile(TX_PROFILE, connector_id, self._normalise(amps), capabilities, None)
 
     async def composite_schedule(self, connector_id: int, duration: int = 3600) -> dict[str, Any]:
         """GetCompositeSchedule (section 5.7) in the unit our profiles use: what is in force."""
@@ -382,6 +419,7 @@ class CurrentLimiter:
                 if delay > 0 and not self._in_force(connector_id, slot.wanted):
                     await self._sleep(delay)
                     continue
+                await self._until_ready()
                 amps, waiters = slot.wanted, slot.waiters
                 slot.wanted, slot.waiters = None, []
                 sent_before = self.profiles_sent
@@ -401,6 +439,15 @@ class CurrentLimiter:
                     waiter.cancel()
             slot.waiters = []
             slot.worker = None
+
+    async def _until_ready(self) -> None:
+        """Hold a connected charger's limits until its boot is answered (OCPP-J 5.4).
+
+        A disconnected one goes on at once: the command fails with NotConnectedError.
+        """
+        while self.state.connected and not self.state.ready:
+            self._readiness.clear()
+            await self._readiness.wait()
 
     # ------------------------------------------------------------------ strategy
 
@@ -436,6 +483,8 @@ class CurrentLimiter:
             )
             await self._clear_others(connector_id, purpose, strategies)
             self._publish(connector_id, amps)
+            if self._on_accepted is not None:
+                self._on_accepted(connector_id, amps)
             return amps
         raise LimitRefused(connector_id, amps, attempts)
 
@@ -504,8 +553,9 @@ class CurrentLimiter:
                 "chargingSchedulePeriod": [period],
             },
         }
-        if purpose == TX_PROFILE:
-            # Section 5.16: a TxProfile names the transaction it is meant for.
+        if purpose == TX_PROFILE and transaction_id is not None:
+            # Section 5.16: a TxProfile names the transaction it is meant for (one sent
+            # with RemoteStartTransaction has none yet, section 5.16.2).
             profile["transactionId"] = transaction_id
         return profile
 
@@ -575,7 +625,7 @@ class CurrentLimiter:
         if self._capabilities is not None:
             return self._capabilities
         configuration = self.state.configuration
-        missing = [key for key in CAPABILITY_KEYS if _lookup(configuration, key) is None]
+        missing = [key for key in CAPABILITY_KEYS if lookup(configuration, key) is None]
         if missing and not self._asked_configuration:
             self._asked_configuration = True
             try:
@@ -601,6 +651,96 @@ class CurrentLimiter:
 
     def _forget_capabilities(self) -> None:
         self._capabilities = None
+
+    def _ready(self) -> None:
+        """The charger takes our calls (again): re-apply and verify, or read what is in force."""
+        if not self.state.ready:
+            return
+        if self._ready_task is not None:
+            self._ready_task.cancel()
+        self._ready_task = asyncio.get_running_loop().create_task(
+            self._after_ready(), name=f"current limits {self.state.charge_box_id}"
+        )
+
+    async def _after_ready(self) -> None:
+        try:
+            capabilities = await self._read_capabilities()
+            if capabilities.smart_charging is False:
+                return
+            # GetCompositeSchedule only to a charger that says it does smart charging:
+            # one that ignores the message would hold up every other call meanwhile.
+            verify = capabilities.smart_charging is True
+            count = capabilities.connectors or len(self.state.connector_ids) or 1
+            connectors = {*range(1, count + 1)} if verify else set()
+            for connector_id in sorted({*connectors, *self._wanted}):
+                await self._session.setup_retry.run(
+                    "current limit", partial(self._settle, connector_id, verify=verify)
+                )
+        except OcppError as err:
+            # Not connected any more, or not answering after the retries (reported by
+            # setup_retry): the next ready tries again.
+            _LOGGER.debug("%s: current limits not restored: %s", self.state.charge_box_id, err)
+
+    async def _settle(self, connector_id: int, *, verify: bool) -> None:
+        """Apply our limit again (profiles may be lost in a reboot) and check what is in force."""
+        wanted = self._wanted.get(connector_id)
+        accepted: float | None = None
+        if wanted is not None:
+            try:
+                accepted = await self.set_limit(connector_id, wanted)
+            except LimitRefused as err:
+                self._warn(connector_id, f"the limit set before was refused: {err}")
+                return
+        installed = self._installed.get(connector_id)
+        if not verify or (installed is not None and installed.purpose == TX_PROFILE):
+            return  # section 3.13.1: no TxProfile in a composite without its transaction
+        effective = await self._effective_limit(connector_id)
+        if effective is None:
+            return
+        if accepted is not None and abs(effective - accepted) > _VERIFY_TOLERANCE:
+            self._warn(
+                connector_id,
+                f"{accepted:g} A was accepted, but its schedule puts {effective:g} A in force",
+            )
+        else:
+            self._warned.discard(connector_id)
+        self._publish(connector_id, effective)
+
+    def _warn(self, connector_id: int, text: str) -> None:
+        if connector_id in self._warned:
+            _LOGGER.debug("%s connector %s: %s", self.state.charge_box_id, connector_id, text)
+            return
+        self._warned.add(connector_id)
+        _LOGGER.warning("Charger %s connector %s: %s", self.state.charge_box_id, connector_id, text)
+
+    async def _effective_limit(self, connector_id: int) -> float | None:
+        """The limit in A the composite schedule puts in force now (section 5.7), or None."""
+        try:
+            reply = await self.composite_schedule(connector_id, _COMPOSITE_DURATION)
+        except CallErrorReceived as err:
+            _LOGGER.debug("%s: no composite schedule: %s", self.state.charge_box_id, err)
+            return None
+        schedule = reply.get("chargingSchedule") if reply.get("status") == _ACCEPTED else None
+        if not isinstance(schedule, dict):
+            return None
+        periods = sorted(
+            schedule.get("chargingSchedulePeriod") or (), key=lambda p: p.get("startPeriod", 0)
+        )
+        start = reply.get("scheduleStart") or schedule.get("startSchedule")
+        elapsed = 0.0
+        if isinstance(start, str):
+            elapsed = max(0.0, (datetime.now(UTC) - parse_timestamp(start)).total_seconds())
+        current = next(
+            (p for p in reversed(periods) if p.get("startPeriod", 0) <= elapsed),
+            periods[0] if periods else None,
+        )
+        if current is None:
+            return None
+        limit = float(current["limit"])
+        if schedule.get("chargingRateUnit") == "W":
+            phases = int(current.get("numberPhases") or self._phases(connector_id))
+            limit /= self.voltage * phases
+        return self._normalise(limit)
 
     def _watch(self, connector_id: int) -> None:
         """Follow the connector's transactions (a TxProfile ends with its transaction)."""

@@ -20,7 +20,7 @@ from .register import EnergyRegister
 _LOGGER = logging.getLogger(__name__)
 
 # Keys of change notifications: (connector_id, field). Fields in use:
-#   connector 0: "connected", "boot", "heartbeat", "firmware_status",
+#   connector 0: "connected", "ready", "boot", "heartbeat", "firmware_status",
 #                "diagnostics_status", "connectors" (a connector appeared),
 #                "configuration", "security_event"
 #   every connector (0 too): "status", "readings", "transaction", "current_limit"
@@ -29,6 +29,9 @@ type Listener = Callable[[], None]
 type EventListener = Callable[[ChargerEvent], None]
 
 CONNECTED: StateKey = (0, "connected")
+# The connection is ready for the central system's own calls: the charger's boot was
+# accepted and answered, or a charger reconnecting without boot was resynchronised.
+READY: StateKey = (0, "ready")
 BOOT: StateKey = (0, "boot")
 HEARTBEAT: StateKey = (0, "heartbeat")
 FIRMWARE_STATUS: StateKey = (0, "firmware_status")
@@ -194,6 +197,7 @@ class ChargerState:
         "firmware_status",
         "last_heartbeat",
         "last_security_event",
+        "ready",
         "registration",
     )
 
@@ -201,6 +205,7 @@ class ChargerState:
         """Start with what we know before the charger ever connected: nothing."""
         self.charge_box_id = charge_box_id
         self.connected = False
+        self.ready = False  # see READY
         self.registration: str | None = None  # Accepted / Pending / Rejected
         self.boot: BootInfo | None = None
         self.last_heartbeat: datetime | None = None
