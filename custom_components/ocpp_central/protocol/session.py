@@ -122,6 +122,17 @@ _ID_TAG_EVENTS: Final = {
 }
 # Section 6.49: a StopTransaction without reason was stopped "Local".
 _DEFAULT_STOP_REASON: Final = "Local"
+# The stop reason we give a transaction closed because a new one started on its connector
+# without its StopTransaction (not one of section 7.36's: the charger never said why).
+SUPERSEDED: Final = "Superseded"
+# Ids of superseded transactions remembered to recognise their late StopTransaction; a
+# charger starting without ever stopping must not grow memory.
+MAX_SUPERSEDED_REMEMBERED: Final = 32
+# ChargePointStatus values (section 7.7) a connector reports only once its transaction
+# ended: reported after a transaction's start, they show it is a leftover whose
+# StopTransaction was lost. Faulted and the suspended states may come mid-transaction;
+# Preparing may follow a StartTransaction sent before the cable was plugged in.
+_ENDED_STATUSES: Final = frozenset({"Available", "Finishing", "Reserved", "Unavailable"})
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
@@ -194,9 +205,11 @@ class ChargerSession:
         self._events: list[ChargerEvent] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._vendors: dict[str, VendorHandler] = {}
-        # Every transaction not stopped yet, also ones superseded on their connector by a
-        # newer one (a StopTransaction may still come from the charger's offline queue).
+        # The open transactions: at most one per connector, its `transaction`. A new start
+        # on a connector closes the one before (see `_supersede`).
         self._transactions: dict[int, Transaction] = {}
+        # Ids of the latest superseded transactions (insertion-ordered, bounded).
+        self._superseded: dict[int, None] = {}
         self._handlers: dict[str, _Handler] = {
             "Authorize": self._on_authorize,
             "BootNotification": self._on_boot_notification,
@@ -212,9 +225,15 @@ class ChargerSession:
             "StatusNotification": self._on_status_notification,
             "StopTransaction": self._on_stop_transaction,
         }
+        restored: set[StateKey] = set()
         for tx in sorted(hooks.open_transactions(config.charge_box_id), key=_start_order):
+            # A store may hold several per connector (written before superseding existed).
+            connector = self.state.connector(tx.connector_id)
+            self._supersede(connector, restored)
             self._transactions[tx.transaction_id] = tx
-            self.state.connector(tx.connector_id).transaction = tx
+            connector.transaction = tx
+        # Nobody listens yet; closing a leftover of a past run is no news to announce.
+        self._events.clear()
 
     # ------------------------------------------------------------------ properties
 
@@ -235,7 +254,7 @@ class ChargerSession:
 
     @property
     def transactions(self) -> dict[int, Transaction]:
-        """Open transactions by id (a copy of the mapping; the objects are live)."""
+        """Open transactions by id, one per connector at most (a copy; the objects are live)."""
         return dict(self._transactions)
 
     def update_config(self, config: ChargerConfig) -> None:
@@ -453,6 +472,9 @@ class ChargerSession:
             return {"transactionId": current.transaction_id, "idTagInfo": info}
         if info.get("status") == ACCEPTED and self._tag_busy(id_tag, connector_id):
             info["status"] = CONCURRENT_TX
+        # A transaction still open here lost its StopTransaction (a reboot, a lost frame):
+        # the charger runs one transaction per connector, so this start ends it.
+        self._supersede(connector, changed)
         tx = Transaction(
             transaction_id=self.hooks.next_transaction_id(),
             connector_id=connector_id,
@@ -526,15 +548,23 @@ class ChargerSession:
             response["idTagInfo"] = self._authorize(id_tag)
         meter_stop = float(payload["meterStop"])
         stop_time = parse_timestamp(payload["timestamp"])
-        tx = self._transactions.pop(payload["transactionId"], None)
+        transaction_id = payload["transactionId"]
+        tx = self._transactions.pop(transaction_id, None)
         if tx is None:
-            # Unknown, or already stopped (a resend after a lost reply): acknowledge it,
-            # or the charger would retry it forever (section 4.10, sanity checks).
-            _LOGGER.warning(
-                "%s stopped unknown transaction %s",
-                self.charge_box_id,
-                payload["transactionId"],
-            )
+            # Unknown, superseded or already stopped (a resend after a lost reply):
+            # acknowledge it, or the charger would retry it forever (section 4.10). It
+            # must not touch the connector, which may run a newer transaction by now.
+            if transaction_id in self._superseded:
+                del self._superseded[transaction_id]
+                _LOGGER.info(
+                    "%s: late stop of superseded transaction %s acknowledged",
+                    self.charge_box_id,
+                    transaction_id,
+                )
+            else:
+                _LOGGER.warning(
+                    "%s stopped unknown transaction %s", self.charge_box_id, transaction_id
+                )
             return response
         connector = self._connector(tx.connector_id, changed)
         transaction_data = payload.get("transactionData")
@@ -554,20 +584,7 @@ class ChargerSession:
             connector.transaction = None
         changed.add((tx.connector_id, TRANSACTION))
         self.hooks.transaction_stopped(self.charge_box_id, tx)
-        self._events.append(
-            ChargerEvent(
-                tx.connector_id,
-                "session",
-                "stopped",
-                {
-                    "transaction_id": tx.transaction_id,
-                    "id_tag": tx.id_tag,
-                    "energy_wh": tx.energy,
-                    "duration_s": max(0.0, (stop_time - tx.start_time).total_seconds()),
-                    "reason": tx.stop_reason,
-                },
-            )
-        )
+        self._stopped_event(tx)
         return response
 
     # ------------------------------------------------------------------ shared by the handlers
@@ -644,14 +661,70 @@ class ChargerSession:
         return dict(self.hooks.authorize(self.charge_box_id, id_tag))
 
     def _tag_busy(self, id_tag: str, connector_id: int) -> bool:
-        """Whether the tag runs a transaction on another connector of this charger."""
+        """Whether the tag runs a transaction on another connector of this charger.
+
+        A transaction counts only while it may still run: a leftover whose connector
+        has since reported a status without a transaction (its StopTransaction lost,
+        e.g. across a reboot) must not refuse the tag forever with ConcurrentTx.
+        """
         if id_tag.casefold() in self.concurrent_tags:
             return False
         return any(
-            connector.transaction is not None
-            and connector_id != connector.connector_id
-            and _same_tag(connector.transaction.id_tag, id_tag)
-            for connector in self.state.connectors.values()
+            tx.connector_id != connector_id and _same_tag(tx.id_tag, id_tag) and self._may_run(tx)
+            for tx in self._transactions.values()
+        )
+
+    def _may_run(self, tx: Transaction) -> bool:
+        """False when the connector reported, after `tx` started, a status only an idle one has."""
+        connector = self.state.connectors.get(tx.connector_id)
+        if connector is None or connector.status not in _ENDED_STATUSES:
+            return True
+        return connector.status_time is None or connector.status_time <= tx.start_time
+
+    def _supersede(self, connector: ConnectorState, changed: set[StateKey]) -> None:
+        """Close the connector's open transaction: a new one starts there without its stop.
+
+        Its energy is what its last reading showed and it ends at that reading, with
+        reason `SUPERSEDED`; the store forgets it. A late StopTransaction for it is still
+        acknowledged (section 4.10) but changes nothing.
+        """
+        old = connector.transaction
+        if old is None:
+            return
+        connector.transaction = None
+        self._transactions.pop(old.transaction_id, None)
+        old.stop_time = old.last_update or old.start_time
+        old.stop_reason = SUPERSEDED
+        superseded = self._superseded
+        superseded[old.transaction_id] = None
+        if len(superseded) > MAX_SUPERSEDED_REMEMBERED:
+            del superseded[next(iter(superseded))]
+        changed.add((connector.connector_id, TRANSACTION))
+        _LOGGER.info(
+            "%s: transaction %s on connector %s superseded by a new start",
+            self.charge_box_id,
+            old.transaction_id,
+            connector.connector_id,
+        )
+        self.hooks.transaction_stopped(self.charge_box_id, old)
+        self._stopped_event(old)
+
+    def _stopped_event(self, tx: Transaction) -> None:
+        """Announce a closed transaction (stop_time and stop_reason set)."""
+        stop_time = tx.stop_time or tx.start_time
+        self._events.append(
+            ChargerEvent(
+                tx.connector_id,
+                "session",
+                "stopped",
+                {
+                    "transaction_id": tx.transaction_id,
+                    "id_tag": tx.id_tag,
+                    "energy_wh": tx.energy,
+                    "duration_s": max(0.0, (stop_time - tx.start_time).total_seconds()),
+                    "reason": tx.stop_reason,
+                },
+            )
         )
 
     def _tag_event(self, connector_id: int, id_tag: str, info: dict[str, Any]) -> None:

@@ -134,7 +134,9 @@ class ChargerEvent:
     # id_tag: accepted/blocked/expired/invalid/concurrent_tx/unknown; session: started/stopped
     event_type: str
     # id_tag: {"id_tag"}; session started: {"transaction_id", "id_tag", "meter_start"};
-    # session stopped: {"transaction_id", "id_tag", "energy_wh", "duration_s", "reason"}
+    # session stopped: {"transaction_id", "id_tag", "energy_wh", "duration_s", "reason"}, the
+    # reason as the StopTransaction gave it (section 7.36), or "Superseded" when a new start on
+    # the connector closed a transaction whose stop never came
     data: dict[str, Any]
 
 
