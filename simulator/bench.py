@@ -511,6 +511,65 @@ async def status_latency(
     return latencies
 
 
+# The hostile-charger scenario: StartTransactions on one connector, never a stop.
+HOSTILE_STARTS = 2000
+HOSTILE_TARGET_MB = 20.0
+
+
+@dataclass(slots=True)
+class Hostile:
+    """What a charger starting transactions without ever stopping one cost the server."""
+
+    kind: str
+    starts: int
+    rss_growth: int  # bytes, settled after the starts against settled before
+    cpu_s: float
+
+    def line(self) -> str:
+        return (
+            f"hostile charger ({self.kind}): {self.starts} StartTransactions without a stop: "
+            f"RSS {self.rss_growth / 1e6:+.1f} MB "
+            f"({self.rss_growth / max(1, self.starts):.0f} bytes each), "
+            f"{1000 * self.cpu_s / max(1, self.starts):.3f} ms CPU each"
+        )
+
+    def verdict(self) -> str:
+        ok = self.rss_growth / 1e6 <= HOSTILE_TARGET_MB
+        return (
+            f"{'PASS' if ok else 'FAIL'}  {self.starts} StartTransactions without a stop grow "
+            f"the server by <= {HOSTILE_TARGET_MB:g} MB ({self.kind}): "
+            f"{self.rss_growth / 1e6:.1f} MB"
+        )
+
+
+async def hostile(kind: str, starts: int = HOSTILE_STARTS) -> Hostile:
+    """One charger sends `starts` StartTransactions on connector 1 and never a stop.
+
+    Each start closes the one before it (OCPP 1.6 section 4.10 stops can be lost), so what
+    the server keeps must not grow with the count.
+    """
+    server = await ServerProcess.start(kind, 1)
+    try:
+        charger = await RawCharger.open(server.port, f"{BUSY_PREFIX}0")
+        await charger.start_charging()
+        before = await settle(server)
+        for n in range(starts):
+            start = {
+                "connectorId": 1,
+                "idTag": "HOSTILE",
+                "meterStart": METER_START + n,
+                "timestamp": iso(datetime.now(UTC)),
+            }
+            reply = await charger.call("StartTransaction", json.dumps(start))
+            if not reply.startswith("[3,"):
+                raise RuntimeError(f"StartTransaction {n} refused: {reply}")
+        after = await settle(server)
+        await charger.close()
+    finally:
+        await server.stop()
+    return Hostile(kind, starts, after["rss"] - before["rss"], after["cpu"] - before["cpu"])
+
+
 def latency_line(label: str, latencies: list[float]) -> str:
     p50, p99 = percentiles(latencies)
     return (
@@ -520,7 +579,11 @@ def latency_line(label: str, latencies: list[float]) -> str:
 
 
 async def bench_main(
-    sizes: list[int], seconds: float, kinds: list[str], ha_sizes: list[int]
+    sizes: list[int],
+    seconds: float,
+    kinds: list[str],
+    ha_sizes: list[int],
+    hostile_starts: int = HOSTILE_STARTS,
 ) -> None:
     print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
     print(HEADER)
@@ -537,9 +600,19 @@ async def bench_main(
         latencies, changes = await status_and_churn(seconds)
         print(latency_line("ha", latencies))
         print(changes.line(), flush=True)
+    hostiles = [
+        await hostile(kind, hostile_starts)
+        for kind in kinds
+        if hostile_starts and kind in {"central", "ha"}
+    ]
+    for found in hostiles:
+        print(found.line(), flush=True)
+    if "ha" in kinds:
         print()
         for line in targets(results["ha"], latencies, changes):
             print(line)
+    for found in hostiles:
+        print(found.verdict())
 
 
 def _numbers(text: str) -> list[int]:
@@ -558,13 +631,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each scenario")
     parser.add_argument("--kinds", default="floor,central,ha", help="server kinds to measure")
+    parser.add_argument(
+        "--hostile",
+        type=int,
+        default=HOSTILE_STARTS,
+        help="StartTransactions without a stop from one charger (0: skip)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server_main(args.kind, args.chargers))
         return
     kinds = args.kinds.split(",")
-    asyncio.run(bench_main(_numbers(args.sizes), args.seconds, kinds, _numbers(args.ha_sizes)))
+    asyncio.run(
+        bench_main(_numbers(args.sizes), args.seconds, kinds, _numbers(args.ha_sizes), args.hostile)
+    )
 
 
 if __name__ == "__main__":
