@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 import logging
+import time
 from typing import Any, Final, Protocol
 
 from .config import ChargerConfig
@@ -128,6 +129,12 @@ SUPERSEDED: Final = "Superseded"
 # Ids of superseded transactions remembered to recognise their late StopTransaction; a
 # charger starting without ever stopping must not grow memory.
 MAX_SUPERSEDED_REMEMBERED: Final = 32
+# How long after an Authorize (or our RemoteStartTransaction) a StartTransaction of the same
+# tag at the same charger belongs to it: the driver presents the card, then plugs in, and
+# the charger gives up after its ConnectionTimeOut (section 9.1.7), commonly 30 to 180 s.
+TAG_WINDOW: Final = 300.0
+# Tags remembered per charger for that (a charger cannot have more drivers at once).
+MAX_RECENT_TAGS: Final = 16
 # ChargePointStatus values (section 7.7) a connector reports only once its transaction
 # ended: reported after a transaction's start, they show it is a leftover whose
 # StopTransaction was lost. Faulted and the suspended states may come mid-transaction;
@@ -171,6 +178,37 @@ def _same_tag(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
+class _RecentTags:
+    """Id tags seen lately at one charger, each with a note; bounded in count and in time."""
+
+    __slots__ = ("_seen", "window")
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._seen: dict[str, tuple[float, str]] = {}  # casefolded tag -> (when, note)
+
+    def add(self, id_tag: str, note: str) -> None:
+        seen = self._seen
+        key = id_tag.casefold()
+        seen.pop(key, None)  # re-inserted last: the oldest goes first
+        seen[key] = (time.monotonic(), note)
+        if len(seen) > MAX_RECENT_TAGS:
+            del seen[next(iter(seen))]
+
+    def get(self, id_tag: str) -> str | None:
+        """The note of `id_tag` if it was seen within the window."""
+        found = self._seen.get(id_tag.casefold())
+        if found is None or time.monotonic() - found[0] > self.window:
+            return None
+        return found[1]
+
+    def take(self, id_tag: str) -> str | None:
+        """Like `get`, and forget the tag."""
+        note = self.get(id_tag)
+        self._seen.pop(id_tag.casefold(), None)
+        return note
+
+
 class ChargerSession:
     """The central system's side of one charger (handler contract of `protocol.connection`).
 
@@ -180,6 +218,12 @@ class ChargerSession:
     without reboot sends none). Id tags in `concurrent_tags` may run several
     transactions at once on this charger (e.g. the tag remote starts use); any other tag
     gets ConcurrentTx while it has a transaction running on another connector.
+
+    A tag presented at the charger is announced once (ChargerEvent "id_tag"): by its
+    Authorize, or by its StartTransaction when no Authorize of it came within
+    `tag_window` seconds (or it came with another verdict, e.g. ConcurrentTx). Tags in
+    `remote_tags` (the one remote starts from Home Assistant use) and tags of our own
+    RemoteStartTransaction within the window were never presented: no "id_tag" event.
     """
 
     def __init__(
@@ -190,6 +234,8 @@ class ChargerSession:
         boot_policy: BootPolicy | None = None,
         resync_delay: float = 5.0,
         concurrent_tags: Iterable[str] = (),
+        remote_tags: Iterable[str] = (),
+        tag_window: float = TAG_WINDOW,
     ) -> None:
         """Create the session and restore the transactions `hooks` still has open."""
         self._config = config
@@ -198,6 +244,11 @@ class ChargerSession:
         self.boot_policy = boot_policy
         self.resync_delay = resync_delay
         self.concurrent_tags: set[str] = {tag.casefold() for tag in concurrent_tags}
+        self.remote_tags: set[str] = {tag.casefold() for tag in remote_tags}
+        # Tags announced by an Authorize (noted with its status) and tags of our
+        # RemoteStartTransaction, for the StartTransaction that follows.
+        self._presented = _RecentTags(tag_window)
+        self._remote_started = _RecentTags(tag_window)
         self._connection: SessionConnection | None = None
         self._booted = False  # a BootNotification arrived on the current connection
         # Actions a charger in Pending may send because we triggered them (section 4.2).
@@ -256,6 +307,15 @@ class ChargerSession:
     def transactions(self) -> dict[int, Transaction]:
         """Open transactions by id, one per connector at most (a copy; the objects are live)."""
         return dict(self._transactions)
+
+    @property
+    def tag_window(self) -> float:
+        """Seconds a StartTransaction may follow the Authorize or remote start of its tag."""
+        return self._presented.window
+
+    @tag_window.setter
+    def tag_window(self, seconds: float) -> None:
+        self._presented.window = self._remote_started.window = seconds
 
     def update_config(self, config: ChargerConfig) -> None:
         """Take new settings; changed intervals go to a connected charger at once."""
@@ -337,7 +397,9 @@ class ChargerSession:
         """Section 4.1: tell the charger whether the tag may charge."""
         id_tag = payload["idTag"]
         info = self._authorize(id_tag)
-        self._tag_event(0, id_tag, info)
+        if not self._is_remote(id_tag, consume=False):
+            self._tag_event(0, id_tag, info)
+            self._presented.add(id_tag, info.get("status", ""))
         return {"idTagInfo": info}
 
     def _on_boot_notification(
@@ -490,7 +552,9 @@ class ChargerSession:
         changed.add((connector_id, TRANSACTION))
         self._record_register(connector, meter_start, start_time, "Transaction.Begin", changed)
         self.hooks.transaction_started(self.charge_box_id, tx)
-        self._tag_event(connector_id, id_tag, info)
+        announced = self._presented.take(id_tag)
+        if not self._is_remote(id_tag, consume=True) and announced != info.get("status", ""):
+            self._tag_event(connector_id, id_tag, info)
         self._events.append(
             ChargerEvent(
                 connector_id,
@@ -727,6 +791,13 @@ class ChargerSession:
             )
         )
 
+    def _is_remote(self, id_tag: str, *, consume: bool) -> bool:
+        """Whether `id_tag` comes from a remote start rather than a card presented."""
+        if id_tag.casefold() in self.remote_tags:
+            return True
+        recent = self._remote_started
+        return (recent.take(id_tag) if consume else recent.get(id_tag)) is not None
+
     def _tag_event(self, connector_id: int, id_tag: str, info: dict[str, Any]) -> None:
         event_type = _ID_TAG_EVENTS.get(info.get("status", ""), "unknown")
         self._events.append(ChargerEvent(connector_id, "id_tag", event_type, {"id_tag": id_tag}))
@@ -941,7 +1012,8 @@ class ChargerSession:
         connector_id: int | None = None,
         charging_profile: dict[str, Any] | None = None,
     ) -> str:
-        """RemoteStartTransaction (section 5.11)."""
+        """RemoteStartTransaction (section 5.11); its Authorize and start present no card."""
+        self._remote_started.add(id_tag, "remote")
         return await self._status(
             "RemoteStartTransaction",
             _without_none(idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile),

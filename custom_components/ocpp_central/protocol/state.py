@@ -127,7 +127,11 @@ class ConfigurationValue:
 
 @dataclass(slots=True, frozen=True)
 class ChargerEvent:
-    """Something that happened rather than a state: a tag presented, a session started."""
+    """Something that happened rather than a state: a tag presented, a session started.
+
+    "id_tag" fires once per card presented (an Authorize and the StartTransaction that
+    follows it are one presentation) and never for a remote start.
+    """
 
     connector_id: int
     kind: str  # "id_tag" or "session"

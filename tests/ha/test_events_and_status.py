@@ -1,0 +1,53 @@
+"""Tag events, tag names, connector and charger status as a homeowner sees them.
+
+The whole integration over 127.0.0.1 websockets with the project's simulated charger (an
+OCPP-J implementation independent of ours), states read from `hass.states`.
+"""
+
+from __future__ import annotations
+
+from homeassistant.const import STATE_ON
+from homeassistant.core import HomeAssistant
+
+from .conftest import ConfigEntryFactory, charger_subentry
+from .test_end_to_end import (  # chargers: the fixture these tests use
+    Chargers,
+    chargers,  # noqa: F401
+    entity_id,
+    recorded_states,
+    wait_for_state,
+)
+from .test_runtime import setup_entry
+
+
+async def test_one_tag_event_per_card_and_none_for_a_remote_start(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,  # noqa: F811
+) -> None:
+    entry = mock_config_entry(
+        port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]
+    )
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(free_port, "CP1")
+    tag_event = entity_id(hass, "event", "CP1_id_tag")
+    with recorded_states(hass, tag_event) as fired:
+        # OCPP 1.6 sections 4.1 and 4.8: Authorize, then StartTransaction of the same card.
+        transaction_id = await cp.start_transaction(1, "TAG1", authorize=True)
+        await wait_for_state(
+            hass, entity_id(hass, "sensor", "CP1_1_transaction_id"), lambda s: s.state != "unknown"
+        )
+        assert [s.attributes["event_type"] for s in fired] == ["accepted"]
+        assert fired[0].attributes["id_tag"] == "TAG1"
+        await cp.stop_transaction(1)
+        assert transaction_id > 0
+
+        # A start from Home Assistant presents no card.
+        switch = entity_id(hass, "switch", "CP1_1_charging")
+        await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True)
+        await wait_for_state(hass, switch, lambda s: s.state == STATE_ON)
+        session_event = hass.states.get(entity_id(hass, "event", "CP1_1_session"))
+        assert session_event is not None
+        assert session_event.attributes["event_type"] == "started"
+    assert len(fired) == 1
