@@ -212,6 +212,7 @@ def _meter(
     *,
     enabled: bool = True,
     twin: bool = False,
+    when_reported: bool = False,
 ) -> OcppSensorEntityDescription:
     """A measurement sensor fed by MeterValues."""
     return OcppSensorEntityDescription(
@@ -222,13 +223,17 @@ def _meter(
         native_unit_of_measurement=unit,
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=enabled,
+        when_reported=when_reported,
         on_charger_when_reported=twin,
         value_fn=_rounded(value_fn, RESOLUTION[device_class]),
     )
 
 
 def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
-    """Per-phase current, voltage and power: disabled by default (rarely wanted)."""
+    """Per-phase current, voltage and power: disabled by default (rarely wanted).
+
+    Created only for the phases a charger reports (a single-phase one has no L2 or L3).
+    """
     out: list[OcppSensorEntityDescription] = []
     for phase in PHASES:
         suffix = phase.lower()
@@ -240,6 +245,7 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
                     SensorDeviceClass.CURRENT,
                     UnitOfElectricCurrent.AMPERE,
                     enabled=False,
+                    when_reported=True,
                 ),
                 _meter(
                     f"voltage_{suffix}",
@@ -247,6 +253,7 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
                     SensorDeviceClass.VOLTAGE,
                     UnitOfElectricPotential.VOLT,
                     enabled=False,
+                    when_reported=True,
                 ),
                 _meter(
                     f"power_{suffix}",
@@ -254,6 +261,7 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
                     SensorDeviceClass.POWER,
                     UnitOfPower.WATT,
                     enabled=False,
+                    when_reported=True,
                 ),
             )
         )
@@ -300,18 +308,22 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         SensorDeviceClass.VOLTAGE,
         UnitOfElectricPotential.VOLT,
     ),
+    # Values many chargers never send (the car's state of charge needs ISO 15118 or DC; an
+    # AC charger may have no temperature sensor): created once reported.
     _meter(
         "current_offered",
         _first_of(CURRENT_OFFERED),
         SensorDeviceClass.CURRENT,
         UnitOfElectricCurrent.AMPERE,
+        when_reported=True,
     ),
-    _meter("soc", _first_of(SOC), SensorDeviceClass.BATTERY, PERCENTAGE),
+    _meter("soc", _first_of(SOC), SensorDeviceClass.BATTERY, PERCENTAGE, when_reported=True),
     _meter(
         "temperature",
         _first_of(TEMPERATURE),
         SensorDeviceClass.TEMPERATURE,
         UnitOfTemperature.CELSIUS,
+        when_reported=True,
     ),
     OcppSensorEntityDescription(
         key="energy",
@@ -390,12 +402,13 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
 )
 
 
-def _reported(description: OcppSensorEntityDescription, state: ChargerState) -> bool:
-    """Whether the charger reports this meter value for itself (connector 0)."""
-    charger = state.connectors[0]
+def _reported(
+    description: OcppSensorEntityDescription, state: ChargerState, connector: ConnectorState
+) -> bool:
+    """Whether the charger reported this sensor's value on `connector`."""
     if description.register is not None:
-        return description.register in charger.readings
-    return description.value_fn(state, charger) is not None
+        return description.register in connector.readings
+    return description.value_fn(state, connector) is not None
 
 
 def _make(

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+import pytest
+
+from custom_components.ocpp_central.const import DOMAIN
 
 from .conftest import ConfigEntryFactory, charger_subentry
 from .test_end_to_end import (  # chargers: the fixture these tests use
@@ -51,3 +55,48 @@ async def test_one_tag_event_per_card_and_none_for_a_remote_start(
         assert session_event is not None
         assert session_event.attributes["event_type"] == "started"
     assert len(fired) == 1
+
+
+async def test_values_never_reported_leave_no_entity(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,  # noqa: F811
+) -> None:
+    """SoC, temperature, offered current and phases appear with their first value.
+
+    An entity Home Assistant already knows (an existing install's, with its history) is
+    created at once: its unique id and entity id stay.
+    """
+    entry = mock_config_entry(
+        port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]
+    )
+    registry = er.async_get(hass)
+    known = registry.async_get_or_create(
+        "sensor", DOMAIN, "CP1_1_temperature", config_entry=entry, suggested_object_id="cp1_temp"
+    )
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(free_port, "CP1")
+
+    def exists(unique_id: str) -> bool:
+        return registry.async_get_entity_id("sensor", DOMAIN, unique_id) is not None
+
+    assert exists("CP1_1_power")
+    assert not exists("CP1_1_soc")
+    assert not exists("CP1_1_current_offered")
+    assert not exists("CP1_1_current_l1")
+    kept = hass.states.get(known.entity_id)
+    assert kept is not None
+    assert kept.state == "unknown"  # served by the integration, not a leftover registry entry
+    assert not kept.attributes.get("restored")
+
+    await cp.start_transaction(1, "TAG1", authorize=False)
+    chargers.clock.advance(60)
+    await cp.send_meter_values(1)
+    soc = await wait_for_state(
+        hass, entity_id(hass, "sensor", "CP1_1_soc"), lambda s: s.state != "unknown"
+    )
+    assert float(soc.state) == pytest.approx(cp.connector(1).soc, abs=0.5)
+    assert exists("CP1_1_current_offered")
+    assert exists("CP1_1_current_l1")  # disabled by default, but it exists to enable
+    assert entity_id(hass, "sensor", "CP1_1_temperature") == known.entity_id

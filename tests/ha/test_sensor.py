@@ -215,6 +215,8 @@ async def test_per_phase_disabled_by_default(
 ) -> None:
     h = await make_harness([Platform.SENSOR])
     h.boot(connectors=1)
+    # Per-phase sensors exist once their phase is reported.
+    h.meter(1, {"Current.Import@L1": 16, "Voltage@L2-N": 230, "Power.Active.Import@L3": 3680})
     await hass.async_block_till_done()
     registry = er.async_get(hass)
     for key in ("current_l1", "voltage_l2", "power_l3"):
@@ -238,6 +240,15 @@ async def test_second_connector_renames_disabled_sensors_too(
     """Connector 1's entities, disabled ones included, carry their number once 2 appears."""
     h = await make_harness([Platform.SENSOR])
     h.boot(connectors=1)
+    h.meter(
+        1,
+        {
+            "Current.Import@L1": 16,
+            "Voltage@L1-N": 230,
+            "Power.Active.Import@L1": 3680,
+            "Voltage@L3-N": 231,
+        },
+    )
     await hass.async_block_till_done()
     h.status(2, "Available")
     await hass.async_block_till_done()
