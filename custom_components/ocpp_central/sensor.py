@@ -64,7 +64,9 @@ def _enum(*values: str) -> dict[str, str]:
     return {value: snake_case(value) for value in values}
 
 
-# ChargePointStatus, OCPP 1.6 section 7.7.
+# ChargePointStatus, OCPP 1.6 section 7.7. Unavailable (taken out of service, e.g. by
+# ChangeAvailability Inoperative) shows as "out_of_service": "unavailable" is the state Home
+# Assistant gives an entity it cannot read, such as those of a charger that went offline.
 CONNECTOR_STATUS = _enum(
     "Available",
     "Preparing",
@@ -76,6 +78,7 @@ CONNECTOR_STATUS = _enum(
     "Unavailable",
     "Faulted",
 )
+CONNECTOR_STATUS["Unavailable"] = "out_of_service"
 # ChargePointErrorCode, OCPP 1.6 section 7.6.
 ERROR_CODE = _enum(
     "ConnectorLockFailure",
@@ -268,6 +271,14 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
     return tuple(out)
 
 
+def _status(_state: ChargerState, connector: ConnectorState) -> str | None:
+    return None if connector.status is None else CONNECTOR_STATUS.get(connector.status)
+
+
+def _error_code(_state: ChargerState, connector: ConnectorState) -> str | None:
+    return None if connector.error_code is None else ERROR_CODE.get(connector.error_code)
+
+
 SENSORS: tuple[OcppSensorEntityDescription, ...] = (
     OcppSensorEntityDescription(
         key="connector_status",
@@ -275,7 +286,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=(STATUS,),
         device_class=SensorDeviceClass.ENUM,
         options=list(CONNECTOR_STATUS.values()),
-        value_fn=lambda _s, c: None if c.status is None else CONNECTOR_STATUS.get(c.status),
+        value_fn=_status,
     ),
     OcppSensorEntityDescription(
         key="error_code",
@@ -284,7 +295,30 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         entity_category=EntityCategory.DIAGNOSTIC,
         options=list(ERROR_CODE.values()),
-        value_fn=lambda _s, c: None if c.error_code is None else ERROR_CODE.get(c.error_code),
+        value_fn=_error_code,
+    ),
+    # The charger as a whole (StatusNotification on connector 0, section 4.9): a fault of
+    # the whole charger shows here. Created once the charger reports it.
+    OcppSensorEntityDescription(
+        key="charger_status",
+        translation_key="charger_status",
+        per_connector=False,
+        when_reported=True,
+        fields=(STATUS,),
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONNECTOR_STATUS.values()),
+        value_fn=_status,
+    ),
+    OcppSensorEntityDescription(
+        key="charger_error_code",
+        translation_key="charger_error_code",
+        per_connector=False,
+        when_reported=True,
+        fields=(STATUS,),
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=list(ERROR_CODE.values()),
+        value_fn=_error_code,
     ),
     # Sum of the phases: the power drawn is the total over all phases.
     _meter(

@@ -6,9 +6,10 @@ OCPP-J implementation independent of ours), states read from `hass.states`.
 
 from __future__ import annotations
 
-from homeassistant.const import STATE_ON
+from homeassistant.const import STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from ocpp.v16 import call
 import pytest
 
 from custom_components.ocpp_central.const import DOMAIN
@@ -100,3 +101,47 @@ async def test_values_never_reported_leave_no_entity(
     assert exists("CP1_1_current_offered")
     assert exists("CP1_1_current_l1")  # disabled by default, but it exists to enable
     assert entity_id(hass, "sensor", "CP1_1_temperature") == known.entity_id
+
+
+async def test_out_of_service_is_not_offline_and_the_charger_has_a_status(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,  # noqa: F811
+) -> None:
+    """OCPP Unavailable shows as out_of_service; Home Assistant's unavailable means offline.
+
+    Connector 0 (OCPP 1.6 section 4.9: the charger as a whole) has its own status and error
+    code, so a fault of the whole charger is visible.
+    """
+    entry = mock_config_entry(port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)])
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(free_port, "CP1")
+    charger_status = entity_id(hass, "sensor", "CP1_charger_status")
+    charger_error = entity_id(hass, "sensor", "CP1_charger_error_code")
+    assert hass.states.get(charger_status).state == "available"  # type: ignore[union-attr]
+    assert hass.states.get(charger_error).state == "no_error"  # type: ignore[union-attr]
+
+    await cp._call(  # a charger-wide fault, as the simulator has no public way to send it
+        call.StatusNotification(connector_id=0, error_code="GroundFailure", status="Faulted")
+    )
+    await wait_for_state(hass, charger_status, lambda s: s.state == "faulted")
+    assert hass.states.get(charger_error).state == "ground_failure"  # type: ignore[union-attr]
+
+    # Section 5.2: ChangeAvailability Inoperative; the connector reports Unavailable.
+    status = entity_id(hass, "sensor", "CP1_1_connector_status")
+    await hass.services.async_call(
+        "switch",
+        "turn_off",
+        {"entity_id": entity_id(hass, "switch", "CP1_1_available")},
+        blocking=True,
+    )
+    await cp.wait_until(lambda: cp.connector(1).status == "Unavailable")
+    shown = await wait_for_state(hass, status, lambda s: s.state != "available")
+    assert shown.state == "out_of_service"
+    assert "unavailable" not in shown.attributes["options"]
+
+    await cp.close()
+    offline = await wait_for_state(hass, status, lambda s: s.state == STATE_UNAVAILABLE)
+    assert offline.state != shown.state
+    assert hass.states.get(charger_status).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
