@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 import re
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -15,6 +15,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
@@ -30,6 +31,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
+from .const import CONF_ID_TAG, SUBENTRY_ID_TAG
 from .entity import (
     Charger,
     OcppEntity,
@@ -205,6 +207,8 @@ class OcppSensorEntityDescription(OcppEntityDescription, SensorEntityDescription
     register: str | None = None
     # A value of the running or, once stopped, the last transaction (see OcppSessionSensor).
     session_fn: Callable[[Transaction], SensorValue] | None = None
+    # Shows the running transaction's id tag by its name (see OcppIdTagSensor).
+    tag_name: bool = False
 
 
 def _meter(
@@ -401,7 +405,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         key="id_tag",
         translation_key="id_tag",
         fields=(TRANSACTION,),
-        value_fn=lambda _s, c: None if (tx := _running(c)) is None else tx.id_tag,
+        tag_name=True,
     ),
     OcppSensorEntityDescription(
         key="transaction_id",
@@ -453,6 +457,8 @@ def _make(
         cls = OcppRegisterSensor
     elif description.session_fn is not None:
         cls = OcppSessionSensor
+    elif description.tag_name:
+        cls = OcppIdTagSensor
     return cls(charger, connector_id, description, multi_connector=multi)
 
 
@@ -479,6 +485,57 @@ class OcppSensor(OcppEntity, SensorEntity):
         if value == self._attr_native_value:
             return False
         self._attr_native_value = value
+        return True
+
+
+ATTR_ID_TAG = "id_tag"
+
+
+def tag_title(entry: ConfigEntry[Any], id_tag: str) -> str:
+    """The title of `id_tag`'s id-tag subentry, or the tag itself when it has none.
+
+    IdToken is case-insensitive (OCPP 1.6 section 7.28).
+    """
+    wanted = id_tag.casefold()
+    for subentry in entry.subentries.values():
+        if (
+            subentry.subentry_type == SUBENTRY_ID_TAG
+            and str(subentry.data.get(CONF_ID_TAG, "")).casefold() == wanted
+        ):
+            return subentry.title
+    return id_tag
+
+
+class OcppIdTagSensor(OcppSensor):
+    """Who is charging: the running transaction's tag by its name, the raw id an attribute.
+
+    The name is the title of the tag's id-tag subentry (an unknown tag shows its raw id)
+    and follows a rename at once. The raw id is kept out of the recorder: the state
+    already records who charged, and the id is only for automations of the moment.
+    """
+
+    _unrecorded_attributes = frozenset({ATTR_ID_TAG})
+    _id_tag: str | None = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Also follow changes of the entry's subentries (a tag renamed, added, removed)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._charger.entry.add_update_listener(self._async_entry_updated))
+
+    async def _async_entry_updated(self, _hass: HomeAssistant, _entry: ConfigEntry[Any]) -> None:
+        self._handle_change()
+
+    @override
+    def _update_value(self) -> bool:
+        tx = _running(self.connector)
+        id_tag = None if tx is None else tx.id_tag
+        name = None if id_tag is None else tag_title(self._charger.entry, id_tag)
+        if name == self._attr_native_value and id_tag == self._id_tag:
+            return False
+        self._attr_native_value = name
+        self._id_tag = id_tag
+        self._attr_extra_state_attributes = {} if id_tag is None else {ATTR_ID_TAG: id_tag}
         return True
 
 

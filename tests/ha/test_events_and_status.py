@@ -12,9 +12,9 @@ from homeassistant.helpers import entity_registry as er
 from ocpp.v16 import call
 import pytest
 
-from custom_components.ocpp_central.const import DOMAIN
+from custom_components.ocpp_central.const import DEFAULT_REMOTE_ID_TAG, DOMAIN, SUBENTRY_ID_TAG
 
-from .conftest import ConfigEntryFactory, charger_subentry
+from .conftest import ConfigEntryFactory, charger_subentry, id_tag_subentry
 from .test_end_to_end import (  # chargers: the fixture these tests use
     Chargers,
     chargers,  # noqa: F401
@@ -145,3 +145,46 @@ async def test_out_of_service_is_not_offline_and_the_charger_has_a_status(
     offline = await wait_for_state(hass, status, lambda s: s.state == STATE_UNAVAILABLE)
     assert offline.state != shown.state
     assert hass.states.get(charger_status).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+
+
+async def test_id_tag_sensor_shows_the_tag_by_its_name(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,  # noqa: F811
+) -> None:
+    """The id-tag subentry's title is the state; the raw id an attribute the recorder skips."""
+    entry = mock_config_entry(
+        port=free_port,
+        chargers=[charger_subentry("CP1", meter_interval=0)],
+        id_tags=[id_tag_subentry("04A1B2", name="Alice")],
+    )
+    await setup_entry(hass, entry)
+    cp = await chargers.connect(free_port, "CP1")
+    sensor = entity_id(hass, "sensor", "CP1_1_id_tag")
+
+    await cp.start_transaction(1, "04a1b2", authorize=False)  # case-insensitive (7.28)
+    shown = await wait_for_state(hass, sensor, lambda s: s.state != "unknown")
+    assert shown.state == "Alice (04A1B2)"
+    assert shown.attributes["id_tag"] == "04a1b2"
+    assert shown.state_info is not None
+    assert "id_tag" in shown.state_info["unrecorded_attributes"]
+
+    # A rename shows at once.
+    tag = next(s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_ID_TAG)
+    hass.config_entries.async_update_subentry(entry, tag, title="Alice's car")
+    renamed = await wait_for_state(hass, sensor, lambda s: s.state != "Alice (04A1B2)")
+    assert renamed.state == "Alice's car"
+
+    # A tag without a subentry (here the one remote starts use) shows its raw id.
+    await cp.stop_transaction(1)
+    stopped = await wait_for_state(hass, sensor, lambda s: s.state == "unknown")
+    assert "id_tag" not in stopped.attributes
+    await hass.services.async_call(
+        "switch",
+        "turn_on",
+        {"entity_id": entity_id(hass, "switch", "CP1_1_charging")},
+        blocking=True,
+    )
+    remote = await wait_for_state(hass, sensor, lambda s: s.state != "unknown")
+    assert remote.state == remote.attributes["id_tag"] == DEFAULT_REMOTE_ID_TAG
