@@ -167,6 +167,16 @@ RESOLUTION: dict[SensorDeviceClass, int] = {
     SensorDeviceClass.TEMPERATURE: 1,
 }
 ENERGY_DIGITS = RESOLUTION[SensorDeviceClass.ENERGY]
+# How a quantity is shown: the unit suggested to Home Assistant (None: its own) and the
+# decimals. One look across the device page: "11.04 kW", "16.0 A", "230 V", "12.35 kWh".
+DISPLAY: dict[SensorDeviceClass, tuple[str | None, int]] = {
+    SensorDeviceClass.POWER: (UnitOfPower.KILO_WATT, 2),
+    SensorDeviceClass.CURRENT: (None, 1),
+    SensorDeviceClass.VOLTAGE: (None, 0),
+    SensorDeviceClass.ENERGY: (UnitOfEnergy.KILO_WATT_HOUR, 2),
+    SensorDeviceClass.BATTERY: (None, 0),
+    SensorDeviceClass.TEMPERATURE: (None, 1),
+}
 
 
 def _rounded(
@@ -222,12 +232,15 @@ def _meter(
     when_reported: bool = False,
 ) -> OcppSensorEntityDescription:
     """A measurement sensor fed by MeterValues."""
+    suggested_unit, precision = DISPLAY[device_class]
     return OcppSensorEntityDescription(
         key=key,
         translation_key=key,
         fields=(READINGS,),
         device_class=device_class,
         native_unit_of_measurement=unit,
+        suggested_unit_of_measurement=suggested_unit,
+        suggested_display_precision=precision,
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=enabled,
         when_reported=when_reported,
@@ -369,8 +382,8 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=(READINGS,),
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        suggested_unit_of_measurement=DISPLAY[SensorDeviceClass.ENERGY][0],
+        suggested_display_precision=DISPLAY[SensorDeviceClass.ENERGY][1],
         state_class=SensorStateClass.TOTAL_INCREASING,
         register=ENERGY_REGISTER,
         on_charger_when_reported=True,
@@ -384,8 +397,8 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=(TRANSACTION, READINGS),
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        suggested_unit_of_measurement=DISPLAY[SensorDeviceClass.ENERGY][0],
+        suggested_display_precision=DISPLAY[SensorDeviceClass.ENERGY][1],
         state_class=SensorStateClass.TOTAL,
         session_fn=lambda tx: round(tx.energy, ENERGY_DIGITS),
         available_when_offline=True,

@@ -75,7 +75,7 @@ async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) 
         transaction_id=tx,
     )
     await hass.async_block_till_done()
-    assert h.state("sensor", uid + "power") == "6600.0"
+    assert h.state("sensor", uid + "power") == "6.6"  # kW, as the power is shown
     assert h.state("sensor", uid + "current") == "10.0"
     assert h.state("sensor", uid + "voltage") == "229.0"
     assert h.state("sensor", uid + "energy") == "12.5"
@@ -140,7 +140,7 @@ async def test_values_rounded_to_their_resolution(
     await hass.async_block_till_done()
     uid = f"{CHARGER}_1_"
     shown = {
-        "power": "7360.0",
+        "power": "7.36",  # kW
         "current": "15.99",
         "voltage": "229.9",
         "soc": "41.3",
@@ -185,7 +185,7 @@ async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> Non
     assert h.state("sensor", f"{CHARGER}_last_heartbeat") not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
     h.connect()
     await hass.async_block_till_done()
-    assert h.state("sensor", f"{CHARGER}_1_power") == "1000.0"
+    assert h.state("sensor", f"{CHARGER}_1_power") == "1.0"
 
 
 async def test_register_never_goes_back(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
@@ -270,7 +270,7 @@ async def test_charger_meter_appears_when_reported(
     assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_power") is None
     h.meter(0, {"Power.Active.Import": 900})
     await hass.async_block_till_done()
-    assert h.state("sensor", f"{CHARGER}_power") == "900.0"
+    assert h.state("sensor", f"{CHARGER}_power") == "0.9"
     assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_energy") is None
     h.meter(0, {ENERGY: 4000})
     await hass.async_block_till_done()
