@@ -39,13 +39,14 @@ class Charger(ChargePoint):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.remote_starts: list[tuple[str, int | None]] = []
+        self.remote_start_status = "Accepted"
 
     @on("RemoteStartTransaction")  # type: ignore[untyped-decorator]
     def on_remote_start(
         self, id_tag: str, connector_id: int | None = None, **_: Any
     ) -> call_result.RemoteStartTransaction:
         self.remote_starts.append((id_tag, connector_id))
-        return call_result.RemoteStartTransaction(status="Accepted")
+        return call_result.RemoteStartTransaction(status=self.remote_start_status)
 
 
 async def start(
@@ -173,3 +174,15 @@ async def test_remote_starts_present_no_card(make_central: CentralFactory) -> No
         ("session", "started", 1),
         ("session", "started", 2),
     ]
+
+
+async def test_a_refused_remote_start_leaves_the_card_a_card(make_central: CentralFactory) -> None:
+    central, session, events = await start(make_central)
+    async with ocpp_client(central, CBID, Charger) as charger:
+        await send(charger, call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        charger.remote_start_status = "Rejected"
+        assert await session.remote_start("DRIVER", 1) == "Rejected"
+        # The driver then presents the card at the charger: that is a presentation.
+        await send(charger, call.Authorize(id_tag="DRIVER"))
+        await start_tx(charger, 1, "DRIVER", 0)
+    assert tag_events(events) == [(0, "accepted", "DRIVER")]

@@ -1013,11 +1013,20 @@ class ChargerSession:
         charging_profile: dict[str, Any] | None = None,
     ) -> str:
         """RemoteStartTransaction (section 5.11); its Authorize and start present no card."""
+        # Noted before sending: the charger may send its Authorize right after its reply.
         self._remote_started.add(id_tag, "remote")
-        return await self._status(
-            "RemoteStartTransaction",
-            _without_none(idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile),
-        )
+        status = ""
+        try:
+            status = await self._status(
+                "RemoteStartTransaction",
+                _without_none(
+                    idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile
+                ),
+            )
+        finally:
+            if status != ACCEPTED:  # refused or failed: no start of ours will follow
+                self._remote_started.take(id_tag)
+        return status
 
     async def remote_stop(self, transaction_id: int) -> str:
         """RemoteStopTransaction (section 5.12)."""
