@@ -20,7 +20,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from custom_components.ocpp_central.protocol.config import ChargerConfig
 from custom_components.ocpp_central.protocol.hooks import MemoryHooks
 from custom_components.ocpp_central.protocol.server import CentralSystem
-from custom_components.ocpp_central.protocol.session import ChargerSession
+from custom_components.ocpp_central.protocol.session import MAX_RECENT_TAGS, ChargerSession
 from custom_components.ocpp_central.protocol.state import ChargerEvent
 
 from .conftest import CentralFactory, ocpp_client, wait_for
@@ -186,3 +186,16 @@ async def test_a_refused_remote_start_leaves_the_card_a_card(make_central: Centr
         await send(charger, call.Authorize(id_tag="DRIVER"))
         await start_tx(charger, 1, "DRIVER", 0)
     assert tag_events(events) == [(0, "accepted", "DRIVER")]
+
+
+async def test_tags_remembered_per_charger_are_bounded(make_central: CentralFactory) -> None:
+    central, _session, events = await start(make_central)
+    async with ocpp_client(central, CBID, Charger) as charger:
+        await send(charger, call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        for n in range(MAX_RECENT_TAGS + 1):
+            await send(charger, call.Authorize(id_tag=f"CARD{n}"))
+        # The oldest was let go to keep the bound: its start is announced on its own; the
+        # newest is still remembered.
+        await start_tx(charger, 1, "CARD0", 0)
+        await start_tx(charger, 2, f"CARD{MAX_RECENT_TAGS}", 0)
+    assert tag_events(events)[MAX_RECENT_TAGS + 1 :] == [(1, "accepted", "CARD0")]
