@@ -22,7 +22,7 @@ from .test_end_to_end import (  # chargers: the fixture these tests use
     recorded_states,
     wait_for_state,
 )
-from .test_runtime import setup_entry
+from .test_runtime import ChargerFactory, charger, setup_entry  # noqa: F401
 
 
 async def test_one_tag_event_per_card_and_none_for_a_remote_start(
@@ -188,3 +188,33 @@ async def test_id_tag_sensor_shows_the_tag_by_its_name(
     )
     remote = await wait_for_state(hass, sensor, lambda s: s.state != "unknown")
     assert remote.state == remote.attributes["id_tag"] == DEFAULT_REMOTE_ID_TAG
+
+
+async def test_a_superseded_session_shows_as_stopped(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    charger: ChargerFactory,  # noqa: F811
+) -> None:
+    """A start on a connector whose session never got its stop closes that session."""
+    entry = mock_config_entry(port=free_port, chargers=["CP1"], id_tags=["TAG1"])
+    runtime = await setup_entry(hass, entry)
+    cp = await charger(free_port, "CP1")
+    first = await cp.start_transaction("TAG1", meter_start=1000)
+    await cp.meter_values(first.transaction_id, 1800)
+    session_event = entity_id(hass, "event", "CP1_1_session")
+    with recorded_states(hass, session_event) as fired:
+        second = await cp.start_transaction("TAG1", meter_start=2000)
+    assert [s.attributes["event_type"] for s in fired] == ["stopped", "started"]
+    assert fired[0].attributes["transaction_id"] == first.transaction_id
+    assert fired[0].attributes["reason"] == "Superseded"
+    assert fired[0].attributes["energy_wh"] == 800
+    transaction = entity_id(hass, "sensor", "CP1_1_transaction_id")
+    assert hass.states.get(transaction).state == str(second.transaction_id)  # type: ignore[union-attr]
+    assert [tx.transaction_id for tx in runtime.store.open_transactions("CP1")] == [
+        second.transaction_id
+    ]
+    # Its late stop is acknowledged and changes nothing.
+    late = await cp.stop_transaction(first.transaction_id, meter_stop=1900)
+    assert late is not None
+    assert hass.states.get(transaction).state == str(second.transaction_id)  # type: ignore[union-attr]
