@@ -666,6 +666,67 @@ async def hostile(frames: int, transactions: int) -> HostileFigures:
     )
 
 
+# Open transactions: StartTransactions on one connector, never a stop.
+HOSTILE_STARTS = 2000
+HOSTILE_TARGET_MB = 20.0
+
+
+@dataclass(slots=True)
+class OpenTransactions:
+    """What a charger starting transactions without ever stopping one cost the server."""
+
+    kind: str
+    starts: int
+    rss_growth: int  # bytes, settled after the starts against settled before
+    cpu_s: float
+
+    def line(self) -> str:
+        return (
+            f"open transactions ({self.kind}): {self.starts} StartTransactions without a stop: "
+            f"RSS {self.rss_growth / 1e6:+.1f} MB "
+            f"({self.rss_growth / max(1, self.starts):.0f} bytes each), "
+            f"{1000 * self.cpu_s / max(1, self.starts):.3f} ms CPU each"
+        )
+
+    def verdict(self) -> str:
+        ok = self.rss_growth / 1e6 <= HOSTILE_TARGET_MB
+        return (
+            f"{'PASS' if ok else 'FAIL'}  {self.starts} StartTransactions without a stop grow "
+            f"the server by <= {HOSTILE_TARGET_MB:g} MB ({self.kind}): "
+            f"{self.rss_growth / 1e6:.1f} MB"
+        )
+
+
+async def open_transactions(kind: str, starts: int = HOSTILE_STARTS) -> OpenTransactions:
+    """One charger sends `starts` StartTransactions on connector 1 and never a stop.
+
+    Each start closes the one before it (OCPP 1.6 section 4.10 stops can be lost), so what
+    the server keeps must not grow with the count.
+    """
+    server = await ServerProcess.start(kind, 1)
+    try:
+        charger = await RawCharger.open(server.port, f"{BUSY_PREFIX}0")
+        await charger.start_charging()
+        before = await settle(server)
+        for n in range(starts):
+            start = {
+                "connectorId": 1,
+                "idTag": "HOSTILE",
+                "meterStart": METER_START + n,
+                "timestamp": iso(datetime.now(UTC)),
+            }
+            reply = await charger.call("StartTransaction", json.dumps(start))
+            if not reply.startswith("[3,"):
+                raise RuntimeError(f"StartTransaction {n} refused: {reply}")
+        after = await settle(server)
+        await charger.close()
+    finally:
+        await server.stop()
+    return OpenTransactions(
+        kind, starts, after["rss"] - before["rss"], after["cpu"] - before["cpu"]
+    )
+
+
 def latency_line(label: str, latencies: list[float]) -> str:
     p50, p99 = percentiles(latencies)
     return (
@@ -682,6 +743,7 @@ async def bench_main(
     *,
     hostile_frames: int = 20_000,
     hostile_transactions: int = 5_000,
+    hostile_starts: int = HOSTILE_STARTS,
 ) -> None:
     print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
     measured = [kind for kind in kinds if kind in SERVER_KINDS]
@@ -700,9 +762,19 @@ async def bench_main(
         latencies, changes = await status_and_churn(seconds)
         print(latency_line("ha", latencies))
         print(changes.line(), flush=True)
+    # The hostile section measures open transactions in the protocol server; here in
+    # Home Assistant, with its store and entities.
+    hostiles = (
+        [await open_transactions("ha", hostile_starts)] if hostile_starts and "ha" in kinds else []
+    )
+    for found in hostiles:
+        print(found.line(), flush=True)
+    if "ha" in kinds:
         print()
         for line in targets(results["ha"], latencies, changes):
             print(line)
+    for found in hostiles:
+        print(found.verdict())
     if "hostile" in kinds:
         print()
         cost = await hostile(hostile_frames, hostile_transactions)
@@ -737,6 +809,12 @@ def main(argv: list[str] | None = None) -> None:
         default=5_000,
         help="transactions the hostile charger starts and never stops",
     )
+    parser.add_argument(
+        "--hostile",
+        type=int,
+        default=HOSTILE_STARTS,
+        help="StartTransactions without a stop from one charger in Home Assistant (0: skip)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
@@ -751,6 +829,7 @@ def main(argv: list[str] | None = None) -> None:
             _numbers(args.ha_sizes),
             hostile_frames=args.hostile_frames,
             hostile_transactions=args.hostile_transactions,
+            hostile_starts=args.hostile,
         )
     )
 

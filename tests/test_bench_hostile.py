@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from custom_components.ocpp_central.protocol.logs import MAX_LINE
-from simulator.bench import HOSTILE_TEMPLATES, hostile, hostile_frame
+from simulator.bench import HOSTILE_TEMPLATES, hostile, hostile_frame, open_transactions
 
 # Enough for every kind of bad frame several times over.
 FRAMES = 20 * len(HOSTILE_TEMPLATES)
@@ -39,3 +39,11 @@ async def test_hostile_section_runs_and_prints_its_figures(
     out = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in out] == ["hostile"] * 4
     assert "0 replies over" in out[1]
+
+
+async def test_open_transactions_scenario_runs_and_prints(socket_enabled: None) -> None:
+    found = await open_transactions("central", 30)
+    assert found.starts == 30
+    assert found.cpu_s > 0
+    assert found.line().startswith("open transactions (central): 30 StartTransactions")
+    assert found.verdict().startswith(("PASS", "FAIL"))

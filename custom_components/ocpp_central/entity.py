@@ -2,7 +2,10 @@
 
 Every platform describes its entities with a tuple of descriptions and lets
 `async_setup_charger_entities` create them for each charger (charger-wide ones once,
-per-connector ones for each connector, including connectors reported later). An
+per-connector ones for each connector, including connectors reported later). A
+description marked `when_reported` waits until the charger reports its value, so values a
+charger never sends (a car's state of charge on many chargers, phases it does not have)
+leave no entity on the device page; one Home Assistant already knows is created at once. An
 entity subscribes to the `(connector_id, field)` keys it shows and writes its state
 only when its value or availability changed: this runs for every MeterValues message.
 """
@@ -12,22 +15,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Protocol, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import async_get_current_platform
 
 from .const import DOMAIN
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.state import (
     CONNECTED,
     CONNECTORS,
-    READINGS,
     BootInfo,
     ChargerState,
     ConnectorState,
@@ -144,11 +147,21 @@ class OcppEntityDescription(EntityDescription):
     fields: tuple[str, ...] = ()
     # True: one entity per connector (1..n); False: one for the charger (connector 0).
     per_connector: bool = True
+    # Create the entity only once the charger reports a value for it (see the module's
+    # docstring); the platform's `reported` function decides.
+    when_reported: bool = False
     # Per-connector descriptions only: also create one for connector 0 once the
     # charger reports this value there (charger-wide meter values).
     on_charger_when_reported: bool = False
     # Whether the last value stays meaningful while the charger is disconnected.
     available_when_offline: bool = False
+
+
+def unique_id(charge_box_id: str, connector_id: int, description: OcppEntityDescription) -> str:
+    """`{chargeBoxId}_{connector}_{key}` per connector, `{chargeBoxId}_{key}` for the charger."""
+    if description.per_connector and connector_id > 0:
+        return f"{charge_box_id}_{connector_id}_{description.key}"
+    return f"{charge_box_id}_{description.key}"
 
 
 def device_info(charger: Charger) -> DeviceInfo:
@@ -254,19 +267,13 @@ class OcppEntity(Entity):
         # The connector this entity shows (0: the charger). Held, not looked up on each
         # change: a ChargerState never replaces its ConnectorState objects.
         self.connector: ConnectorState = self._state.connectors[connector_id]
-        cbid = self._state.charge_box_id
-        key = description.key
+        self._attr_unique_id = unique_id(self._state.charge_box_id, connector_id, description)
         if description.per_connector and connector_id == 0:
             # Charger-wide twin of a per-connector entity (meter values on connector 0).
-            self._attr_unique_id = f"{cbid}_{key}"
             self._attr_translation_key = f"charger_{description.translation_key}"
-        elif description.per_connector:
-            self._attr_unique_id = f"{cbid}_{connector_id}_{key}"
-            if multi_connector:
-                self._attr_translation_key = f"connector_{description.translation_key}"
-                self._attr_translation_placeholders = {"connector": str(connector_id)}
-        else:
-            self._attr_unique_id = f"{cbid}_{key}"
+        elif description.per_connector and multi_connector:
+            self._attr_translation_key = f"connector_{description.translation_key}"
+            self._attr_translation_placeholders = {"connector": str(connector_id)}
         self._attr_device_info = charger.device_info
         self._keys = _state_keys(connector_id, description.fields)
         self._attr_available = self._is_available()
@@ -343,12 +350,13 @@ def _state_keys(connector_id: int, fields: tuple[str, ...]) -> tuple[StateKey, .
     return (CONNECTED, *((connector_id, name) for name in fields))
 
 
-def _wants_charger_twin(description: OcppEntityDescription) -> bool:
-    return description.per_connector and description.on_charger_when_reported
+def _deferred(connector_id: int, description: OcppEntityDescription) -> bool:
+    """Whether the entity waits for the charger to report its value."""
+    return description.when_reported or (connector_id == 0 and description.per_connector)
 
 
 class _ChargerEntities[D: OcppEntityDescription]:
-    """Creates one platform's entities of one charger, as its connectors become known."""
+    """Creates one platform's entities of one charger, as its connectors and values appear."""
 
     def __init__(
         self,
@@ -358,40 +366,43 @@ class _ChargerEntities[D: OcppEntityDescription]:
         *,
         factory: Callable[[Charger, int, D, bool], OcppEntity],
         add: AddConfigEntryEntitiesCallback,
-        reported: Callable[[D, ChargerState], bool],
+        reported: Callable[[D, ChargerState, ConnectorState], bool],
+        domain: str,
     ) -> None:
         self._hass = hass
         self._charger = charger
-        self._descriptions = descriptions
         self._factory = factory
         self._add = add
         self._reported = reported
+        self._domain = domain
+        self._registry = er.async_get(hass)
+        # What each connector has (0: the charger itself and charger-wide twins).
+        self._charger_wide = [
+            d for d in descriptions if not d.per_connector or d.on_charger_when_reported
+        ]
+        self._per_connector = [d for d in descriptions if d.per_connector]
         self._connectors: dict[int, list[OcppEntity]] = {}
+        # Descriptions waiting for their value, per connector, and the subscription that
+        # watches their fields (dropped once none waits).
+        self._pending: dict[int, list[D]] = {}
+        self._watching: dict[int, CALLBACK_TYPE] = {}
         self._multi = False
-        self._twins_pending = [d for d in descriptions if _wants_charger_twin(d)]
         self._unsubscribe: list[CALLBACK_TYPE] = []
 
     def start(self) -> CALLBACK_TYPE:
         """Create what is known now and follow new connectors; return the stop function."""
         state = self._charger.state
-        self._emit(
-            [
-                self._factory(self._charger, 0, d, False)
-                for d in self._descriptions
-                if not d.per_connector
-            ]
-        )
+        self._connectors[0] = entities = self._make(0)
+        self._emit(entities)
         self._unsubscribe.append(state.subscribe((CONNECTORS,), self._sync_connectors))
         self._sync_connectors()
-        if self._twins_pending:
-            self._unsubscribe.append(state.subscribe(((0, READINGS),), self._sync_twins))
-            self._sync_twins()
         return self._stop
 
     def _stop(self) -> None:
-        for unsubscribe in self._unsubscribe:
+        for unsubscribe in (*self._unsubscribe, *self._watching.values()):
             unsubscribe()
         self._unsubscribe.clear()
+        self._watching.clear()
 
     def _emit(self, entities: list[OcppEntity]) -> None:
         if entities:
@@ -400,15 +411,56 @@ class _ChargerEntities[D: OcppEntityDescription]:
             self._add(list(entities), config_subentry_id=self._charger.subentry.subentry_id)
 
     def _make(self, connector_id: int) -> list[OcppEntity]:
+        """The connector's entities that are due; the others wait for their value."""
+        wanted = self._charger_wide if connector_id == 0 else self._per_connector
+        due = [d for d in wanted if not _deferred(connector_id, d) or self._due(connector_id, d)]
+        self._wait_for(connector_id, [d for d in wanted if d not in due])
+        return self._build(connector_id, due)
+
+    def _build(self, connector_id: int, descriptions: list[D]) -> list[OcppEntity]:
         entities = [
-            self._factory(self._charger, connector_id, d, self._multi)
-            for d in self._descriptions
-            if d.per_connector
+            self._factory(self._charger, connector_id, d, self._multi) for d in descriptions
         ]
         forget = self._forget  # one bound method for all of them
         for entity in entities:
             entity.on_abort = forget
         return entities
+
+    def _due(self, connector_id: int, description: D) -> bool:
+        """Reported by the charger, or known to Home Assistant from before (its history)."""
+        state = self._charger.state
+        if self._reported(description, state, state.connectors[connector_id]):
+            return True
+        known = unique_id(state.charge_box_id, connector_id, description)
+        return self._registry.async_get_entity_id(self._domain, DOMAIN, known) is not None
+
+    def _wait_for(self, connector_id: int, descriptions: list[D]) -> None:
+        """Watch the fields of `descriptions` until each is reported (replaces any watch)."""
+        if (unsubscribe := self._watching.pop(connector_id, None)) is not None:
+            unsubscribe()
+        if not descriptions:
+            self._pending.pop(connector_id, None)
+            return
+        self._pending[connector_id] = descriptions
+        keys = {(connector_id, name) for d in descriptions for name in d.fields}
+        self._watching[connector_id] = self._charger.state.subscribe(
+            keys, partial(self._sync_pending, connector_id)
+        )
+
+    @callback
+    def _sync_pending(self, connector_id: int) -> None:
+        pending = self._pending.get(connector_id)
+        if not pending:
+            return
+        state = self._charger.state
+        connector = state.connectors[connector_id]
+        ready = [d for d in pending if self._reported(d, state, connector)]
+        if not ready:
+            return
+        self._wait_for(connector_id, [d for d in pending if d not in ready])
+        entities = self._build(connector_id, ready)
+        self._connectors.setdefault(connector_id, []).extend(entities)
+        self._emit(entities)
 
     def _forget(self, entity: OcppEntity) -> None:
         """Let go of an entity Home Assistant did not add: a disabled one costs no memory."""
@@ -424,9 +476,10 @@ class _ChargerEntities[D: OcppEntityDescription]:
             self._multi = True
             # Entities named for a single-connector charger must now carry their number.
             for connector_id, entities in self._connectors.items():
-                self._charger.entry.async_create_task(
-                    self._hass, self._rename(connector_id, entities)
-                )
+                if connector_id > 0:
+                    self._charger.entry.async_create_task(
+                        self._hass, self._rename(connector_id, entities)
+                    )
         new: list[OcppEntity] = []
         for connector_id in ids:
             if connector_id not in self._connectors:
@@ -440,15 +493,6 @@ class _ChargerEntities[D: OcppEntityDescription]:
         entities = self._connectors[connector_id] = self._make(connector_id)
         self._emit(entities)
 
-    @callback
-    def _sync_twins(self) -> None:
-        state = self._charger.state
-        ready = [d for d in self._twins_pending if self._reported(d, state)]
-        if not ready:
-            return
-        self._twins_pending = [d for d in self._twins_pending if d not in ready]
-        self._emit([self._factory(self._charger, 0, d, False) for d in ready])
-
 
 @callback
 def async_setup_charger_entities[D: OcppEntityDescription](
@@ -458,14 +502,15 @@ def async_setup_charger_entities[D: OcppEntityDescription](
     descriptions: tuple[D, ...],
     *,
     factory: Callable[[Charger, int, D, bool], OcppEntity],
-    reported: Callable[[D, ChargerState], bool] = lambda _d, _c: False,
+    reported: Callable[[D, ChargerState, ConnectorState], bool] = lambda _d, _s, _c: False,
 ) -> None:
     """Create a platform's entities for every charger, now and as chargers are added.
 
     `factory(charger, connector_id, description, multi_connector)` builds one entity;
-    `reported(description, state)` tells when a charger-wide twin of a
-    per-connector description is due.
+    `reported(description, state, connector)` tells whether the charger reported the
+    value of a `when_reported` description (or of a charger-wide twin) on `connector`.
     """
+    domain = async_get_current_platform().domain
 
     @callback
     def add_charger(subentry: ConfigSubentry, session: OcppSession) -> None:
@@ -477,6 +522,7 @@ def async_setup_charger_entities[D: OcppEntityDescription](
             factory=factory,
             add=async_add_entities,
             reported=reported,
+            domain=domain,
         )
         entry.async_on_unload(entities.start())
 

@@ -240,8 +240,16 @@ class OcppChargerSession(ChargerSession):
         *,
         on_configuration: Callable[[str, str, str], None],
     ) -> None:
-        """Let remote starts from Home Assistant run on several connectors at once."""
-        super().__init__(config, hooks, concurrent_tags=(DEFAULT_REMOTE_ID_TAG,))
+        """Let remote starts from Home Assistant run on several connectors at once.
+
+        Their tag is no card presented: it fires no tag event.
+        """
+        super().__init__(
+            config,
+            hooks,
+            concurrent_tags=(DEFAULT_REMOTE_ID_TAG,),
+            remote_tags=(DEFAULT_REMOTE_ID_TAG,),
+        )
         self._on_configuration = on_configuration
 
     @override

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 import re
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -16,6 +16,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
     PERCENTAGE,
@@ -34,6 +35,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter
 
+from .const import CONF_ID_TAG, SUBENTRY_ID_TAG
 from .entity import (
     Charger,
     OcppEntity,
@@ -67,7 +69,9 @@ def _enum(*values: str) -> dict[str, str]:
     return {value: snake_case(value) for value in values}
 
 
-# ChargePointStatus, OCPP 1.6 section 7.7.
+# ChargePointStatus, OCPP 1.6 section 7.7. Unavailable (taken out of service, e.g. by
+# ChangeAvailability Inoperative) shows as "out_of_service": "unavailable" is the state Home
+# Assistant gives an entity it cannot read, such as those of a charger that went offline.
 CONNECTOR_STATUS = _enum(
     "Available",
     "Preparing",
@@ -79,6 +83,7 @@ CONNECTOR_STATUS = _enum(
     "Unavailable",
     "Faulted",
 )
+CONNECTOR_STATUS["Unavailable"] = "out_of_service"
 # ChargePointErrorCode, OCPP 1.6 section 7.6.
 ERROR_CODE = _enum(
     "ConnectorLockFailure",
@@ -176,6 +181,16 @@ RESOLUTION: dict[SensorDeviceClass, int] = {
     SensorDeviceClass.TEMPERATURE: 1,
 }
 ENERGY_DIGITS = RESOLUTION[SensorDeviceClass.ENERGY]
+# How a quantity is shown: the unit suggested to Home Assistant (None: its own) and the
+# decimals. One look across the device page: "11.04 kW", "16.0 A", "230 V", "12.35 kWh".
+DISPLAY: dict[SensorDeviceClass, tuple[str | None, int]] = {
+    SensorDeviceClass.POWER: (UnitOfPower.KILO_WATT, 2),
+    SensorDeviceClass.CURRENT: (None, 1),
+    SensorDeviceClass.VOLTAGE: (None, 0),
+    SensorDeviceClass.ENERGY: (UnitOfEnergy.KILO_WATT_HOUR, 2),
+    SensorDeviceClass.BATTERY: (None, 0),
+    SensorDeviceClass.TEMPERATURE: (None, 1),
+}
 
 
 def _rounded(
@@ -216,6 +231,8 @@ class OcppSensorEntityDescription(OcppEntityDescription, SensorEntityDescription
     register: str | None = None
     # A value of the running or, once stopped, the last transaction (see OcppSessionSensor).
     session_fn: Callable[[Transaction], SensorValue] | None = None
+    # Shows the running transaction's id tag by its name (see OcppIdTagSensor).
+    tag_name: bool = False
 
 
 def _meter(
@@ -226,23 +243,31 @@ def _meter(
     *,
     enabled: bool = True,
     twin: bool = False,
+    when_reported: bool = False,
 ) -> OcppSensorEntityDescription:
     """A measurement sensor fed by MeterValues."""
+    suggested_unit, precision = DISPLAY[device_class]
     return OcppSensorEntityDescription(
         key=key,
         translation_key=key,
         fields=(READINGS,),
         device_class=device_class,
         native_unit_of_measurement=unit,
+        suggested_unit_of_measurement=suggested_unit,
+        suggested_display_precision=precision,
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=enabled,
+        when_reported=when_reported,
         on_charger_when_reported=twin,
         value_fn=_rounded(value_fn, RESOLUTION[device_class]),
     )
 
 
 def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
-    """Per-phase current, voltage and power: disabled by default (rarely wanted)."""
+    """Per-phase current, voltage and power: disabled by default (rarely wanted).
+
+    Created only for the phases a charger reports (a single-phase one has no L2 or L3).
+    """
     out: list[OcppSensorEntityDescription] = []
     for phase in PHASES:
         suffix = phase.lower()
@@ -254,6 +279,7 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
                     SensorDeviceClass.CURRENT,
                     UnitOfElectricCurrent.AMPERE,
                     enabled=False,
+                    when_reported=True,
                 ),
                 _meter(
                     f"voltage_{suffix}",
@@ -261,6 +287,7 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
                     SensorDeviceClass.VOLTAGE,
                     UnitOfElectricPotential.VOLT,
                     enabled=False,
+                    when_reported=True,
                 ),
                 _meter(
                     f"power_{suffix}",
@@ -268,10 +295,19 @@ def _per_phase() -> tuple[OcppSensorEntityDescription, ...]:
                     SensorDeviceClass.POWER,
                     UnitOfPower.WATT,
                     enabled=False,
+                    when_reported=True,
                 ),
             )
         )
     return tuple(out)
+
+
+def _status(_state: ChargerState, connector: ConnectorState) -> str | None:
+    return None if connector.status is None else CONNECTOR_STATUS.get(connector.status)
+
+
+def _error_code(_state: ChargerState, connector: ConnectorState) -> str | None:
+    return None if connector.error_code is None else ERROR_CODE.get(connector.error_code)
 
 
 SENSORS: tuple[OcppSensorEntityDescription, ...] = (
@@ -281,7 +317,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=(STATUS,),
         device_class=SensorDeviceClass.ENUM,
         options=list(CONNECTOR_STATUS.values()),
-        value_fn=lambda _s, c: None if c.status is None else CONNECTOR_STATUS.get(c.status),
+        value_fn=_status,
     ),
     OcppSensorEntityDescription(
         key="error_code",
@@ -290,7 +326,30 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         entity_category=EntityCategory.DIAGNOSTIC,
         options=list(ERROR_CODE.values()),
-        value_fn=lambda _s, c: None if c.error_code is None else ERROR_CODE.get(c.error_code),
+        value_fn=_error_code,
+    ),
+    # The charger as a whole (StatusNotification on connector 0, section 4.9): a fault of
+    # the whole charger shows here. Created once the charger reports it.
+    OcppSensorEntityDescription(
+        key="charger_status",
+        translation_key="charger_status",
+        per_connector=False,
+        when_reported=True,
+        fields=(STATUS,),
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CONNECTOR_STATUS.values()),
+        value_fn=_status,
+    ),
+    OcppSensorEntityDescription(
+        key="charger_error_code",
+        translation_key="charger_error_code",
+        per_connector=False,
+        when_reported=True,
+        fields=(STATUS,),
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=list(ERROR_CODE.values()),
+        value_fn=_error_code,
     ),
     # The power drawn is the total over all phases: the charger's total, or the sum.
     _meter(
@@ -315,18 +374,22 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         SensorDeviceClass.VOLTAGE,
         UnitOfElectricPotential.VOLT,
     ),
+    # Values many chargers never send (the car's state of charge needs ISO 15118 or DC; an
+    # AC charger may have no temperature sensor): created once reported.
     _meter(
         "current_offered",
         _first_of(CURRENT_OFFERED),
         SensorDeviceClass.CURRENT,
         UnitOfElectricCurrent.AMPERE,
+        when_reported=True,
     ),
-    _meter("soc", _first_of(SOC), SensorDeviceClass.BATTERY, PERCENTAGE),
+    _meter("soc", _first_of(SOC), SensorDeviceClass.BATTERY, PERCENTAGE, when_reported=True),
     _meter(
         "temperature",
         _first_of(TEMPERATURE),
         SensorDeviceClass.TEMPERATURE,
         UnitOfTemperature.CELSIUS,
+        when_reported=True,
     ),
     OcppSensorEntityDescription(
         key="energy",
@@ -334,8 +397,8 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=(READINGS,),
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        suggested_unit_of_measurement=DISPLAY[SensorDeviceClass.ENERGY][0],
+        suggested_display_precision=DISPLAY[SensorDeviceClass.ENERGY][1],
         state_class=SensorStateClass.TOTAL_INCREASING,
         register=ENERGY_REGISTER,
         on_charger_when_reported=True,
@@ -349,8 +412,8 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=(TRANSACTION, READINGS),
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        suggested_unit_of_measurement=DISPLAY[SensorDeviceClass.ENERGY][0],
+        suggested_display_precision=DISPLAY[SensorDeviceClass.ENERGY][1],
         state_class=SensorStateClass.TOTAL,
         session_fn=lambda tx: round(tx.energy, ENERGY_DIGITS),
         available_when_offline=True,
@@ -370,7 +433,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         key="id_tag",
         translation_key="id_tag",
         fields=(TRANSACTION,),
-        value_fn=lambda _s, c: None if (tx := _running(c)) is None else tx.id_tag,
+        tag_name=True,
     ),
     OcppSensorEntityDescription(
         key="transaction_id",
@@ -405,12 +468,13 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
 )
 
 
-def _reported(description: OcppSensorEntityDescription, state: ChargerState) -> bool:
-    """Whether the charger reports this meter value for itself (connector 0)."""
-    charger = state.connectors[0]
+def _reported(
+    description: OcppSensorEntityDescription, state: ChargerState, connector: ConnectorState
+) -> bool:
+    """Whether the charger reported this sensor's value on `connector`."""
     if description.register is not None:
-        return description.register in charger.readings
-    return description.value_fn(state, charger) is not None
+        return description.register in connector.readings
+    return description.value_fn(state, connector) is not None
 
 
 def _make(
@@ -421,6 +485,8 @@ def _make(
         cls = OcppRegisterSensor
     elif description.session_fn is not None:
         cls = OcppSessionSensor
+    elif description.tag_name:
+        cls = OcppIdTagSensor
     return cls(charger, connector_id, description, multi_connector=multi)
 
 
@@ -447,6 +513,57 @@ class OcppSensor(OcppEntity, SensorEntity):
         if value == self._attr_native_value:
             return False
         self._attr_native_value = value
+        return True
+
+
+ATTR_ID_TAG = "id_tag"
+
+
+def tag_title(entry: ConfigEntry[Any], id_tag: str) -> str:
+    """The title of `id_tag`'s id-tag subentry, or the tag itself when it has none.
+
+    IdToken is case-insensitive (OCPP 1.6 section 7.28).
+    """
+    wanted = id_tag.casefold()
+    for subentry in entry.subentries.values():
+        if (
+            subentry.subentry_type == SUBENTRY_ID_TAG
+            and str(subentry.data.get(CONF_ID_TAG, "")).casefold() == wanted
+        ):
+            return subentry.title
+    return id_tag
+
+
+class OcppIdTagSensor(OcppSensor):
+    """Who is charging: the running transaction's tag by its name, the raw id an attribute.
+
+    The name is the title of the tag's id-tag subentry (an unknown tag shows its raw id)
+    and follows a rename at once. The raw id is kept out of the recorder: the state
+    already records who charged, and the id is only for automations of the moment.
+    """
+
+    _unrecorded_attributes = frozenset({ATTR_ID_TAG})
+    _id_tag: str | None = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Also follow changes of the entry's subentries (a tag renamed, added, removed)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._charger.entry.add_update_listener(self._async_entry_updated))
+
+    async def _async_entry_updated(self, _hass: HomeAssistant, _entry: ConfigEntry[Any]) -> None:
+        self._handle_change()
+
+    @override
+    def _update_value(self) -> bool:
+        tx = _running(self.connector)
+        id_tag = None if tx is None else tx.id_tag
+        name = None if id_tag is None else tag_title(self._charger.entry, id_tag)
+        if name == self._attr_native_value and id_tag == self._id_tag:
+            return False
+        self._attr_native_value = name
+        self._id_tag = id_tag
+        self._attr_extra_state_attributes = {} if id_tag is None else {ATTR_ID_TAG: id_tag}
         return True
 
 

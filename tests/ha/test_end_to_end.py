@@ -202,8 +202,8 @@ async def test_full_session(
         await cp.send_meter_values(1)
         connector = cp.connector(1)
         power = state_of(hass, "sensor", "CP1_1_power")
-        assert number(power) == pytest.approx(connector.power_w)
-        assert power.attributes["unit_of_measurement"] == "W"
+        assert number(power) == pytest.approx(connector.power_w / 1000, abs=0.01)
+        assert power.attributes["unit_of_measurement"] == "kW"
         assert number(state_of(hass, "sensor", "CP1_1_current")) == pytest.approx(32.0)
         assert number(state_of(hass, "sensor", "CP1_1_voltage")) == pytest.approx(230.0)
         assert number(state_of(hass, "sensor", "CP1_1_soc")) == pytest.approx(

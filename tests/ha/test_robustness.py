@@ -147,8 +147,8 @@ async def test_kilo_units_show_in_base_units(
         {"value": "230.5", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
     )
     power = state_of(hass, "sensor", "CP1_1_power")
-    assert power.attributes["unit_of_measurement"] == "W"
-    assert number(power) == pytest.approx(7200.0)
+    assert power.attributes["unit_of_measurement"] == "kW"
+    assert number(power) == pytest.approx(7.2)
     assert energy_wh(state_of(hass, "sensor", "CP1_1_energy")) == pytest.approx(12_345.0)
     assert number(state_of(hass, "sensor", "CP1_1_current")) == pytest.approx(16.0)
     assert number(state_of(hass, "sensor", "CP1_1_voltage")) == pytest.approx(230.5)

@@ -75,7 +75,7 @@ async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) 
         transaction_id=tx,
     )
     await hass.async_block_till_done()
-    assert h.state("sensor", uid + "power") == "6600.0"
+    assert h.state("sensor", uid + "power") == "6.6"  # kW, as the power is shown
     assert h.state("sensor", uid + "current") == "10.0"
     assert h.state("sensor", uid + "voltage") == "229.0"
     assert h.state("sensor", uid + "energy") == "12.5"
@@ -140,7 +140,7 @@ async def test_values_rounded_to_their_resolution(
     await hass.async_block_till_done()
     uid = f"{CHARGER}_1_"
     shown = {
-        "power": "7360.0",
+        "power": "7.36",  # kW
         "current": "15.99",
         "voltage": "229.9",
         "soc": "41.3",
@@ -185,7 +185,7 @@ async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> Non
     assert h.state("sensor", f"{CHARGER}_last_heartbeat") not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
     h.connect()
     await hass.async_block_till_done()
-    assert h.state("sensor", f"{CHARGER}_1_power") == "1000.0"
+    assert h.state("sensor", f"{CHARGER}_1_power") == "1.0"
 
 
 async def test_register_never_goes_back(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
@@ -219,6 +219,8 @@ async def test_per_phase_disabled_by_default(
 ) -> None:
     h = await make_harness([Platform.SENSOR])
     h.boot(connectors=1)
+    # Per-phase sensors exist once their phase is reported.
+    h.meter(1, {"Current.Import@L1": 16, "Voltage@L2-N": 230, "Power.Active.Import@L3": 3680})
     await hass.async_block_till_done()
     registry = er.async_get(hass)
     for key in ("current_l1", "voltage_l2", "power_l3"):
@@ -242,6 +244,15 @@ async def test_second_connector_renames_disabled_sensors_too(
     """Connector 1's entities, disabled ones included, carry their number once 2 appears."""
     h = await make_harness([Platform.SENSOR])
     h.boot(connectors=1)
+    h.meter(
+        1,
+        {
+            "Current.Import@L1": 16,
+            "Voltage@L1-N": 230,
+            "Power.Active.Import@L1": 3680,
+            "Voltage@L3-N": 231,
+        },
+    )
     await hass.async_block_till_done()
     h.status(2, "Available")
     await hass.async_block_till_done()
@@ -263,7 +274,7 @@ async def test_charger_meter_appears_when_reported(
     assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_power") is None
     h.meter(0, {"Power.Active.Import": 900})
     await hass.async_block_till_done()
-    assert h.state("sensor", f"{CHARGER}_power") == "900.0"
+    assert h.state("sensor", f"{CHARGER}_power") == "0.9"
     assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_energy") is None
     h.meter(0, {ENERGY: 4000})
     await hass.async_block_till_done()

@@ -740,7 +740,7 @@ async def test_start_transaction_resent_gets_the_same_id() -> None:
     assert recorder.notifications == 0
 
 
-async def test_a_new_start_on_a_busy_connector_supersedes_but_keeps_the_old() -> None:
+async def test_a_new_start_on_a_busy_connector_supersedes_the_old() -> None:
     hooks = MemoryHooks()
     session = make_session(hooks)
     handle(session, "StartTransaction", start_payload(meter_start=100))
@@ -749,10 +749,11 @@ async def test_a_new_start_on_a_busy_connector_supersedes_but_keeps_the_old() ->
     tx = session.state.connectors[1].transaction
     assert tx is not None
     assert tx.transaction_id == 2
-    assert sorted(session.transactions) == [1, 2]
+    assert sorted(session.transactions) == [2]
+    assert hooks.stopped[0][1].stop_reason == "Superseded"
     handle(session, "StopTransaction", stop_payload(1, 800))
     assert session.state.connectors[1].transaction is tx
-    assert hooks.stopped[0][1].energy == 700
+    assert len(hooks.stopped) == 1
 
 
 async def test_stop_of_an_unknown_transaction_is_acknowledged() -> None:
@@ -852,7 +853,9 @@ async def test_restore_puts_the_latest_transaction_on_its_connector() -> None:
     tx = session.state.connectors[1].transaction
     assert tx is not None
     assert tx.transaction_id == 8
-    assert sorted(session.transactions) == [7, 8]
+    # The older one was left over from before superseding closed them: closed on restore.
+    assert sorted(session.transactions) == [8]
+    assert [(t.transaction_id, t.stop_reason) for _, t in hooks.stopped] == [(7, "Superseded")]
 
 
 # ---------------------------------------------------------------- MeterValues

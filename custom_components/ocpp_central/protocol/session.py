@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
+import time
 from typing import Any, Final, Protocol
 
 from . import logs
@@ -152,6 +153,23 @@ _TX_END: Final = "Transaction.End"  # ReadingContext (section 7.39)
 _POWER: Final = "Power.Active.Import"
 # How much later than the reading it replaces a 0 left by a session's end is timestamped.
 _TICK: Final = timedelta(microseconds=1)
+# The stop reason we give a transaction closed because a new one started on its connector
+# without its StopTransaction (not one of section 7.36's: the charger never said why).
+SUPERSEDED: Final = "Superseded"
+# Ids of superseded transactions remembered to recognise their late StopTransaction; a
+# charger starting without ever stopping must not grow memory.
+MAX_SUPERSEDED_REMEMBERED: Final = 32
+# How long after an Authorize (or our RemoteStartTransaction) a StartTransaction of the same
+# tag at the same charger belongs to it: the driver presents the card, then plugs in, and
+# the charger gives up after its ConnectionTimeOut (section 9.1.7), commonly 30 to 180 s.
+TAG_WINDOW: Final = 300.0
+# Tags remembered per charger for that (a charger cannot have more drivers at once).
+MAX_RECENT_TAGS: Final = 16
+# ChargePointStatus values (section 7.7) a connector reports only once its transaction
+# ended: reported after a transaction's start, they show it is a leftover whose
+# StopTransaction was lost. Faulted and the suspended states may come mid-transaction;
+# Preparing may follow a StartTransaction sent before the cable was plugged in.
+_ENDED_STATUSES: Final = frozenset({"Available", "Finishing", "Reserved", "Unavailable"})
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
@@ -190,6 +208,37 @@ def _same_tag(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
+class _RecentTags:
+    """Id tags seen lately at one charger, each with a note; bounded in count and in time."""
+
+    __slots__ = ("_seen", "window")
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._seen: dict[str, tuple[float, str]] = {}  # casefolded tag -> (when, note)
+
+    def add(self, id_tag: str, note: str) -> None:
+        seen = self._seen
+        key = id_tag.casefold()
+        seen.pop(key, None)  # re-inserted last: the oldest goes first
+        seen[key] = (time.monotonic(), note)
+        if len(seen) > MAX_RECENT_TAGS:
+            del seen[next(iter(seen))]
+
+    def get(self, id_tag: str) -> str | None:
+        """The note of `id_tag` if it was seen within the window."""
+        found = self._seen.get(id_tag.casefold())
+        if found is None or time.monotonic() - found[0] > self.window:
+            return None
+        return found[1]
+
+    def take(self, id_tag: str) -> str | None:
+        """Like `get`, and forget the tag."""
+        note = self.get(id_tag)
+        self._seen.pop(id_tag.casefold(), None)
+        return note
+
+
 class ChargerSession:
     """The central system's side of one charger (handler contract of `protocol.connection`).
 
@@ -199,6 +248,12 @@ class ChargerSession:
     without reboot sends none). Id tags in `concurrent_tags` may run several
     transactions at once on this charger (e.g. the tag remote starts use); any other tag
     gets ConcurrentTx while it has a transaction running on another connector.
+
+    A tag presented at the charger is announced once (ChargerEvent "id_tag"): by its
+    Authorize, or by its StartTransaction when no Authorize of it came within
+    `tag_window` seconds (or it came with another verdict, e.g. ConcurrentTx). Tags in
+    `remote_tags` (the one remote starts from Home Assistant use) and tags of our own
+    RemoteStartTransaction within the window were never presented: no "id_tag" event.
     """
 
     def __init__(
@@ -209,6 +264,8 @@ class ChargerSession:
         boot_policy: BootPolicy | None = None,
         resync_delay: float = 5.0,
         concurrent_tags: Iterable[str] = (),
+        remote_tags: Iterable[str] = (),
+        tag_window: float = TAG_WINDOW,
     ) -> None:
         """Create the session and restore the transactions `hooks` still has open."""
         self._config = config
@@ -217,6 +274,11 @@ class ChargerSession:
         self.boot_policy = boot_policy
         self.resync_delay = resync_delay
         self.concurrent_tags: set[str] = {tag.casefold() for tag in concurrent_tags}
+        self.remote_tags: set[str] = {tag.casefold() for tag in remote_tags}
+        # Tags announced by an Authorize (noted with its status) and tags of our
+        # RemoteStartTransaction, for the StartTransaction that follows.
+        self._presented = _RecentTags(tag_window)
+        self._remote_started = _RecentTags(tag_window)
         self._connection: SessionConnection | None = None
         self._booted = False  # a BootNotification arrived on the current connection
         self.setup_retry = SetupRetry(config.charge_box_id)
@@ -225,9 +287,11 @@ class ChargerSession:
         self._events: list[ChargerEvent] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._vendors: dict[str, VendorHandler] = {}
-        # Every transaction not stopped yet, also ones superseded on their connector by a
-        # newer one (a StopTransaction may still come from the charger's offline queue).
+        # The open transactions: at most one per connector, its `transaction`. A new start
+        # on a connector closes the one before (see `_supersede`).
         self._transactions: dict[int, Transaction] = {}
+        # Ids of the latest superseded transactions (insertion-ordered, bounded).
+        self._superseded: dict[int, None] = {}
         self._handlers: dict[str, _Handler] = {
             "Authorize": self._on_authorize,
             "BootNotification": self._on_boot_notification,
@@ -243,9 +307,15 @@ class ChargerSession:
             "StatusNotification": self._on_status_notification,
             "StopTransaction": self._on_stop_transaction,
         }
+        restored: set[StateKey] = set()
         for tx in sorted(hooks.open_transactions(config.charge_box_id), key=_start_order):
+            # A store may hold several per connector (written before superseding existed).
+            connector = self.state.connector(tx.connector_id)
+            self._supersede(connector, restored)
             self._transactions[tx.transaction_id] = tx
-            self.state.connector(tx.connector_id).transaction = tx
+            connector.transaction = tx
+        # Nobody listens yet; closing a leftover of a past run is no news to announce.
+        self._events.clear()
 
     # ------------------------------------------------------------------ properties
 
@@ -266,8 +336,17 @@ class ChargerSession:
 
     @property
     def transactions(self) -> dict[int, Transaction]:
-        """Open transactions by id (a copy of the mapping; the objects are live)."""
+        """Open transactions by id, one per connector at most (a copy; the objects are live)."""
         return dict(self._transactions)
+
+    @property
+    def tag_window(self) -> float:
+        """Seconds a StartTransaction may follow the Authorize or remote start of its tag."""
+        return self._presented.window
+
+    @tag_window.setter
+    def tag_window(self, seconds: float) -> None:
+        self._presented.window = self._remote_started.window = seconds
 
     def update_config(self, config: ChargerConfig) -> None:
         """Take new settings; changed intervals go to a connected charger at once."""
@@ -364,7 +443,9 @@ class ChargerSession:
         """Section 4.1: tell the charger whether the tag may charge."""
         id_tag = payload["idTag"]
         info = self._authorize(id_tag)
-        self._tag_event(0, id_tag, info)
+        if not self._is_remote(id_tag, consume=False):
+            self._tag_event(0, id_tag, info)
+            self._presented.add(id_tag, info.get("status", ""))
         return {"idTagInfo": info}
 
     def _on_boot_notification(
@@ -517,6 +598,9 @@ class ChargerSession:
             return {"transactionId": current.transaction_id, "idTagInfo": info}
         if info.get("status") == ACCEPTED and self._tag_busy(id_tag, connector_id):
             info["status"] = CONCURRENT_TX
+        # A transaction still open here lost its StopTransaction (a reboot, a lost frame):
+        # the charger runs one transaction per connector, so this start ends it.
+        self._supersede(connector, changed)
         tx = Transaction(
             transaction_id=self.hooks.next_transaction_id(),
             connector_id=connector_id,
@@ -532,7 +616,9 @@ class ChargerSession:
         changed.add((connector_id, TRANSACTION))
         self._record_register(connector, meter_start, start_time, "Transaction.Begin", changed)
         self.hooks.transaction_started(self.charge_box_id, tx)
-        self._tag_event(connector_id, id_tag, info)
+        announced = self._presented.take(id_tag)
+        if not self._is_remote(id_tag, consume=True) and announced != info.get("status", ""):
+            self._tag_event(connector_id, id_tag, info)
         self._events.append(
             ChargerEvent(
                 connector_id,
@@ -595,18 +681,32 @@ class ChargerSession:
             response["idTagInfo"] = self._authorize(id_tag)
         meter_stop = float(payload["meterStop"])
         stop_time = parse_timestamp(payload["timestamp"])
-        tx = self._transactions.pop(payload["transactionId"], None)
+        transaction_id = payload["transactionId"]
+        tx = self._transactions.pop(transaction_id, None)
         if tx is None:
-            # Unknown, or already stopped (a resend after a lost reply): acknowledge it,
-            # or the charger would retry it forever (section 4.10, sanity checks).
-            logs.problem(
-                _LOGGER,
-                self.charge_box_id,
-                "unknown transaction stopped",
-                "%s stopped unknown transaction %s",
-                self.charge_box_id,
-                payload["transactionId"],
-            )
+            # Unknown, superseded or already stopped (a resend after a lost reply):
+            # acknowledge it, or the charger would retry it forever (section 4.10). It
+            # must not touch the connector, which may run a newer transaction by now.
+            if transaction_id in self._superseded:
+                del self._superseded[transaction_id]
+                logs.problem(
+                    _LOGGER,
+                    self.charge_box_id,
+                    "superseded transaction stopped",
+                    "%s: late stop of superseded transaction %s acknowledged",
+                    self.charge_box_id,
+                    transaction_id,
+                    level=logging.INFO,
+                )
+            else:
+                logs.problem(
+                    _LOGGER,
+                    self.charge_box_id,
+                    "unknown transaction stopped",
+                    "%s stopped unknown transaction %s",
+                    self.charge_box_id,
+                    transaction_id,
+                )
             return response
         connector = self._connector(tx.connector_id, changed)
         # Section 6.49: transactionData is the session's history; it only fills in what is
@@ -623,20 +723,7 @@ class ChargerSession:
             connector.transaction = None
         changed.add((tx.connector_id, TRANSACTION))
         self.hooks.transaction_stopped(self.charge_box_id, tx)
-        self._events.append(
-            ChargerEvent(
-                tx.connector_id,
-                "session",
-                "stopped",
-                {
-                    "transaction_id": tx.transaction_id,
-                    "id_tag": tx.id_tag,
-                    "energy_wh": tx.energy,
-                    "duration_s": max(0.0, (stop_time - tx.start_time).total_seconds()),
-                    "reason": tx.stop_reason,
-                },
-            )
-        )
+        self._stopped_event(tx)
         return response
 
     # ------------------------------------------------------------------ shared by the handlers
@@ -753,15 +840,78 @@ class ChargerSession:
         return dict(self.hooks.authorize(self.charge_box_id, id_tag))
 
     def _tag_busy(self, id_tag: str, connector_id: int) -> bool:
-        """Whether the tag runs a transaction on another connector of this charger."""
+        """Whether the tag runs a transaction on another connector of this charger.
+
+        A transaction counts only while it may still run: a leftover whose connector
+        has since reported a status without a transaction (its StopTransaction lost,
+        e.g. across a reboot) must not refuse the tag forever with ConcurrentTx.
+        """
         if id_tag.casefold() in self.concurrent_tags:
             return False
         return any(
-            connector.transaction is not None
-            and connector_id != connector.connector_id
-            and _same_tag(connector.transaction.id_tag, id_tag)
-            for connector in self.state.connectors.values()
+            tx.connector_id != connector_id and _same_tag(tx.id_tag, id_tag) and self._may_run(tx)
+            for tx in self._transactions.values()
         )
+
+    def _may_run(self, tx: Transaction) -> bool:
+        """False when the connector reported, after `tx` started, a status only an idle one has."""
+        connector = self.state.connectors.get(tx.connector_id)
+        if connector is None or connector.status not in _ENDED_STATUSES:
+            return True
+        return connector.status_time is None or connector.status_time <= tx.start_time
+
+    def _supersede(self, connector: ConnectorState, changed: set[StateKey]) -> None:
+        """Close the connector's open transaction: a new one starts there without its stop.
+
+        Its energy is what its last reading showed and it ends at that reading, with
+        reason `SUPERSEDED`; the store forgets it. A late StopTransaction for it is still
+        acknowledged (section 4.10) but changes nothing.
+        """
+        old = connector.transaction
+        if old is None:
+            return
+        connector.transaction = None
+        self._transactions.pop(old.transaction_id, None)
+        old.stop_time = old.last_update or old.start_time
+        old.stop_reason = SUPERSEDED
+        superseded = self._superseded
+        superseded[old.transaction_id] = None
+        if len(superseded) > MAX_SUPERSEDED_REMEMBERED:
+            del superseded[next(iter(superseded))]
+        changed.add((connector.connector_id, TRANSACTION))
+        _LOGGER.info(
+            "%s: transaction %s on connector %s superseded by a new start",
+            self.charge_box_id,
+            old.transaction_id,
+            connector.connector_id,
+        )
+        self.hooks.transaction_stopped(self.charge_box_id, old)
+        self._stopped_event(old)
+
+    def _stopped_event(self, tx: Transaction) -> None:
+        """Announce a closed transaction (stop_time and stop_reason set)."""
+        stop_time = tx.stop_time or tx.start_time
+        self._events.append(
+            ChargerEvent(
+                tx.connector_id,
+                "session",
+                "stopped",
+                {
+                    "transaction_id": tx.transaction_id,
+                    "id_tag": tx.id_tag,
+                    "energy_wh": tx.energy,
+                    "duration_s": max(0.0, (stop_time - tx.start_time).total_seconds()),
+                    "reason": tx.stop_reason,
+                },
+            )
+        )
+
+    def _is_remote(self, id_tag: str, *, consume: bool) -> bool:
+        """Whether `id_tag` comes from a remote start rather than a card presented."""
+        if id_tag.casefold() in self.remote_tags:
+            return True
+        recent = self._remote_started
+        return (recent.take(id_tag) if consume else recent.get(id_tag)) is not None
 
     def _tag_event(self, connector_id: int, id_tag: str, info: dict[str, Any]) -> None:
         event_type = _ID_TAG_EVENTS.get(info.get("status", ""), "unknown")
@@ -1013,11 +1163,21 @@ class ChargerSession:
         connector_id: int | None = None,
         charging_profile: dict[str, Any] | None = None,
     ) -> str:
-        """RemoteStartTransaction (section 5.11)."""
-        return await self._status(
-            "RemoteStartTransaction",
-            _without_none(idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile),
-        )
+        """RemoteStartTransaction (section 5.11); its Authorize and start present no card."""
+        # Noted before sending: the charger may send its Authorize right after its reply.
+        self._remote_started.add(id_tag, "remote")
+        status = ""
+        try:
+            status = await self._status(
+                "RemoteStartTransaction",
+                _without_none(
+                    idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile
+                ),
+            )
+        finally:
+            if status != ACCEPTED:  # refused or failed: no start of ours will follow
+                self._remote_started.take(id_tag)
+        return status
 
     async def remote_stop(self, transaction_id: int) -> str:
         """RemoteStopTransaction (section 5.12)."""

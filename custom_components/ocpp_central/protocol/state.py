@@ -171,14 +171,20 @@ class ConfigurationValue:
 
 @dataclass(slots=True, frozen=True)
 class ChargerEvent:
-    """Something that happened rather than a state: a tag presented, a session started."""
+    """Something that happened rather than a state: a tag presented, a session started.
+
+    "id_tag" fires once per card presented (an Authorize and the StartTransaction that
+    follows it are one presentation) and never for a remote start.
+    """
 
     connector_id: int
     kind: str  # "id_tag" or "session"
     # id_tag: accepted/blocked/expired/invalid/concurrent_tx/unknown; session: started/stopped
     event_type: str
     # id_tag: {"id_tag"}; session started: {"transaction_id", "id_tag", "meter_start"};
-    # session stopped: {"transaction_id", "id_tag", "energy_wh", "duration_s", "reason"}
+    # session stopped: {"transaction_id", "id_tag", "energy_wh", "duration_s", "reason"}, the
+    # reason as the StopTransaction gave it (section 7.36), or "Superseded" when a new start on
+    # the connector closed a transaction whose stop never came
     data: dict[str, Any]
 
 
