@@ -31,6 +31,7 @@ from typing import Any
 import urllib.request
 
 from playwright.async_api import Browser, Page, async_playwright, expect
+import yaml  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -48,6 +49,7 @@ TIMEOUT_MS = 30_000
 # What the newcomer chooses in onboarding; the check asserts Home Assistant keeps it.
 TIME_ZONE = "Europe/Amsterdam"
 COUNTRY = ("Netherlands", "NL", "EUR")
+USER = ("newcomer", "first-hour-check")
 CHARGER = "DEMO-1"
 TAG = "DEMO-TAG"
 # The UI's labels the check relies on (translations of Home Assistant and of this integration).
@@ -60,11 +62,20 @@ LABELS = {
     "charger_settings": "Change charger settings",
     "solar": "Solar surplus charging",
     "grid_sensor": "Grid power sensor",
+    "entity_picker": "Select an entity",
     "add_tag": "Add tag",
     "tag_form": "Add a tag",
     "tag_id": "Tag ID*",
     "options": "Central system options",
     "unknown_tags": "Unknown tags",
+}
+# Screenshots that illustrate README.md and info.md (--docs writes them to docs/images).
+DOC_IMAGES = {
+    "03-discovered-charger": "discovered-charger",
+    "05-device-charging": "device-charging",
+    "06-solar-section": "solar-section",
+    "14-energy-dashboard": "energy-dashboard",
+    "15-dashboard-example": "dashboard-example",
 }
 # Log lines that must not appear on a fresh start (faults a newcomer would report).
 FORBIDDEN_LOG = re.compile(r"Traceback|ModuleNotFoundError|ffmpeg|turbojpeg|ERROR \(")
@@ -199,9 +210,9 @@ class Check:
         await self.goto("/")
         await page.get_by_role("button", name="Create my smart home").click()
         await page.get_by_role("textbox", name="Name*", exact=True).fill("Newcomer")
-        await page.get_by_role("textbox", name="Username*").fill("newcomer")
-        await page.get_by_role("textbox", name="Password*", exact=True).fill("first-hour-check")
-        await page.get_by_role("textbox", name="Confirm password*").fill("first-hour-check")
+        await page.get_by_role("textbox", name="Username*").fill(USER[0])
+        await page.get_by_role("textbox", name="Password*", exact=True).fill(USER[1])
+        await page.get_by_role("textbox", name="Confirm password*").fill(USER[1])
         await page.get_by_role("button", name="Create account").click()
         await expect(page.get_by_role("heading", name="Home location")).to_be_visible()
         await page.get_by_role("button", name="Next").click()
@@ -226,6 +237,14 @@ class Check:
         want = {"tz": TIME_ZONE, "country": COUNTRY[1], "currency": COUNTRY[2]}
         if config != want:
             raise CheckFailed(f"onboarding's choices were not kept: {config}, want {want}")
+
+    async def login(self) -> None:
+        page = self.page
+        await self.goto("/")
+        await page.get_by_role("textbox", name="Username").fill(USER[0])
+        await page.get_by_role("textbox", name="Password").fill(USER[1])
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(re.compile(r"/(lovelace|home)"))
 
     async def add_central_system(self) -> None:
         page = self.page
@@ -312,12 +331,11 @@ class Check:
 
     async def current_limit(self) -> None:
         slider = self.controls().get_by_role("slider").first
-        # To the maximum, then 16 steps of 1 A down: 16 A with the default maximum of 32 A.
-        # (Each press is a change; the slider is focused again after each state update.)
-        await slider.press("End")
-        for _ in range(16):
-            await slider.press("ArrowLeft")
-        await slider.blur()
+        # Click the slider's track at 40 %: about 16 A of 6 to 32 A, as a user would.
+        box = await slider.bounding_box()
+        if box is None:
+            raise CheckFailed("the current limit slider is not shown")
+        await self.page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
         after = _number(
             await self.wait_state(
                 "number.demo_1_current_limit", lambda v: 6 <= _number(v) < 32, "6 to 31 A", 60
@@ -342,6 +360,7 @@ class Check:
         await expect(section).to_be_visible()
         await section.click()
         await expect(dialog.get_by_text(LABELS["grid_sensor"]).first).to_be_visible()
+        await page.wait_for_timeout(1000)  # the section opens with an animation
         await section.evaluate("(e) => e.scrollIntoView({block: 'start'})")
         await self.shot("06-solar-section")
         await page.keyboard.press("Escape")
@@ -387,6 +406,86 @@ class Check:
         if TAG in text:
             raise CheckFailed(f"diagnostics {path} contain the tag {TAG} unredacted")
 
+    async def pick(self, search: str) -> None:
+        """Choose the first match of `search` in the open picker (its items' text is slotted)."""
+        page = self.page
+        await page.get_by_placeholder("Search").last.fill(search)
+        await page.wait_for_timeout(1000)
+        await page.keyboard.press("ArrowDown")
+        await page.keyboard.press("Enter")
+
+    async def energy(self) -> None:
+        """The charger's energy and power as an individual device of the Energy dashboard."""
+        page = self.page
+        await self.goto("/config/energy")
+        await page.get_by_role("button", name="Add device").click()
+        for statistic, entity in ((0, "Energy"), (1, "Power")):
+            await page.get_by_text("Select a statistic").nth(statistic).click()
+            await self.pick(f"{CHARGER} {entity}")
+        await self.shot("12-energy-add-device")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_text(f"{CHARGER} Energy").first).to_be_visible()
+        await self.shot("13-energy-settings")
+        await self.goto("/energy")
+        await page.wait_for_timeout(3000)
+        await self.shot("14-energy-dashboard")
+
+    async def solar_grid_sensor(self) -> None:
+        """Choose a grid power sensor in the charger's solar section: Charging mode appears."""
+        page = self.page
+        # The demo has no electricity meter: a template sensor stands in for one (3 kW export).
+        await self.hass(
+            """(async () => {
+              let r = await hass.callApi('POST', 'config/config_entries/flow',
+                                         {handler: 'template'});
+              r = await hass.callApi('POST', `config/config_entries/flow/${r.flow_id}`,
+                                     {next_step_id: 'sensor'});
+              await hass.callApi('POST', `config/config_entries/flow/${r.flow_id}`,
+                {name: 'Grid power', state: '-3000', unit_of_measurement: 'W',
+                 device_class: 'power', state_class: 'measurement'});
+            })()"""
+        )
+        await self.wait_state("sensor.grid_power", lambda v: _number(v) == -3000, "-3000 W", 30)
+        await self.goto("/config/integrations/integration/ocpp_central")
+        await page.get_by_role("button", name=LABELS["charger_settings"]).click()
+        await page.get_by_text(LABELS["solar"], exact=True).click()
+        # The section's first entity picker is the grid power sensor.
+        await page.get_by_text(LABELS["entity_picker"]).first.click()
+        await self.pick("Grid power")
+        await expect(page.get_by_text("Grid power", exact=True).first).to_be_visible()
+        await page.get_by_role("button", name="Submit").click()
+        await page.keyboard.press("Escape")
+        await self.wait_state(
+            "select.demo_1_charging_mode", lambda v: v not in {None, "unavailable"}, "a mode", 60
+        )
+
+    async def dashboard_example(self) -> None:
+        """The README's dashboard example, pasted into a new dashboard."""
+        page = self.page
+        readme = (ROOT / "README.md").read_text()
+        example = readme.split("## Dashboard example", 1)[1].split("```yaml", 1)[1]
+        card = yaml.safe_load(example.split("```", 1)[0])
+        view = {"title": "Charger", "path": "charger", "cards": [card]}
+        dashboard = {"url_path": "dashboard-charger", "title": "Charger", "mode": "storage"}
+        await self.hass(
+            f"hass.callWS({{type: 'lovelace/dashboards/create', ...{json.dumps(dashboard)}}})"
+            f".catch(() => null)"  # already there when run again with --attach
+            f".then(() => hass.callWS({{type: 'lovelace/config/save', "
+            f"url_path: 'dashboard-charger', config: {json.dumps({'views': [view]})}}}))"
+        )
+        await self.goto("/dashboard-charger/charger")
+        for name in ("Charging", "Status", "Power", "Current limit", "Charging mode"):
+            await expect(page.get_by_text(name).first).to_be_visible()
+        await expect(page.get_by_text("Entity not found")).to_have_count(0)
+        errors = page.get_by_text(re.compile("Configuration error|No card type|not supported"))
+        await expect(errors).to_have_count(0)
+        # The mode select works from the tile: back to charging at the current limit.
+        await page.get_by_text(re.compile("^(Solar only|Minimum and solar|Off)$")).last.click()
+        await page.get_by_role("menuitem", name="Fast").click()
+        await self.wait_state("select.demo_1_charging_mode", lambda v: v == "fast", "fast", 30)
+        await self.wait_state("sensor.demo_1_power", lambda v: _number(v) > 0, "charging", 90)
+        await self.shot("15-dashboard-example")
+
 
 def _number(value: str | None) -> float:
     try:
@@ -395,7 +494,9 @@ def _number(value: str | None) -> float:
         return float("nan")
 
 
-async def run_steps(browser: Browser, base: str, ocpp_port: int, shots: Path) -> None:
+async def run_steps(
+    browser: Browser, base: str, ocpp_port: int, shots: Path, first: int = 1
+) -> None:
     context = await browser.new_context(
         viewport={"width": 1280, "height": 800},
         timezone_id=TIME_ZONE,
@@ -417,8 +518,15 @@ async def run_steps(browser: Browser, base: str, ocpp_port: int, shots: Path) ->
         ("add a tag", check.add_tag),
         ("options", check.options),
         ("diagnostics download", check.diagnostics),
+        ("charger in the Energy dashboard", check.energy),
+        ("solar section: a grid sensor brings Charging mode", check.solar_grid_sensor),
+        ("the README's dashboard example", check.dashboard_example),
     ]
+    if first > 1:  # a Home Assistant that went through the earlier steps: log in
+        await check.login()
     for number, (name, step) in enumerate(steps, 1):
+        if number < first:
+            continue
         started = time.monotonic()
         try:
             await step()
@@ -431,7 +539,7 @@ async def run_steps(browser: Browser, base: str, ocpp_port: int, shots: Path) ->
     await context.close()
 
 
-async def main_async(develop: Develop, shots: Path, start_timeout: float) -> int:
+async def main_async(develop: Develop, shots: Path, start_timeout: float, keep: bool) -> int:
     work = develop.config.parent
     print(f"ui-check: fresh configuration in {work / 'config'}; screenshots in {shots}")
     develop.start()
@@ -444,6 +552,12 @@ async def main_async(develop: Develop, shots: Path, start_timeout: float) -> int
             try:
                 base = f"http://127.0.0.1:{develop.port}"
                 await run_steps(browser, base, develop.ocpp_port, shots)
+                if keep:
+                    print(
+                        f"ui-check: Home Assistant keeps running on {base} (user {USER[0]}, "
+                        f"password {USER[1]}); Ctrl-C stops it"
+                    )
+                    await asyncio.sleep(24 * 3600)
             finally:
                 await browser.close()
         failed = False
@@ -463,9 +577,45 @@ async def main_async(develop: Develop, shots: Path, start_timeout: float) -> int
     return 1 if failed else 0
 
 
+async def attach(base: str, ocpp_port: int, shots: Path, first: int) -> int:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await run_steps(browser, base, ocpp_port, shots, first)
+        finally:
+            await browser.close()
+    return 0
+
+
+def write_doc_images(shots: Path) -> None:
+    """Small copies of the documentation's screenshots: 1024 px wide, 256 colours."""
+    from PIL import Image
+
+    target = ROOT / "docs/images"
+    target.mkdir(parents=True, exist_ok=True)
+    for shot, name in DOC_IMAGES.items():
+        with Image.open(shots / f"{shot}.png") as img:
+            small = img.convert("RGB").resize((1024, 640), Image.Resampling.LANCZOS)
+            small = small.quantize(256, dither=Image.Dither.NONE)
+            small.save(target / f"{name}.png", optimize=True)
+        print(f"ui-check: wrote docs/images/{name}.png")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--screenshots", help="directory for the screenshots (default: temp)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep Home Assistant running after the check"
+    )
+    parser.add_argument(
+        "--docs", action="store_true", help="update the screenshots in docs/images on success"
+    )
+    parser.add_argument(
+        "--attach",
+        nargs=3,
+        metavar=("URL", "OCPP_PORT", "STEP"),
+        help="run from STEP on a Home Assistant that --keep left running (to work on the check)",
+    )
     parser.add_argument(
         "--start-timeout",
         type=float,
@@ -473,15 +623,25 @@ def main() -> int:
         help="seconds to wait for the UI (a first start provisions everything)",
     )
     args = parser.parse_args()
+    # Ctrl-C and a CI time box (SIGTERM) both unwind through the steps, so that Home Assistant
+    # is stopped on the way out.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     work = Path(tempfile.mkdtemp(prefix="ocpp-ui-check-"))
     shots = Path(args.screenshots).resolve() if args.screenshots else work / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     develop = Develop(work / "config", free_port(), free_port())
     try:
-        return asyncio.run(main_async(develop, shots, args.start_timeout))
+        if args.attach:
+            url, ocpp_port, first = args.attach
+            return asyncio.run(attach(url, int(ocpp_port), shots, int(first)))
+        result = asyncio.run(main_async(develop, shots, args.start_timeout, args.keep))
     except CheckFailed as err:
         print(f"ui-check: {err}", file=sys.stderr)
         return 1
+    if result == 0 and args.docs:
+        write_doc_images(shots)
+    return result
 
 
 if __name__ == "__main__":
