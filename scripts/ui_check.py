@@ -427,7 +427,11 @@ class Check:
         await expect(page.get_by_text(f"{CHARGER} Energy").first).to_be_visible()
         await self.shot("13-energy-settings")
         await self.goto("/energy")
-        await page.wait_for_timeout(3000)
+        await expect(page.get_by_text(f"{CHARGER} Energy").first).to_be_visible()
+        # The Now view: the charger's live power.
+        await page.get_by_text("Now", exact=True).first.click()
+        await expect(page.get_by_text(CHARGER).first).to_be_visible()
+        await page.wait_for_timeout(2000)
         await self.shot("14-energy-dashboard")
 
     async def solar_grid_sensor(self) -> None:
@@ -483,7 +487,9 @@ class Check:
         await page.get_by_text(re.compile("^(Solar only|Minimum and solar|Off)$")).last.click()
         await page.get_by_role("menuitem", name="Fast").click()
         await self.wait_state("select.demo_1_charging_mode", lambda v: v == "fast", "fast", 30)
-        await self.wait_state("sensor.demo_1_power", lambda v: _number(v) > 0, "charging", 90)
+        await self.wait_state(
+            "sensor.demo_1_current_offered", lambda v: _number(v) >= 31, "the full 32 A", 90
+        )
         await self.shot("15-dashboard-example")
 
 
