@@ -4,8 +4,11 @@ Starts `scripts/develop --demo` on a fresh configuration in a temporary director
 headless Chromium (Playwright) through what a new user does: onboarding, adding the central
 system, accepting the discovered demo charger, the device page with live values, the charging
 switch, the current limit, the charger's settings with the solar section, adding a tag, the
-options and the diagnostics download. Each step asserts what the page shows and saves a
-screenshot. Labels are the UI's own (see LABELS): update them there when the UI changes.
+options, the diagnostics download, the charger in the Energy dashboard, a grid sensor that
+brings the Charging mode select, and the README's dashboard example pasted into a dashboard.
+Each step asserts what the page shows and saves a screenshot; the run's log must show no
+traceback or error. Labels are the UI's own (see LABELS): update them there when the UI
+changes.
 
 Home Assistant's frontend is built of web components with open shadow roots; Playwright's
 role and text locators pierce them.
