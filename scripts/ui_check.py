@@ -24,6 +24,7 @@ import json
 import os
 from pathlib import Path
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -584,6 +585,8 @@ async def main_async(
             if failed:
                 print(f"ui-check: last lines of {develop.log_path}:\n{develop.log_tail()}")
             else:
+                # The configuration (database included) is not needed after a pass.
+                shutil.rmtree(develop.config, ignore_errors=True)
                 print(f"ui-check: passed; screenshots in {shots}")
     return 1 if failed else 0
 
