@@ -77,6 +77,8 @@ class Probe:
     counters: dict[str, int] = field(default_factory=dict)
     # Extra stdin commands of the kind: name -> coroutine answering a JSON object.
     commands: dict[str, Command] = field(default_factory=dict)
+    # Awaited before stats are taken (Home Assistant: until the recorder committed).
+    flush: Callable[[], Awaitable[None]] | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -160,10 +162,13 @@ async def server_main(kind: str, chargers: int) -> None:
     profiler = cProfile.Profile() if profile_to else None
     if profiler is not None:
         profiler.enable()
+        probe.commands.update(profile_commands(profiler))
     print(port, flush=True)
     try:
         while True:
             line = (await asyncio.to_thread(sys.stdin.readline)).strip()
+            if line in ("stats", "status_ready") and probe.flush is not None:
+                await probe.flush()
             if line == "stats":
                 answer = probe.stats()
             elif line == "status_ready":
@@ -180,6 +185,22 @@ async def server_main(kind: str, chargers: int) -> None:
             profiler.disable()
             profiler.dump_stats(profile_to)
         await stop()
+
+
+def profile_commands(profiler: cProfile.Profile) -> dict[str, Command]:
+    """'profile_window' starts the profile afresh, 'profile_pause' stops it (one window)."""
+
+    async def window() -> dict[str, Any]:
+        profiler.disable()
+        profiler.clear()
+        profiler.enable()
+        return {}
+
+    async def pause() -> dict[str, Any]:
+        profiler.disable()
+        return {}
+
+    return {"profile_window": window, "profile_pause": pause}
 
 
 # -- load generator ----------------------------------------------------------------------------
@@ -547,6 +568,8 @@ def _numbers(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from . import bench_open
+
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     serve_cmd = sub.add_parser("serve", help="(internal) run a benchmark server")
@@ -558,13 +581,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each scenario")
     parser.add_argument("--kinds", default="floor,central,ha", help="server kinds to measure")
+    bench_open.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server_main(args.kind, args.chargers))
         return
-    kinds = args.kinds.split(",")
+    bench_open.apply_environment(args)
+    kinds = [kind for kind in args.kinds.split(",") if kind]
     asyncio.run(bench_main(_numbers(args.sizes), args.seconds, kinds, _numbers(args.ha_sizes)))
+    asyncio.run(bench_open.open_main(args))
 
 
 if __name__ == "__main__":
