@@ -33,6 +33,7 @@ from pathlib import Path
 import shutil
 import socket
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -84,6 +85,8 @@ _PLATFORM_DOMAINS: Final = (
 )
 # OCPP_BENCH_RECORDER=0: Home Assistant without the recorder (for comparison).
 RECORDER_ENV: Final = "OCPP_BENCH_RECORDER"
+# OCPP_BENCH_SWITCH_INTERVAL=SECONDS: the interpreter's thread switch interval (diagnosis).
+SWITCH_INTERVAL_ENV: Final = "OCPP_BENCH_SWITCH_INTERVAL"
 # The recorder's tables that grow with every state written.
 DB_TABLES: Final = ("states", "state_attributes", "statistics_short_term", "events")
 # Counters the server reports.
@@ -160,8 +163,7 @@ def database_rows(config_dir: Path) -> dict[str, int]:
     path = config_dir / "home-assistant_v2.db"
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         return {
-            table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            for table in DB_TABLES
+            table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in DB_TABLES
         }
 
 
@@ -350,6 +352,9 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
     from custom_components.ocpp_central.const import DOMAIN
     from custom_components.ocpp_central.protocol.schemas import async_load_schemas
 
+    if switch := os.environ.get(SWITCH_INTERVAL_ENV):
+        # A diagnosis: how long a thread may hold the GIL while another waits (default 5 ms).
+        sys.setswitchinterval(float(switch))
     config_dir = Path(tempfile.mkdtemp(prefix="ocpp-central-bench-"))
     recorder = recorder_enabled()
     hass = await _start_hass(config_dir, recorder=recorder)
@@ -399,7 +404,7 @@ def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder
 
     async def stalls() -> dict[str, Any]:
         watch = StallWatch.current
-        return {"stalls": [] if watch is None else watch.take()}
+        return {"stalls": None if watch is None else watch.take()}
 
     if recorder:
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
+import math
 import os
 from pathlib import Path
 import pstats
@@ -176,6 +177,7 @@ class _Tally:
     rtts: list[float] = field(default_factory=list)
     late: int = 0
     lag: float = 0.0  # the generator's worst delay in sending a message when due
+    behind: int = 0  # messages sent after their due time, the previous reply being late
 
 
 async def _paced(
@@ -186,10 +188,14 @@ async def _paced(
     try:
         while due < until:
             delay = due - time.monotonic()
+            start = time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            start = time.monotonic()
-            tally.lag = max(tally.lag, start - due)
+                # Only the generator's own lateness: a late reply delays the next send too.
+                start = time.monotonic()
+                tally.lag = max(tally.lag, start - due)
+            else:
+                tally.behind += 1
             await charger.call("MeterValues", charger.feed.next())
             done = time.monotonic()
             tally.rtts.append(done - start)
@@ -214,12 +220,15 @@ class OpenRun:
     rtts: list[float]
     late: int
     lag: float
+    behind: int
+    due: int  # messages due in the window (sent or not)
     idle_cpu_rate: float  # server CPU seconds per second, chargers connected and silent
     load_cpu_s: float
     rss_per_charger: float
     dropped: int = 0
     threads: dict[str, float] = field(default_factory=dict)  # CPU s per thread in the window
-    stalls: list[dict[str, Any]] = field(default_factory=list)
+    # The loop stalls of the window: count, total_ms and the longest (with --stalls).
+    stalls: dict[str, Any] | None = None
     rows: dict[str, int] | None = None  # recorder rows written in the window
     profile: str | None = None
 
@@ -313,6 +322,8 @@ async def open_loop(
             rtts=tally.rtts,
             late=tally.late,
             lag=tally.lag,
+            behind=tally.behind,
+            due=chargers * math.ceil(seconds / interval),
             idle_cpu_rate=idle_cpu_rate,
             load_cpu_s=after["cpu"] - before["cpu"],
             rss_per_charger=rss_per_charger,
@@ -325,11 +336,13 @@ async def open_loop(
             run.threads = {
                 name: cpu - threads_before.get(name, 0.0) for name, cpu in threads_after.items()
             }
-            run.stalls = [
-                {**s, "at_s": round(s["at"] - first, 3)}
-                for s in (await server.command("stalls"))["stalls"]
-                if s["at"] >= started
-            ]
+            if (stalls := (await server.command("stalls"))["stalls"]) is not None:
+                run.stalls = {
+                    **stalls,
+                    "longest": [
+                        {**s, "at_s": round(s["at"] - first, 3)} for s in stalls["longest"]
+                    ],
+                }
             if count_rows and rows_before is not None:
                 rows_after = (await server.command("db_rows"))["rows"]
                 run.rows = {t: rows_after[t] - rows_before[t] for t in rows_after}
@@ -388,13 +401,13 @@ def _short_path(filename: str) -> str:
 
 def stall_lines(run: OpenRun, limit: int = 8) -> list[str]:
     """The loop stalls of a run, the longest first, with the loop's and other threads' stacks."""
-    if not run.stalls:
+    if not run.stalls or not run.stalls["count"]:
         return ["  loop stalls > 20 ms: none"]
-    stalls = sorted(run.stalls, key=lambda s: -s["ms"])
-    total = sum(s["ms"] for s in stalls)
+    stalls = run.stalls["longest"]
     out = [
-        f"  loop stalls > 20 ms: {len(stalls)}, {total:.0f} ms in all, longest "
-        f"{stalls[0]['ms']:.0f} ms; the longest {min(limit, len(stalls))}:"
+        f"  loop stalls > 20 ms: {run.stalls['count']}, {run.stalls['total_ms']:.0f} ms in all "
+        f"({100 * run.stalls['total_ms'] / 1000 / run.seconds:.1f}% of the window); "
+        f"the longest {min(limit, len(stalls))}:"
     ]
     for s in stalls[:limit]:
         out.append(
@@ -594,6 +607,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stalls", action="store_true", help="find what stalls Home Assistant's event loop"
     )
     parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="Home Assistant's thread switch interval in s (diagnosis; Python's default 0.005)",
+    )
+    parser.add_argument(
         "--startup", type=int, default=200, help="chargers of the start-up scenario (0 skips)"
     )
     parser.add_argument(
@@ -609,11 +627,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def apply_environment(args: argparse.Namespace) -> None:
     """Pass the server-side switches to the server processes (they inherit the env)."""
-    from .bench_ha import RECORDER_ENV
+    from .bench_ha import RECORDER_ENV, SWITCH_INTERVAL_ENV
 
     os.environ[RECORDER_ENV] = "0" if args.no_recorder else "1"
     if args.stalls:
         os.environ[STALLS_ENV] = "1"
+    if args.switch_interval:
+        os.environ[SWITCH_INTERVAL_ENV] = str(args.switch_interval)
 
 
 def _sizes(text: str) -> list[int]:
@@ -640,10 +660,12 @@ async def open_main(args: argparse.Namespace) -> None:
                     kind, size, interval=args.interval, seconds=args.open_seconds, wide=args.wide
                 )
                 print(run.row(), flush=True)
-                if run.lag > 0.1 or run.dropped:
+                if run.lag > 0.1 or run.dropped or run.behind:
                     print(
-                        f"  (the load generator sent up to {run.lag * 1000:.0f} ms late; "
-                        f"{run.dropped} connections dropped)"
+                        f"  ({run.messages} of {run.due} due messages sent, {run.behind} after "
+                        "their due time as the previous reply came late; the load generator "
+                        f"itself up to {run.lag * 1000:.0f} ms late; {run.dropped} connections "
+                        "dropped)"
                     )
                 if run.threads:
                     print(run.thread_line())

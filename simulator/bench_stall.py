@@ -31,7 +31,9 @@ TICK: Final = 0.010
 LATE: Final = 0.020
 # Frames kept per stack (innermost last), and stalls kept per window.
 DEPTH: Final = 14
-MAX_STALLS: Final = 200
+MAX_STALLS: Final = 2000
+# Stalls described in full per window (the answer is one line of the server's stdout).
+LONGEST: Final = 12
 # A thread whose innermost Python frame is in one of these waits for work.
 _IDLE_FILES: Final = ("threading.py", "queue.py", "concurrent/futures/thread.py")
 
@@ -128,16 +130,22 @@ class StallWatch:
                     name = names.get(ident, "?").rstrip("_0123456789")
                     stall.other_stacks[(name, " < ".join(reversed(innermost)))] += 1
 
-    def take(self) -> list[dict[str, Any]]:
-        """The stalls so far (ended ones), forgotten once taken."""
+    def take(self, longest: int = LONGEST) -> dict[str, Any]:
+        """The stalls that ended since the last call: count, total and the longest ones."""
         with self._lock:
             done = [s for s in self._stalls if s.ended is not None]
             self._stalls = [s for s in self._stalls if s.ended is None]
-        return [s.summary() for s in done]
+        summaries = sorted((s.summary() for s in done), key=lambda s: -s["ms"])
+        return {
+            "count": len(summaries),
+            "total_ms": round(sum(s["ms"] for s in summaries), 1),
+            "longest": summaries[:longest],
+        }
 
     def stop(self) -> None:
         """Stop the task and the thread."""
         self._running = False
         self._task.cancel()
+        self._thread.join(timeout=1)
         if StallWatch.current is self:
             StallWatch.current = None
