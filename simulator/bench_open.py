@@ -208,6 +208,22 @@ async def _paced(
     return sent
 
 
+async def _answer_calls(charger: RawCharger, until: float) -> None:
+    """Stay silent until `until`, answering the central system's CALLs (configuration sync).
+
+    A charger reads what the server sends at any time; one that only read while waiting
+    for its own replies would leave the server's CALLs to time out.
+    """
+    while (left := until - time.monotonic()) > 0:
+        try:
+            async with asyncio.timeout(left):
+                frame = json.loads(await charger.ws.recv())
+        except TimeoutError:
+            return
+        if frame[0] == 2:
+            await charger.ws.send(json.dumps([4, frame[1], "NotSupported", "", {}]))
+
+
 @dataclass(slots=True)
 class OpenRun:
     """What one open-loop run measured."""
@@ -292,7 +308,8 @@ async def open_loop(
         # The idle baseline: the same chargers connected and silent.
         idle_start = time.monotonic()
         idle_before = await server.stats()
-        await asyncio.sleep(min(idle_seconds, seconds))
+        idle_until = time.monotonic() + min(idle_seconds, seconds)
+        await asyncio.gather(*(_answer_calls(c, idle_until) for c in clients))
         idle_after = await server.stats()
         idle_cpu_rate = (idle_after["cpu"] - idle_before["cpu"]) / (time.monotonic() - idle_start)
         if ha:
@@ -505,13 +522,18 @@ async def _timed_start(config_dir: Path) -> dict[str, Any]:
             break
         await asyncio.sleep(0.01)
     done = time.monotonic()
-    await hass.async_stop()
     return {
         "running_s": running - started,
         "loaded_s": done - started,
         "entities": len(wanted),
         "loaded": loaded,
     }
+
+
+async def _start_and_exit(config_dir: Path) -> None:
+    """Print the start's times and end the process: the copy is thrown away unstopped."""
+    print(json.dumps(await _timed_start(config_dir)), flush=True)
+    os._exit(0)
 
 
 def _without_entry(config_dir: Path, target: Path) -> None:
@@ -571,10 +593,14 @@ async def startup(chargers: int, *, wide: bool, repeats: int = 2) -> Startup:
     try:
         prepared = await _child("prepare", str(root / "with"), str(chargers), str(int(wide)))
         _without_entry(root / "with", root / "without")
-        with_entry, without_entry = [], []
-        for _ in range(repeats):  # alternate, so the machine's load changes hit both
-            with_entry.append(await _child("start", str(root / "with")))
-            without_entry.append(await _child("start", str(root / "without")))
+        with_entry: list[dict[str, Any]] = []
+        without_entry: list[dict[str, Any]] = []
+        for n in range(repeats):  # alternate, so the machine's load changes hit both
+            # Each start on a fresh copy of the stopped install (a start changes it).
+            for name, results in (("with", with_entry), ("without", without_entry)):
+                run = root / f"{name}-{n}"
+                shutil.copytree(root / name, run)
+                results.append(await _child("start", str(run)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return Startup(chargers, prepared["entities"], with_entry, without_entry)
@@ -753,9 +779,10 @@ def main(argv: list[str] | None = None) -> None:
     """Child processes of the start-up scenario: 'prepare DIR N WIDE' and 'start DIR'."""
     args = sys.argv[1:] if argv is None else argv
     if args[0] == "prepare":
+        Path(args[1]).mkdir(parents=True)
         result = asyncio.run(_prepare_config(Path(args[1]), int(args[2]), wide=args[3] == "1"))
     elif args[0] == "start":
-        result = asyncio.run(_timed_start(Path(args[1])))
+        asyncio.run(_start_and_exit(Path(args[1])))
     else:
         raise SystemExit(f"unknown command {args[0]!r}")
     print(json.dumps(result), flush=True)
