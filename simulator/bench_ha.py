@@ -158,13 +158,26 @@ async def flush_recorder(hass: HomeAssistant) -> None:
     await get_instance(hass).async_block_till_done()
 
 
-def database_rows(config_dir: Path) -> dict[str, int]:
-    """Rows of the recorder's tables that grow with states (read beside the recorder)."""
+def database_rows(config_dir: Path, since_state_id: int) -> dict[str, Any]:
+    """Rows of the recorder's tables that grow with states (read beside the recorder).
+
+    Also the state rows written after `since_state_id`, by entity id, and the last id.
+    """
     path = config_dir / "home-assistant_v2.db"
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return {
+        rows = {
             table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in DB_TABLES
         }
+        last = db.execute("SELECT COALESCE(MAX(state_id), 0) FROM states").fetchone()[0]
+        by_entity = dict(
+            db.execute(
+                "SELECT states_meta.entity_id, COUNT(*) FROM states JOIN states_meta"
+                " ON states.metadata_id = states_meta.metadata_id"
+                " WHERE state_id > ? GROUP BY states_meta.entity_id",
+                (since_state_id,),
+            ).fetchall()
+        )
+    return {"rows": rows, "last_state_id": last, "by_entity": by_entity}
 
 
 def thread_cpu() -> dict[str, float]:
@@ -396,11 +409,17 @@ def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder
     async def threads() -> dict[str, Any]:
         return {"threads": thread_cpu()}
 
+    since = 0
+
     async def db_rows() -> dict[str, Any]:
-        if recorder:
-            await flush_recorder(hass)
-            return {"rows": await hass.async_add_executor_job(database_rows, config_dir)}
-        return {"rows": None}
+        """The tables' rows, and the state rows by entity since the previous call."""
+        nonlocal since
+        if not recorder:
+            return {"rows": None}
+        await flush_recorder(hass)
+        found: dict[str, Any] = await hass.async_add_executor_job(database_rows, config_dir, since)
+        since = found["last_state_id"]
+        return found
 
     async def stalls() -> dict[str, Any]:
         watch = StallWatch.current

@@ -38,6 +38,7 @@ import math
 import os
 from pathlib import Path
 import pstats
+import re
 import shutil
 import sys
 import tempfile
@@ -246,6 +247,8 @@ class OpenRun:
     # The loop stalls of the window: count, total_ms and the longest (with --stalls).
     stalls: dict[str, Any] | None = None
     rows: dict[str, int] | None = None  # recorder rows written in the window
+    # State rows of the window by kind of entity (the charger's part of the id left out).
+    rows_by_entity: dict[str, int] = field(default_factory=dict)
     profile: str | None = None
 
     @property
@@ -361,8 +364,9 @@ async def open_loop(
                     ],
                 }
             if count_rows and rows_before is not None:
-                rows_after = (await server.command("db_rows"))["rows"]
-                run.rows = {t: rows_after[t] - rows_before[t] for t in rows_after}
+                found = await server.command("db_rows")
+                run.rows = {t: found["rows"][t] - rows_before[t] for t in found["rows"]}
+                run.rows_by_entity = _by_entity_kind(found["by_entity"])
         await asyncio.gather(*(c.close() for c in clients))
     finally:
         await server.stop()
@@ -716,10 +720,33 @@ async def open_main(args: argparse.Namespace) -> None:
             wide=args.wide,
             count_rows=True,
         )
-        print(growth_line(growth, values), flush=True)
+        print("\n".join(growth_lines(growth, values)), flush=True)
     if runs:
         print()
         print("\n".join(open_targets(runs, recorder)))
+
+
+def _by_entity_kind(by_entity: dict[str, int]) -> dict[str, int]:
+    """State rows by entity id without the charger's part (sensor.b_7_power: sensor.*_power)."""
+    slug = re.compile(rf"\.{BUSY_PREFIX.lower().rstrip('-')}_\d+(_|$)")
+    kinds: dict[str, int] = {}
+    for entity_id, count in by_entity.items():
+        kind = slug.sub(r".*\1", entity_id)
+        kinds[kind] = kinds.get(kind, 0) + count
+    return kinds
+
+
+def growth_lines(run: OpenRun, values: int, top: int = 15) -> list[str]:
+    """The growth line, then the kinds of entity that wrote the most state rows."""
+    per_hour = 3600 / run.interval / max(1, run.messages)  # rows per message -> per hour
+    ranked = sorted(run.rows_by_entity.items(), key=lambda kv: -kv[1])
+    out = [growth_line(run, values)]
+    if ranked:
+        out.append(
+            f"  state rows per charger-hour by entity ({len(ranked)} kinds wrote in the window):"
+        )
+        out.extend(f"  {count * per_hour:>8.0f}  {kind}" for kind, count in ranked[:top])
+    return out
 
 
 def growth_line(run: OpenRun, values: int) -> str:
