@@ -524,8 +524,8 @@ def targets(figures: dict[int, Figures], latencies: list[float], churned: Churn)
     largest = max(figures)
     mb = figures[largest].rss_per_charger / 1e6
     return [
-        "targets (Home Assistant kind; the recorder is not loaded: in a real install it "
-        "writes states from its own thread)",
+        "targets (Home Assistant kind, closed loop, "
+        + ("with the recorder)" if recorder_enabled() else "without the recorder)"),
         _verdict(
             max(cpu.values()) <= CPU_TARGET_MS and flat <= CPU_FLAT_RATIO,
             f"HA CPU per MeterValues round trip <= {CPU_TARGET_MS} ms, flat in N: {cpu_text} "

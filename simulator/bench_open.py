@@ -59,7 +59,7 @@ from .bench import (
     settle,
     status_payload,
 )
-from .bench_stall import STALLS_ENV
+from .bench_stall import LATE, STALLS_ENV, TICK
 from .clock import iso
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ IDLE_SECONDS: Final = 5.0
 # Profile lines printed per profiled run.
 PROFILE_LINES: Final = 30
 PROFILE_ENV: Final = "OCPP_BENCH_PROFILE"
+# A stall sampled at fewer than this share of the sampler's ticks: the process was starved.
+STARVED_COVERAGE: Final = 0.25
 
 
 # -- 24 sampled values ---------------------------------------------------------------------------
@@ -431,9 +433,14 @@ def stall_lines(run: OpenRun, limit: int = 8) -> list[str]:
         f"the longest {min(limit, len(stalls))}:"
     ]
     for s in stalls[:limit]:
+        # The sampler needs the GIL too: few samples for the stall's length mean no thread
+        # of the server ran Python (the process was off the CPU, or a C call held the GIL).
+        expected = max(1.0, (s["ms"] - LATE * 1000) / (TICK * 500))
+        coverage = s["samples"] / expected
+        why = "loop busy" if coverage >= STARVED_COVERAGE else "process starved"
         out.append(
-            f"  - {s['ms']:.0f} ms at +{s['at_s']:.2f} s ({s['samples']} samples, "
-            f"{100 * s['loop_stack_share']:.0f}% at this loop stack):"
+            f"  - {s['ms']:.0f} ms at +{s['at_s']:.2f} s ({why}: {s['samples']} samples of "
+            f"~{expected:.0f} ticks, {100 * s['loop_stack_share']:.0f}% at this loop stack):"
         )
         out.extend(f"      {frame}" for frame in s["loop_stack"][-8:])
         out.extend(f"      other thread {other}" for other in s["other_threads"][:3])
