@@ -168,6 +168,10 @@ def database_rows(config_dir: Path, since_state_id: int) -> dict[str, Any]:
         rows = {
             table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in DB_TABLES
         }
+        # Short-term statistics are compiled every 5 minutes, not per state: count the periods.
+        rows["statistics_periods"] = db.execute(
+            "SELECT COUNT(DISTINCT start_ts) FROM statistics_short_term"
+        ).fetchone()[0]
         last = db.execute("SELECT COALESCE(MAX(state_id), 0) FROM states").fetchone()[0]
         by_entity = dict(
             db.execute(

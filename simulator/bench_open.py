@@ -757,17 +757,31 @@ def growth_lines(run: OpenRun, values: int, top: int = 15) -> list[str]:
 
 
 def growth_line(run: OpenRun, values: int) -> str:
-    """Rows the recorder wrote, per MeterValues and per charger-hour at the run's interval."""
-    rows = run.rows or {}
+    """Rows the recorder wrote, per MeterValues and per charger-hour at the run's interval.
+
+    Short-term statistics come every 5 minutes whatever the states: per period compiled.
+    """
+    rows = dict(run.rows or {})
+    periods = rows.pop("statistics_periods", 0)
+    short_term = rows.pop("statistics_short_term", 0)
     per_hour = 3600 / run.interval
-    parts = ", ".join(
+    parts = [
         f"{table} {count / max(1, run.messages):.2f}/msg = "
         f"{count / max(1, run.messages) * per_hour:.0f}/charger-hour"
         for table, count in rows.items()
-    )
+    ]
+    if periods:
+        per_period = short_term / periods / run.chargers
+        parts.append(
+            f"statistics_short_term {per_period:.1f}/charger per 5-minute period = "
+            f"{per_period * 12:.0f}/charger-hour"
+        )
+    else:
+        parts.append("statistics_short_term: no 5-minute period compiled in the window")
     return (
         f"database growth ({run.chargers} chargers, MeterValues of {values} sampled values "
-        f"every {run.interval:g} s, {run.messages} messages in {run.seconds:.0f} s): {parts}"
+        f"every {run.interval:g} s, {run.messages} messages in {run.seconds:.0f} s): "
+        + ", ".join(parts)
     )
 
 

@@ -145,13 +145,23 @@ def test_open_targets_and_growth_lines() -> None:
     lines = open_targets({("ha", 200): _run("ha", 200), ("floor", 200): _run("floor", 200)}, "x")
     assert [line[:4] for line in lines[1:]] == ["PASS", "PASS", "PASS"]
     assert "floor" in lines[1]
-    run = _run("ha", 50, {"states": 800, "state_attributes": 0})
+    run = _run(
+        "ha",
+        50,
+        {
+            "states": 800,
+            "state_attributes": 0,
+            "statistics_short_term": 400,
+            "statistics_periods": 1,
+        },
+    )
     run.rows_by_entity = _by_entity_kind(
         {"sensor.b_0_power": 60, "sensor.b_12_power": 40, "sensor.b_3_voltage_l1_n": 1}
     )
     growth = growth_lines(run, 10)
     assert "states 8.00/msg = 2880/charger-hour" in growth[0]
     assert "state_attributes 0.00/msg = 0/charger-hour" in growth[0]
+    assert "statistics_short_term 8.0/charger per 5-minute period = 96/charger-hour" in growth[0]
     # 100 rows of the power sensors in 100 messages at 10 s: one row per message, 360 an hour.
     assert growth[2].split() == ["360", "sensor.*_power"]
     assert growth[3].split() == ["4", "sensor.*_voltage_l1_n"]
