@@ -174,7 +174,8 @@ async def test_ha_open_loop_with_recorder_counts_rows(socket_enabled: None) -> N
     )
     assert run.messages >= 4
     assert run.dropped == 0
-    assert run.threads["MainThread"] > 0
+    # CPU by thread (in clock ticks: a short window may show none for a thread).
+    assert {"MainThread", "Recorder"} <= set(run.threads)
     assert run.rows is not None
     assert run.rows["states"] > 0  # every reading reached the recorder
 
