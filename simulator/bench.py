@@ -87,6 +87,8 @@ class Probe:
     commands: dict[str, Command] = field(default_factory=dict)
     # What the server process logged (installed by `server_main`).
     log_meter: LogMeter | None = None
+    # Awaited before stats are taken (Home Assistant: until the recorder committed).
+    flush: Callable[[], Awaitable[None]] | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -199,10 +201,13 @@ async def server_main(kind: str, chargers: int) -> None:
     profiler = cProfile.Profile() if profile_to else None
     if profiler is not None:
         profiler.enable()
+        probe.commands.update(profile_commands(profiler))
     print(port, flush=True)
     try:
         while True:
             line = (await asyncio.to_thread(sys.stdin.readline)).strip()
+            if line in ("stats", "status_ready") and probe.flush is not None:
+                await probe.flush()
             if line == "stats":
                 answer = probe.stats()
             elif line == "status_ready":
@@ -219,6 +224,22 @@ async def server_main(kind: str, chargers: int) -> None:
             profiler.disable()
             profiler.dump_stats(profile_to)
         await stop()
+
+
+def profile_commands(profiler: cProfile.Profile) -> dict[str, Command]:
+    """'profile_window' starts the profile afresh, 'profile_pause' stops it (one window)."""
+
+    async def window() -> dict[str, Any]:
+        profiler.disable()
+        profiler.clear()
+        profiler.enable()
+        return {}
+
+    async def pause() -> dict[str, Any]:
+        profiler.disable()
+        return {}
+
+    return {"profile_window": window, "profile_pause": pause}
 
 
 # -- load generator ----------------------------------------------------------------------------
@@ -787,6 +808,8 @@ def _numbers(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from . import bench_open
+
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     serve_cmd = sub.add_parser("serve", help="(internal) run a benchmark server")
@@ -815,12 +838,14 @@ def main(argv: list[str] | None = None) -> None:
         default=HOSTILE_STARTS,
         help="StartTransactions without a stop from one charger in Home Assistant (0: skip)",
     )
+    bench_open.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server_main(args.kind, args.chargers))
         return
-    kinds = args.kinds.split(",")
+    bench_open.apply_environment(args)
+    kinds = [kind for kind in args.kinds.split(",") if kind]
     asyncio.run(
         bench_main(
             _numbers(args.sizes),
@@ -832,6 +857,7 @@ def main(argv: list[str] | None = None) -> None:
             hostile_starts=args.hostile,
         )
     )
+    asyncio.run(bench_open.open_main(args))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,15 @@ The server process builds a Home Assistant core the way its bootstrap does (regi
 the `homeassistant` integration, the entity platforms), with a temporary config
 directory, and adds a central system config entry with one charger subentry per busy
 charger plus the status charger, on a free 127.0.0.1 port. The integration is found as a
-custom integration on the path, as in a real install. The recorder is not loaded: in a
-real install it writes states from its own thread, so its cost is not on this path.
+custom integration on the path, as in a real install. The recorder is loaded as every real
+install has it: a SQLite database in the temporary config directory, Home Assistant's
+default commit interval (OCPP_BENCH_RECORDER=0, `--no-recorder`, leaves it out for
+comparison). It writes from a thread of the same process, so `time.process_time()` counts
+it; the stats the server answers are taken once the recorder committed what it was given,
+so a measured window holds all the recording its messages caused.
 
 The process's CPU time therefore includes Home Assistant's own work for every state the
-entities write (state objects, state_changed events, their listeners). The status
+entities write (state objects, state_changed events, their listeners, the rows). The status
 latency is taken where a user would see it: a state-change listener on the connector
 status entity records when the new state is in the state machine.
 
@@ -20,12 +24,18 @@ the verdicts on the product's targets.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
 from dataclasses import dataclass
 import logging
+import os
 from pathlib import Path
 import shutil
 import socket
+import sqlite3
+import sys
 import tempfile
+import threading
 import time
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -46,6 +56,7 @@ from .bench import (
     rss_bytes,
     settle,
 )
+from .bench_stall import StallWatch
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -72,6 +83,12 @@ _PLATFORM_DOMAINS: Final = (
     "sensor",
     "switch",
 )
+# OCPP_BENCH_RECORDER=0: Home Assistant without the recorder (for comparison).
+RECORDER_ENV: Final = "OCPP_BENCH_RECORDER"
+# OCPP_BENCH_SWITCH_INTERVAL=SECONDS: the interpreter's thread switch interval (diagnosis).
+SWITCH_INTERVAL_ENV: Final = "OCPP_BENCH_SWITCH_INTERVAL"
+# The recorder's tables that grow with every state written.
+DB_TABLES: Final = ("states", "state_attributes", "statistics_short_term", "events")
 # Counters the server reports.
 RELOADS: Final = "entry_state_changes"
 DISCONNECTS: Final = "disconnects"
@@ -87,8 +104,22 @@ def _free_port() -> int:
     return port
 
 
-async def _start_hass(config_dir: Path) -> HomeAssistant:
-    """A running Home Assistant core with its registries and the entity platforms."""
+def recorder_enabled() -> bool:
+    """Whether the Home Assistant kind loads the recorder (the default, as users run it)."""
+    return os.environ.get(RECORDER_ENV, "1") != "0"
+
+
+async def _start_hass(
+    config_dir: Path,
+    *,
+    recorder: bool,
+    before_start: Callable[[HomeAssistant], Awaitable[None]] | None = None,
+) -> HomeAssistant:
+    """A running Home Assistant core with its registries, the recorder and the entity platforms.
+
+    `before_start` sets up more (e.g. the integrations of stored config entries) where
+    Home Assistant's bootstrap does: before the core starts.
+    """
     from homeassistant import bootstrap, loader
     from homeassistant.config_entries import ConfigEntries
     from homeassistant.core import HomeAssistant
@@ -104,12 +135,70 @@ async def _start_hass(config_dir: Path) -> HomeAssistant:
     await loader.async_get_custom_components(hass)
     if not await bootstrap.async_load_base_functionality(hass):
         raise RuntimeError("Home Assistant's registries did not load")
-    for domain in ("homeassistant", *_PLATFORM_DOMAINS):
-        if not await async_setup_component(hass, domain, {}):
-            raise RuntimeError(f"Home Assistant could not set up {domain}")
     await async_process_ha_core_config(hass, {"time_zone": "UTC"})
+    # The recorder first, as the bootstrap's first stage does; its defaults: SQLite in the
+    # config directory, a commit every 5 s.
+    if recorder:
+        from homeassistant.helpers.recorder import async_initialize_recorder
+
+        async_initialize_recorder(hass)
+    for domain in (*(("recorder",) if recorder else ()), "homeassistant", *_PLATFORM_DOMAINS):
+        if not await async_setup_component(hass, domain, {domain: {}}):
+            raise RuntimeError(f"Home Assistant could not set up {domain}")
+    if before_start is not None:
+        await before_start(hass)
     await hass.async_start()
     return hass
+
+
+async def flush_recorder(hass: HomeAssistant) -> None:
+    """Wait until the recorder committed every state it was given (at once if none)."""
+    from homeassistant.helpers.recorder import get_instance
+
+    await get_instance(hass).async_block_till_done()
+
+
+def database_rows(config_dir: Path, since_state_id: int) -> dict[str, Any]:
+    """Rows of the recorder's tables that grow with states (read beside the recorder).
+
+    Also the state rows written after `since_state_id`, by entity id, and the last id.
+    """
+    path = config_dir / "home-assistant_v2.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = {
+            table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in DB_TABLES
+        }
+        # Short-term statistics are compiled every 5 minutes, not per state: count the periods.
+        rows["statistics_periods"] = db.execute(
+            "SELECT COUNT(DISTINCT start_ts) FROM statistics_short_term"
+        ).fetchone()[0]
+        last = db.execute("SELECT COALESCE(MAX(state_id), 0) FROM states").fetchone()[0]
+        by_entity = dict(
+            db.execute(
+                "SELECT states_meta.entity_id, COUNT(*) FROM states JOIN states_meta"
+                " ON states.metadata_id = states_meta.metadata_id"
+                " WHERE state_id > ? GROUP BY states_meta.entity_id",
+                (since_state_id,),
+            ).fetchall()
+        )
+    return {"rows": rows, "last_state_id": last, "by_entity": by_entity}
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process by name (Linux), threads of a kind summed."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = names.get(int(task.name), "other")
+        # Executor threads carry their pool's name and a number: one line per pool.
+        name = name.rstrip("_0123456789") or name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _charger_data(charge_box_id: str) -> dict[str, Any]:
@@ -280,8 +369,12 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
     from custom_components.ocpp_central.const import DOMAIN
     from custom_components.ocpp_central.protocol.schemas import async_load_schemas
 
+    if switch := os.environ.get(SWITCH_INTERVAL_ENV):
+        # A diagnosis: how long a thread may hold the GIL while another waits (default 5 ms).
+        sys.setswitchinterval(float(switch))
     config_dir = Path(tempfile.mkdtemp(prefix="ocpp-central-bench-"))
-    hass = await _start_hass(config_dir)
+    recorder = recorder_enabled()
+    hass = await _start_hass(config_dir, recorder=recorder)
     integration = await loader.async_get_integration(hass, DOMAIN)
     await integration.async_get_component()
     await integration.async_get_platforms([str(p) for p in PLATFORMS])
@@ -301,13 +394,48 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
         return await _churn(hass, entry)
 
     probe.commands["churn"] = churn
+    _instrument(hass, probe, config_dir, recorder=recorder)
+    watch = StallWatch.from_env()
 
     async def stop() -> None:
+        if watch is not None:
+            watch.stop()
         await hass.async_stop()
         shutil.rmtree(config_dir, ignore_errors=True)
 
     port: int = entry.runtime_data.central.port
     return port, stop
+
+
+def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder: bool) -> None:
+    """The recorder flush before stats, and the commands the open-loop scenarios use."""
+
+    async def threads() -> dict[str, Any]:
+        return {"threads": thread_cpu()}
+
+    since = 0
+
+    async def db_rows() -> dict[str, Any]:
+        """The tables' rows, and the state rows by entity since the previous call."""
+        nonlocal since
+        if not recorder:
+            return {"rows": None}
+        await flush_recorder(hass)
+        found: dict[str, Any] = await hass.async_add_executor_job(database_rows, config_dir, since)
+        since = found["last_state_id"]
+        return found
+
+    async def stalls() -> dict[str, Any]:
+        watch = StallWatch.current
+        return {"stalls": None if watch is None else watch.take()}
+
+    if recorder:
+
+        async def flush() -> None:
+            await flush_recorder(hass)
+
+        probe.flush = flush
+    probe.commands.update({"threads": threads, "db_rows": db_rows, "stalls": stalls})
 
 
 # -- load generator ----------------------------------------------------------------------------
@@ -400,8 +528,8 @@ def targets(figures: dict[int, Figures], latencies: list[float], churned: Churn)
     largest = max(figures)
     mb = figures[largest].rss_per_charger / 1e6
     return [
-        "targets (Home Assistant kind; the recorder is not loaded: in a real install it "
-        "writes states from its own thread)",
+        "targets (Home Assistant kind, closed loop, "
+        + ("with the recorder)" if recorder_enabled() else "without the recorder)"),
         _verdict(
             max(cpu.values()) <= CPU_TARGET_MS and flat <= CPU_FLAT_RATIO,
             f"HA CPU per MeterValues round trip <= {CPU_TARGET_MS} ms, flat in N: {cpu_text} "
