@@ -41,6 +41,7 @@ from .const import (
     CONF_ID_TAG,
     CONF_LENIENT,
     CONF_METER_INTERVAL,
+    CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_SSL_CERTFILE,
@@ -65,12 +66,13 @@ from .const import (
 from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
-from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
+from .protocol.hooks import SessionHooks
 from .protocol.measurands import ENERGY_REGISTER
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import CONNECTED, CONNECTORS, READINGS, READY, Reading, Transaction
+from .protocol.vocabulary import Action, AuthorizationStatus, ConfigurationKey, UnitOfMeasure
 from .solar_runtime import SolarCharging
 from .store import OcppStore
 
@@ -79,8 +81,6 @@ _LOGGER = logging.getLogger(__name__)
 type OcppConfigEntry = ConfigEntry[OcppRuntime]
 type ChargerListener = Callable[[ConfigSubentry, ChargerSession], None]
 
-# An id-tag subentry may name the parent tag of a group (OCPP 1.6 section 7.27).
-CONF_PARENT_ID_TAG: Final = "parent_id_tag"
 # Offer an unknown charger again only after this long: it retries every few seconds.
 DISCOVERY_RETRY_SECONDS: Final = 300.0
 # Unknown ids remembered for rate limiting and logging; a scan must not grow memory.
@@ -92,7 +92,9 @@ MAX_PENDING_OFFERS: Final = 5
 # in a task of its own (queued until Home Assistant has started, counted all that time).
 OFFER_START_SECONDS: Final = 30.0
 # The intervals a charger subentry sets (OCPP 1.6 sections 9.1.18 and 9.1.22).
-INTERVAL_KEYS: Final = frozenset({"HeartbeatInterval", "MeterValueSampleInterval"})
+INTERVAL_KEYS: Final = frozenset(
+    {ConfigurationKey.heartbeat_interval, ConfigurationKey.meter_value_sample_interval}
+)
 # Repair issues.
 ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_TLS_INVALID: Final = "tls_invalid"
@@ -141,9 +143,13 @@ class TagRule:
 
     def id_tag_info(self, now: datetime) -> dict[str, Any]:
         """The IdTagInfo (OCPP 1.6 section 7.27) for this tag at `now`."""
-        status = BLOCKED if self.blocked else ACCEPTED
-        if status == ACCEPTED and self.expiry is not None and self.expiry <= now:
-            status = EXPIRED
+        status = AuthorizationStatus.blocked if self.blocked else AuthorizationStatus.accepted
+        if (
+            status == AuthorizationStatus.accepted
+            and self.expiry is not None
+            and self.expiry <= now
+        ):
+            status = AuthorizationStatus.expired
         info: dict[str, Any] = {"status": status}
         if self.expiry is not None:
             info["expiryDate"] = self.expiry.isoformat()
@@ -185,10 +191,13 @@ class Authorizer:
     def authorize(self, id_tag: str) -> dict[str, Any]:
         """The IdTagInfo for `id_tag` now."""
         if id_tag.casefold() == DEFAULT_REMOTE_ID_TAG.casefold():
-            return {"status": ACCEPTED}
+            return {"status": AuthorizationStatus.accepted}
         rule = self._tags.get(id_tag.casefold())
         if rule is None:
-            return {"status": ACCEPTED if self._accept_unknown else INVALID}
+            unknown = self._accept_unknown
+            return {
+                "status": AuthorizationStatus.accepted if unknown else AuthorizationStatus.invalid
+            }
         return rule.id_tag_info(dt_util.utcnow())
 
     def local_list(self) -> dict[str, dict[str, Any]]:
@@ -426,7 +435,9 @@ class OcppRuntime:
             if ENERGY_REGISTER in connector.registers:
                 continue
             connector.registers[ENERGY_REGISTER] = saved.register()
-            connector.readings[ENERGY_REGISTER] = Reading(saved.value, "Wh", saved.timestamp)
+            connector.readings[ENERGY_REGISTER] = Reading(
+                saved.value, UnitOfMeasure.wh.value, saved.timestamp
+            )
 
     def _follow(self, running: _RunningCharger) -> None:
         """Watch a charger for connections (local list sync) and energy registers."""
@@ -519,7 +530,7 @@ class OcppRuntime:
             _LOGGER.warning(
                 "%s refused the local authorisation list (%s): %s",
                 charge_box_id,
-                result.update_type or "GetLocalListVersion",
+                result.update_type or Action.get_local_list_version,
                 result.status,
             )
         ir.async_create_issue(

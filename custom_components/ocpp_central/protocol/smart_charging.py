@@ -77,6 +77,17 @@ from .state import (
     ConfigurationValue,
     ConnectorState,
 )
+from .vocabulary import (
+    ChargingProfileKindType,
+    ChargingProfilePurposeType,
+    ChargingProfileStatus,
+    ChargingRateUnitType,
+    ConfigurationKey,
+    FeatureProfile,
+    GetCompositeScheduleStatus,
+    Measurand,
+    Phase,
+)
 
 __all__ = [
     "CHARGE_POINT_MAX_PROFILE",
@@ -93,9 +104,9 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 # ChargingProfilePurposeType (section 7.10).
-CHARGE_POINT_MAX_PROFILE: Final = "ChargePointMaxProfile"
-TX_DEFAULT_PROFILE: Final = "TxDefaultProfile"
-TX_PROFILE: Final = "TxProfile"
+CHARGE_POINT_MAX_PROFILE: Final = ChargingProfilePurposeType.charge_point_max_profile
+TX_DEFAULT_PROFILE: Final = ChargingProfilePurposeType.tx_default_profile
+TX_PROFILE: Final = ChargingProfilePurposeType.tx_profile
 # Our purposes in the order they are tried; the index is part of the profile id.
 _PURPOSES: Final = (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE, TX_PROFILE)
 
@@ -111,15 +122,14 @@ DEFAULT_STACK_LEVEL: Final = 1
 _START_IN_THE_PAST: Final = timedelta(minutes=1)
 # Section 7.12: W limits assume this many phases when numberPhases is absent.
 _SPEC_DEFAULT_PHASES: Final = 3
-_ACCEPTED: Final = "Accepted"
 
 # Configuration keys (sections 9.1 and 9.4).
-NUMBER_OF_CONNECTORS: Final = "NumberOfConnectors"
-SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
-SMART_CHARGING_PROFILE: Final = "SmartCharging"  # a feature profile (section 3)
-CHARGE_PROFILE_MAX_STACK_LEVEL: Final = "ChargeProfileMaxStackLevel"
-ALLOWED_CHARGING_RATE_UNIT: Final = "ChargingScheduleAllowedChargingRateUnit"
-MAX_CHARGING_PROFILES_INSTALLED: Final = "MaxChargingProfilesInstalled"
+NUMBER_OF_CONNECTORS: Final = ConfigurationKey.number_of_connectors
+SUPPORTED_FEATURE_PROFILES: Final = ConfigurationKey.supported_feature_profiles
+SMART_CHARGING_PROFILE: Final = FeatureProfile.SMART_CHARGING
+CHARGE_PROFILE_MAX_STACK_LEVEL: Final = ConfigurationKey.charge_profile_max_stack_level
+ALLOWED_CHARGING_RATE_UNIT: Final = ConfigurationKey.charging_schedule_allowed_charging_rate_unit
+MAX_CHARGING_PROFILES_INSTALLED: Final = ConfigurationKey.max_charging_profiles_installed
 CAPABILITY_KEYS: Final = (
     CHARGE_PROFILE_MAX_STACK_LEVEL,
     ALLOWED_CHARGING_RATE_UNIT,
@@ -128,12 +138,27 @@ CAPABILITY_KEYS: Final = (
     SUPPORTED_FEATURE_PROFILES,
 )
 # Section 9.4.2 allows "Current" and "Power"; some firmware writes the unit itself.
-_RATE_UNITS: Final = {"current": "A", "a": "A", "power": "W", "w": "W"}
+_AMPS: Final[str] = ChargingRateUnitType.amps
+_WATTS: Final[str] = ChargingRateUnitType.watts
+_RATE_UNITS: Final = {"current": _AMPS, "a": _AMPS, "power": _WATTS, "w": _WATTS}
 
 # How long a composite schedule we ask for lasts (we only read what is in force now).
 _COMPOSITE_DURATION: Final = 60
 # A composite limit this far from ours (in A, after a W conversion) is not ours.
 _VERIFY_TOLERANCE: Final = 1.0
+
+# The phases a charger may supply, and the readings that show it does (voltage to
+# neutral, or plain, and current; OCPP 1.6 sections 7.30 and 7.31).
+_LINE_PHASES: Final = (Phase.l1, Phase.l2, Phase.l3)
+
+
+def _phase_keys(phase: Phase) -> tuple[str, ...]:
+    return (
+        f"{Measurand.voltage}.{phase}-N",
+        f"{Measurand.voltage}.{phase}",
+        f"{Measurand.current_import}.{phase}",
+    )
+
 
 type Clock = Callable[[], float]
 type Sleep = Callable[[float], Awaitable[None]]
@@ -197,7 +222,11 @@ class LimitRefused(CallErrorReceived):
             tried = ", ".join(f"{purpose} {status}" for purpose, status in attempts)
         else:
             tried = "the charger supports no charging profile for it"
-        not_supported = {CallErrorCode.NOT_SUPPORTED, CallErrorCode.NOT_IMPLEMENTED, "NotSupported"}
+        not_supported = {
+            CallErrorCode.NOT_SUPPORTED,
+            CallErrorCode.NOT_IMPLEMENTED,
+            ChargingProfileStatus.not_supported,
+        }
         code = (
             CallErrorCode.NOT_SUPPORTED
             if all(status in not_supported for _purpose, status in attempts)
@@ -238,7 +267,7 @@ class Capabilities:
     @property
     def rate_unit(self) -> str:
         """The unit our schedules use: A when allowed (or not reported), else W."""
-        return "W" if self.rate_units == {"W"} else "A"
+        return _WATTS if self.rate_units == {_WATTS} else _AMPS
 
     @property
     def stack_level(self) -> int:
@@ -474,7 +503,7 @@ class CurrentLimiter:
             await self._make_room(capabilities, connector_id, purpose)
             status = await self._send(purpose, connector_id, amps, capabilities, transaction_id)
             attempts.append((purpose, status))
-            if status != _ACCEPTED:
+            if status != ChargingProfileStatus.accepted:
                 if purpose != TX_PROFILE:  # a TxProfile may pass with the next transaction
                     self._refused.add(purpose)
                 continue
@@ -535,7 +564,7 @@ class CurrentLimiter:
         """A csChargingProfiles object (sections 7.8, 7.13, 7.14)."""
         unit = capabilities.rate_unit
         period: dict[str, Any] = {"startPeriod": 0}
-        if unit == "A":
+        if unit == _AMPS:
             period["limit"] = amps
         else:
             phases = self._phases(target)
@@ -546,7 +575,7 @@ class CurrentLimiter:
             "chargingProfileId": profile_id(purpose, target),
             "stackLevel": capabilities.stack_level,
             "chargingProfilePurpose": purpose,
-            "chargingProfileKind": "Absolute",
+            "chargingProfileKind": ChargingProfileKindType.absolute,
             "chargingSchedule": {
                 "startSchedule": format_timestamp(start),
                 "chargingRateUnit": unit,
@@ -566,11 +595,8 @@ class CurrentLimiter:
         for connector in (self.state.connector(connector_id), self.state.connectors[0]):
             seen = {
                 phase
-                for phase in ("L1", "L2", "L3")
-                if any(
-                    key in connector.readings
-                    for key in (f"Voltage.{phase}-N", f"Voltage.{phase}", f"Current.Import.{phase}")
-                )
+                for phase in _LINE_PHASES
+                if any(key in connector.readings for key in _phase_keys(phase))
             }
             if seen:
                 return len(seen)
@@ -720,7 +746,8 @@ class CurrentLimiter:
         except CallErrorReceived as err:
             _LOGGER.debug("%s: no composite schedule: %s", self.state.charge_box_id, err)
             return None
-        schedule = reply.get("chargingSchedule") if reply.get("status") == _ACCEPTED else None
+        accepted = reply.get("status") == GetCompositeScheduleStatus.accepted
+        schedule = reply.get("chargingSchedule") if accepted else None
         if not isinstance(schedule, dict):
             return None
         periods = sorted(
@@ -737,7 +764,7 @@ class CurrentLimiter:
         if current is None:
             return None
         limit = float(current["limit"])
-        if schedule.get("chargingRateUnit") == "W":
+        if schedule.get("chargingRateUnit") == _WATTS:
             phases = int(current.get("numberPhases") or self._phases(connector_id))
             limit /= self.voltage * phases
         return self._normalise(limit)

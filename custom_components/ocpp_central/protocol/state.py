@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from .register import EnergyRegister
+from .vocabulary import ReadingContext, UnitOfMeasure
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Reading:
     value: float
     unit: str
     timestamp: datetime
-    context: str = "Sample.Periodic"
+    context: str = ReadingContext.sample_periodic.value
     location: str | None = None
 
 
@@ -157,7 +158,7 @@ class ConnectorState:
         previous = self.readings.get(key)
         # Not newer than what the charger sent: its next sample still applies.
         timestamp = previous.timestamp if previous is not None else register.timestamp or EPOCH
-        self.readings[key] = Reading(value, "Wh", timestamp)
+        self.readings[key] = Reading(value, UnitOfMeasure.wh.value, timestamp)
         return True
 
 
