@@ -72,7 +72,13 @@ from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import CONNECTED, CONNECTORS, READINGS, READY, Reading, Transaction
-from .protocol.vocabulary import Action, AuthorizationStatus, ConfigurationKey, UnitOfMeasure
+from .protocol.vocabulary import (
+    Action,
+    AuthorizationStatus,
+    ConfigurationKey,
+    UnitOfMeasure,
+    succeeded,
+)
 from .solar_runtime import SolarCharging
 from .store import OcppStore
 
@@ -621,7 +627,7 @@ class OcppRuntime:
     def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
         """Raise or clear the repair issue of a charger refusing our interval settings."""
         issue_id = f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
-        if status in {"Accepted", "RebootRequired"}:
+        if succeeded(Action.change_configuration, status):
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(

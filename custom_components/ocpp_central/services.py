@@ -3,12 +3,13 @@
 Each action targets a charger by `device_id`, checks the charger is ours and online,
 sends one command and answers with what the charger returned where the protocol
 returns data. Charger failures become translated errors through `entity.run_command`
-and `entity.send_command`, the one place that maps them.
+and `entity.send_command`, the one place that maps them; which statuses of an answer mean
+success is the vocabulary's (`protocol.vocabulary.SUCCESS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 import json
 from typing import Any, Final
@@ -28,13 +29,14 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import DEFAULT_REMOTE_ID_TAG, DOMAIN
-from .entity import ACCEPTED, run_command, send_command
+from .entity import run_command, send_command
 from .protocol.session import ChargerSession
 from .protocol.vocabulary import (
     Action,
     ChargingProfilePurposeType,
     ChargingRateUnitType,
     MessageTrigger,
+    success_statuses,
 )
 
 ATTR_DEVICE_ID: Final = "device_id"
@@ -83,9 +85,6 @@ TRIGGER_MESSAGES: Final = tuple(
 # ChargingProfilePurposeType (section 7.9) and ChargingRateUnitType (section 7.11).
 PROFILE_PURPOSES: Final = tuple(purpose.value for purpose in ChargingProfilePurposeType)
 RATE_UNITS: Final = tuple(sorted(unit.value for unit in ChargingRateUnitType))
-# ChangeConfiguration: RebootRequired means accepted, effective after a reboot (section 7.5).
-CONFIGURATION_ACCEPTED: Final = ("Accepted", "RebootRequired")
-UNLOCKED: Final = ("Unlocked",)
 
 _CONNECTOR = probatio.All(probatio.Coerce(int), probatio.Range(min=0))
 _POSITIVE = probatio.All(probatio.Coerce(int), probatio.Range(min=1))
@@ -157,10 +156,9 @@ def _session(hass: HomeAssistant, device_id: str) -> ChargerSession:
     )
 
 
-async def _status(
-    action: str, command: Awaitable[str], accepted: Collection[str] = ACCEPTED
-) -> ServiceResponse:
-    return {"status": await send_command(action, command, accepted)}
+async def _status(action: str, command: Awaitable[str]) -> ServiceResponse:
+    """Send `command`; a status that is no success of `action` raises the `refused` error."""
+    return {"status": await send_command(action, command, success_statuses(action))}
 
 
 async def _get_configuration(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
@@ -180,7 +178,6 @@ async def _change_configuration(session: ChargerSession, data: dict[str, Any]) -
     return await _status(
         Action.change_configuration,
         session.change_configuration(data[ATTR_KEY], data[ATTR_VALUE]),
-        CONFIGURATION_ACCEPTED,
     )
 
 
@@ -231,7 +228,11 @@ async def _get_composite_schedule(session: ChargerSession, data: dict[str, Any])
         return str(reply.get("status"))
 
     # A Rejected schedule carries no schedule (section 6.26): it is a refusal.
-    await send_command(Action.get_composite_schedule, fetch())
+    await send_command(
+        Action.get_composite_schedule,
+        fetch(),
+        success_statuses(Action.get_composite_schedule),
+    )
     return reply
 
 
@@ -305,9 +306,7 @@ async def _remote_start(session: ChargerSession, data: dict[str, Any]) -> Servic
 
 
 async def _unlock_connector(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
-    return await _status(
-        Action.unlock_connector, session.unlock_connector(data[ATTR_CONNECTOR_ID]), UNLOCKED
-    )
+    return await _status(Action.unlock_connector, session.unlock_connector(data[ATTR_CONNECTOR_ID]))
 
 
 _RETRIES = {

@@ -31,7 +31,14 @@ from .errors import CallErrorReceived
 from .messages import ConfigurationResult
 from .retry import FINAL_CODES, SetupRetry
 from .state import ChargerState
-from .vocabulary import Action, ConfigurationKey, FeatureProfile, UpdateStatus, UpdateType
+from .vocabulary import (
+    Action,
+    ConfigurationKey,
+    FeatureProfile,
+    UpdateStatus,
+    UpdateType,
+    succeeded,
+)
 
 __all__ = [
     "ACCEPTED",
@@ -240,5 +247,5 @@ def _result(  # noqa: PLR0917 - one call per outcome, each with every field
     charger_version: int | None,
 ) -> SyncResult:
     """The outcome of an update: the new list if accepted, else what held before."""
-    held = LocalList(version, dict(wanted)) if status == ACCEPTED else before
+    held = LocalList(version, dict(wanted)) if succeeded(Action.send_local_list, status) else before
     return SyncResult(status, held, update_type, charger_version)

@@ -78,17 +78,15 @@ from .vocabulary import (
     AvailabilityType,
     ChargePointStatus,
     ConfigurationKey,
-    ConfigurationStatus,
     DataTransferStatus,
     Measurand,
     MessageTrigger,
     ReadingContext,
     Reason,
     RegistrationStatus,
-    RemoteStartStopStatus,
     ResetType,
-    TriggerMessageStatus,
     UnitOfMeasure,
+    succeeded,
 )
 
 __all__ = [
@@ -977,7 +975,7 @@ class ChargerSession:
             reply = await self._try(
                 Action.trigger_message, {"requestedMessage": MessageTrigger.boot_notification}
             )
-            if reply is not None and reply.get("status") == TriggerMessageStatus.accepted:
+            if reply is not None and succeeded(Action.trigger_message, reply.get("status")):
                 return  # the boot brings status, meter values and configuration
         targets: list[int | None] = list(self.state.connector_ids) or [None]
         for message in (MessageTrigger.status_notification, MessageTrigger.meter_values):
@@ -1055,7 +1053,7 @@ class ChargerSession:
     async def change_configuration(self, key: str, value: str) -> str:
         """ChangeConfiguration (section 5.3); an accepted value goes into the cache."""
         status = await self._status(Action.change_configuration, {"key": key, "value": value})
-        if status in {ConfigurationStatus.accepted, ConfigurationStatus.reboot_required}:
+        if succeeded(Action.change_configuration, status):
             configuration = self.state.configuration
             known = configuration.get(key)
             if known is None or known.value != value:
@@ -1164,9 +1162,8 @@ class ChargerSession:
                 ),
             )
         finally:
-            if (
-                status != RemoteStartStopStatus.accepted
-            ):  # refused or failed: no start of ours will follow
+            if not succeeded(Action.remote_start_transaction, status):
+                # Refused or failed: no start of ours will follow.
                 self._remote_started.take(id_tag)
         return status
 
@@ -1221,8 +1218,9 @@ class ChargerSession:
         status = await self._status(
             Action.trigger_message, _trigger_payload(requested_message, connector_id)
         )
-        if status == TriggerMessageStatus.accepted and self.state.registration == (
-            RegistrationStatus.pending
+        if (
+            succeeded(Action.trigger_message, status)
+            and self.state.registration == RegistrationStatus.pending
         ):
             self._triggered.add(requested_message)
         return status

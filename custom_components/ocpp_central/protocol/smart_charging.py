@@ -78,15 +78,16 @@ from .state import (
     ConnectorState,
 )
 from .vocabulary import (
+    Action,
     ChargingProfileKindType,
     ChargingProfilePurposeType,
     ChargingProfileStatus,
     ChargingRateUnitType,
     ConfigurationKey,
     FeatureProfile,
-    GetCompositeScheduleStatus,
     Measurand,
     Phase,
+    succeeded,
 )
 
 __all__ = [
@@ -503,7 +504,7 @@ class CurrentLimiter:
             await self._make_room(capabilities, connector_id, purpose)
             status = await self._send(purpose, connector_id, amps, capabilities, transaction_id)
             attempts.append((purpose, status))
-            if status != ChargingProfileStatus.accepted:
+            if not succeeded(Action.set_charging_profile, status):
                 if purpose != TX_PROFILE:  # a TxProfile may pass with the next transaction
                     self._refused.add(purpose)
                 continue
@@ -746,7 +747,7 @@ class CurrentLimiter:
         except CallErrorReceived as err:
             _LOGGER.debug("%s: no composite schedule: %s", self.state.charge_box_id, err)
             return None
-        accepted = reply.get("status") == GetCompositeScheduleStatus.accepted
+        accepted = succeeded(Action.get_composite_schedule, reply.get("status"))
         schedule = reply.get("chargingSchedule") if accepted else None
         if not isinstance(schedule, dict):
             return None

@@ -174,6 +174,9 @@ def success_statuses(action: str) -> frozenset[str]:
     return SUCCESS.get(action, _ACCEPTED)
 
 
-def succeeded(action: str, status: str) -> bool:
-    """Whether `status`, the answer to our `action`, means the charger does what was asked."""
+def succeeded(action: str, status: object) -> bool:
+    """Whether `status`, the answer to our `action`, means the charger does what was asked.
+
+    `status` is the answer's status as received (None or another type when it had none).
+    """
     return status in success_statuses(action)
