@@ -520,7 +520,7 @@ class ChargerSession:
         # A transactionId names the transaction even when it is not (or no longer) the
         # connector's current one, e.g. restored after a restart or superseded.
         tx = (
-            connector.transaction
+            connector.running_transaction
             if transaction_id is None
             else self._transactions.get(transaction_id)
         )
@@ -564,7 +564,7 @@ class ChargerSession:
             )
         connector = self._connector(connector_id, changed)
         info = self._authorize(id_tag)
-        current = connector.transaction
+        current = connector.running_transaction
         if (
             current is not None
             and _same_tag(current.id_tag, id_tag)
@@ -646,7 +646,11 @@ class ChargerSession:
                 connector.vendor_error_code,
             ) = reported
             changed.add((connector_id, STATUS))
-        if payload["status"] in _IDLE and connector.transaction is None and connector_id > 0:
+        if (
+            payload["status"] in _IDLE
+            and connector.running_transaction is None
+            and connector_id > 0
+        ):
             stamped = payload.get("timestamp")
             self._end_live_values(
                 connector, None if stamped is None else connector.status_time, changed

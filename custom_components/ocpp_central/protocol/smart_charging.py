@@ -93,6 +93,8 @@ from .vocabulary import (
 __all__ = [
     "CHARGE_POINT_MAX_PROFILE",
     "DEFAULT_STACK_LEVEL",
+    "MIN_CURRENT",
+    "NOMINAL_VOLTAGE",
     "PROFILE_ID_BASE",
     "TX_DEFAULT_PROFILE",
     "TX_PROFILE",
@@ -116,6 +118,11 @@ _PURPOSES: Final = (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE, TX_PROFILE)
 # left by an earlier run is replaced or cleared, never duplicated).
 PROFILE_ID_BASE: Final = 1_616_000
 _MAX_CONNECTOR_ID: Final = 99
+# The least current a car charges with, per phase (IEC 61851-1): a limit below it pauses.
+# The one definition, for the limiter, the solar controller and the charger forms.
+MIN_CURRENT: Final = 6.0
+# The nominal phase voltage that turns amperes into W where no voltage is configured.
+NOMINAL_VOLTAGE: Final = 230.0
 # Stack level when the charger does not report ChargeProfileMaxStackLevel.
 DEFAULT_STACK_LEVEL: Final = 1
 # startSchedule this far in the past: no gap while a profile replaces another, and
@@ -296,8 +303,8 @@ class _Slot:
 
 
 def _running_transaction_id(connector: ConnectorState) -> int | None:
-    tx = connector.transaction
-    return tx.transaction_id if tx is not None and tx.stop_time is None else None
+    tx = connector.running_transaction
+    return None if tx is None else tx.transaction_id
 
 
 class CurrentLimiter:
@@ -316,8 +323,8 @@ class CurrentLimiter:
         session: LimitSession,
         *,
         min_interval: float = 10.0,
-        min_current: float = 6.0,
-        voltage: float = 230.0,
+        min_current: float = MIN_CURRENT,
+        voltage: float = NOMINAL_VOLTAGE,
         phases: int | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,

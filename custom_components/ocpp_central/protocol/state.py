@@ -140,6 +140,17 @@ class ConnectorState:
     # The limit in A the charger accepted last (None: never limited by us).
     current_limit: float | None = None
 
+    @property
+    def running_transaction(self) -> Transaction | None:
+        """The transaction running on this connector; None when none runs.
+
+        The one rule for it: a transaction runs from its StartTransaction until it has a
+        stop time (its StopTransaction, or the start that superseded it); the session
+        clears `transaction` then, so a stopped one is never shown as running.
+        """
+        tx = self.transaction
+        return tx if tx is not None and tx.stop_time is None else None
+
     def reading(self, key: str) -> float | None:
         """Return the latest value for `key`, or None when the charger never sent it."""
         found = self.readings.get(key)
