@@ -33,6 +33,7 @@ async def test_records_by_both_keys_follow_add_rename_and_remove(
     assert runtime.solar["CP1"] is running.solar
     assert running.solar.limiter is running.limiter
     assert set(runtime.limiters) == set(runtime.solar) == {"CP1", "CP2"}
+    assert len(runtime.limiters) == len(runtime.solar) == 2
     with pytest.raises(TypeError):
         runtime.limiters["CP3"] = running.limiter  # type: ignore[index]
 
