@@ -467,7 +467,7 @@ class OcppRuntime:
             ISSUE_CHARGER_WITHOUT_PASSWORD,
             ISSUE_LOCAL_LIST_REFUSED,
         ):
-            self._charger_issue(issue, charge_box_id, None)
+            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
         registry = dr.async_get(self.hass)
         device = registry.async_get_device_by_identifier(
             (DOMAIN, charge_box_id), self.entry.entry_id
@@ -575,10 +575,10 @@ class OcppRuntime:
                 self.store.forget_local_list(charge_box_id)
         elif known is None or result.held != known:
             self.store.set_local_list(charge_box_id, result.held.version, result.held.entries)
-        if not result.refused:
-            self._charger_issue(ISSUE_LOCAL_LIST_REFUSED, charge_box_id, None)
-            return
         issue_id = f"{ISSUE_LOCAL_LIST_REFUSED}_{charge_box_id}"
+        if not result.refused:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
         if ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id) is None:
             # Once per problem; the repair issue shows it for as long as it lasts.
             _LOGGER.warning(
@@ -587,7 +587,15 @@ class OcppRuntime:
                 result.update_type or Action.get_local_list_version,
                 result.status,
             )
-        self._charger_issue(ISSUE_LOCAL_LIST_REFUSED, charge_box_id, {"status": result.status})
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_LOCAL_LIST_REFUSED,
+            translation_placeholders={"charge_box_id": charge_box_id, "status": result.status},
+        )
 
     # --- unknown chargers ---
 
@@ -664,15 +672,10 @@ class OcppRuntime:
     # --- repairs ---
 
     @callback
-    def _charger_issue(
-        self, kind: str, charge_box_id: str, placeholders: Mapping[str, str] | None
-    ) -> None:
-        """Raise the warning `kind` of a charger with these placeholders, or clear it (None).
-
-        Not fixable and not persistent: raised again while the problem lasts.
-        """
-        issue_id = f"{kind}_{charge_box_id}"
-        if placeholders is None:
+    def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
+        """Raise or clear the repair issue of a charger refusing our interval settings."""
+        issue_id = f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
+        if succeeded(Action.change_configuration, status):
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
@@ -680,21 +683,9 @@ class OcppRuntime:
             DOMAIN,
             issue_id,
             is_fixable=False,
-            is_persistent=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key=kind,
-            translation_placeholders={"charge_box_id": charge_box_id, **placeholders},
-        )
-
-    @callback
-    def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
-        """Raise or clear the repair issue of a charger refusing our interval settings."""
-        self._charger_issue(
-            ISSUE_CHARGER_REJECTED_CONFIGURATION,
-            charge_box_id,
-            None
-            if succeeded(Action.change_configuration, status)
-            else {"key": key, "status": status},
+            translation_key=ISSUE_CHARGER_REJECTED_CONFIGURATION,
+            translation_placeholders={"charge_box_id": charge_box_id, "key": key, "status": status},
         )
 
     @callback
@@ -706,10 +697,19 @@ class OcppRuntime:
         issue is not persistent (raised again at each start from the configuration), so
         one the user ignored stays ignored.
         """
-        self._charger_issue(
-            ISSUE_CHARGER_WITHOUT_PASSWORD,
-            config.charge_box_id,
-            None if config.password is not None else {},
+        issue_id = f"{ISSUE_CHARGER_WITHOUT_PASSWORD}_{config.charge_box_id}"
+        if config.password is not None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_CHARGER_WITHOUT_PASSWORD,
+            translation_placeholders={"charge_box_id": config.charge_box_id},
         )
 
     # --- life cycle ---
