@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from .protocol.smart_charging import MIN_CURRENT
+
 DOMAIN: Final = "ocpp_central"
 
 # Config entry (the central system).
@@ -54,7 +56,7 @@ DEFAULT_REMOTE_ID_TAG: Final = "HomeAssistant"
 MIN_HEARTBEAT_INTERVAL: Final = 10
 MAX_HEARTBEAT_INTERVAL: Final = 86400
 MAX_METER_INTERVAL: Final = 3600
-MIN_MAX_CURRENT: Final = 6
+MIN_MAX_CURRENT: Final = int(MIN_CURRENT)  # a maximum below it could never charge
 MAX_MAX_CURRENT: Final = 80
 # Security whitepaper 7.2 AuthorizationKey: 16 bytes at least, 20 bytes as 40 hex digits at most.
 MIN_PASSWORD_BYTES: Final = 16

@@ -9,17 +9,25 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_ID_TAG, CONF_PASSWORD, DOMAIN, SUBENTRY_ID_TAG
+from .const import (
+    CONF_ID_TAG,
+    CONF_PARENT_ID_TAG,
+    CONF_PASSWORD,
+    CONF_SSL_KEYFILE,
+    DOMAIN,
+    SUBENTRY_ID_TAG,
+)
 from .protocol.session import ChargerSession
 from .protocol.state import ConnectorState, Transaction
-from .runtime import CONF_PARENT_ID_TAG, OcppConfigEntry, OcppRuntime
+from .protocol.vocabulary import ConfigurationKey
+from .runtime import OcppConfigEntry, OcppRuntime
 
 # Secrets (passwords, TLS key path) and personal data (id tags, serial numbers).
 TO_REDACT: Final = {
     CONF_PASSWORD,
     CONF_ID_TAG,
     CONF_PARENT_ID_TAG,
-    "ssl_keyfile",
+    CONF_SSL_KEYFILE,
     "idTag",
     "parentIdTag",
     "serial_number",
@@ -30,7 +38,12 @@ TO_REDACT: Final = {
     "title",
 }
 # Configuration keys of a charger that hold secrets (security whitepaper 7.2, vendor keys).
-SECRET_CONFIGURATION_KEYS: Final = ("AuthorizationKey", "password", "Password", "Secret")
+SECRET_CONFIGURATION_KEYS: Final = (
+    ConfigurationKey.authorization_key,
+    "password",
+    "Password",
+    "Secret",
+)
 
 
 def _transaction(tx: Transaction | None) -> dict[str, Any] | None:

@@ -10,8 +10,8 @@ chargers to the user through a discovery flow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 import logging
@@ -41,6 +41,7 @@ from .const import (
     CONF_ID_TAG,
     CONF_LENIENT,
     CONF_METER_INTERVAL,
+    CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_SSL_CERTFILE,
@@ -65,12 +66,19 @@ from .const import (
 from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
-from .protocol.hooks import ACCEPTED, BLOCKED, EXPIRED, INVALID, SessionHooks
+from .protocol.hooks import SessionHooks
 from .protocol.measurands import ENERGY_REGISTER
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import CONNECTED, CONNECTORS, READINGS, READY, Reading, Transaction
+from .protocol.vocabulary import (
+    Action,
+    AuthorizationStatus,
+    ConfigurationKey,
+    UnitOfMeasure,
+    succeeded,
+)
 from .solar_runtime import SolarCharging
 from .store import OcppStore
 
@@ -79,8 +87,6 @@ _LOGGER = logging.getLogger(__name__)
 type OcppConfigEntry = ConfigEntry[OcppRuntime]
 type ChargerListener = Callable[[ConfigSubentry, ChargerSession], None]
 
-# An id-tag subentry may name the parent tag of a group (OCPP 1.6 section 7.27).
-CONF_PARENT_ID_TAG: Final = "parent_id_tag"
 # Offer an unknown charger again only after this long: it retries every few seconds.
 DISCOVERY_RETRY_SECONDS: Final = 300.0
 # Unknown ids remembered for rate limiting and logging; a scan must not grow memory.
@@ -92,7 +98,9 @@ MAX_PENDING_OFFERS: Final = 5
 # in a task of its own (queued until Home Assistant has started, counted all that time).
 OFFER_START_SECONDS: Final = 30.0
 # The intervals a charger subentry sets (OCPP 1.6 sections 9.1.18 and 9.1.22).
-INTERVAL_KEYS: Final = frozenset({"HeartbeatInterval", "MeterValueSampleInterval"})
+INTERVAL_KEYS: Final = frozenset(
+    {ConfigurationKey.heartbeat_interval, ConfigurationKey.meter_value_sample_interval}
+)
 # Repair issues.
 ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_TLS_INVALID: Final = "tls_invalid"
@@ -141,9 +149,13 @@ class TagRule:
 
     def id_tag_info(self, now: datetime) -> dict[str, Any]:
         """The IdTagInfo (OCPP 1.6 section 7.27) for this tag at `now`."""
-        status = BLOCKED if self.blocked else ACCEPTED
-        if status == ACCEPTED and self.expiry is not None and self.expiry <= now:
-            status = EXPIRED
+        status = AuthorizationStatus.blocked if self.blocked else AuthorizationStatus.accepted
+        if (
+            status == AuthorizationStatus.accepted
+            and self.expiry is not None
+            and self.expiry <= now
+        ):
+            status = AuthorizationStatus.expired
         info: dict[str, Any] = {"status": status}
         if self.expiry is not None:
             info["expiryDate"] = self.expiry.isoformat()
@@ -185,10 +197,13 @@ class Authorizer:
     def authorize(self, id_tag: str) -> dict[str, Any]:
         """The IdTagInfo for `id_tag` now."""
         if id_tag.casefold() == DEFAULT_REMOTE_ID_TAG.casefold():
-            return {"status": ACCEPTED}
+            return {"status": AuthorizationStatus.accepted}
         rule = self._tags.get(id_tag.casefold())
         if rule is None:
-            return {"status": ACCEPTED if self._accept_unknown else INVALID}
+            unknown = self._accept_unknown
+            return {
+                "status": AuthorizationStatus.accepted if unknown else AuthorizationStatus.invalid
+            }
         return rule.id_tag_info(dt_util.utcnow())
 
     def local_list(self) -> dict[str, dict[str, Any]]:
@@ -262,11 +277,53 @@ class OcppChargerSession(ChargerSession):
 
 
 @dataclass(slots=True)
-class _RunningCharger:
+class RunningCharger:
+    """Everything the runtime runs for one charger subentry, found by either of its keys."""
+
     subentry_id: str
     config: ChargerConfig
     session: ChargerSession
-    unsubscribe: list[CALLBACK_TYPE]
+    limiter: CurrentLimiter
+    solar: SolarCharging
+    unsubscribe: list[CALLBACK_TYPE] = field(default_factory=list)
+    # The local list synchronisation running for it, and whether another one is due.
+    sync_task: asyncio.Task[None] | None = None
+    sync_again: bool = False
+
+    @property
+    def charge_box_id(self) -> str:
+        """The charger's identity."""
+        return self.config.charge_box_id
+
+    def stop(self) -> None:
+        """Stop following the charger: listeners, local list sync, limiter."""
+        for unsubscribe in self.unsubscribe:
+            unsubscribe()
+        self.unsubscribe.clear()
+        if self.sync_task is not None:
+            self.sync_task.cancel()
+        self.limiter.close()
+
+
+class _ByChargeBoxId[T](Mapping[str, T]):
+    """A read-only view of one part of the running chargers, by charge box id."""
+
+    __slots__ = ("_get", "_records")
+
+    def __init__(
+        self, records: Mapping[str, RunningCharger], get: Callable[[RunningCharger], T]
+    ) -> None:
+        self._records = records
+        self._get = get
+
+    def __getitem__(self, charge_box_id: str) -> T:
+        return self._get(self._records[charge_box_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
 
 
 class OcppRuntime:
@@ -297,16 +354,13 @@ class OcppRuntime:
             unknown_charger=self._unknown_charger,
             session_factory=self._new_session,
         )
-        self.limiters: dict[str, CurrentLimiter] = {}
-        # The solar surplus controller of each charger (acting once a grid sensor is set).
-        self.solar: dict[str, SolarCharging] = {}
-        self._chargers: dict[str, _RunningCharger] = {}  # by subentry id
+        # One record per running charger, by subentry id and by charge box id.
+        self._chargers: dict[str, RunningCharger] = {}
+        self._by_charge_box_id: dict[str, RunningCharger] = {}
         self._listeners: list[ChargerListener] = []
         self._unknown_seen: dict[str, float] = {}
         # Ids offered to the user: when (None once their flow was seen in progress).
         self._offers: dict[str, float | None] = {}
-        self._sync_tasks: dict[str, asyncio.Task[None]] = {}
-        self._sync_again: set[str] = set()
 
     # --- chargers ---
 
@@ -317,6 +371,23 @@ class OcppRuntime:
     def chargers(self) -> Mapping[str, ChargerSession]:
         """The running sessions by charger subentry id."""
         return {sid: running.session for sid, running in self._chargers.items()}
+
+    @property
+    def limiters(self) -> Mapping[str, CurrentLimiter]:
+        """The current limiter of each running charger, by charge box id (read-only)."""
+        return _ByChargeBoxId(self._by_charge_box_id, _limiter_of)
+
+    @property
+    def solar(self) -> Mapping[str, SolarCharging]:
+        """The solar surplus controller of each running charger, by charge box id (read-only).
+
+        It acts once a grid power sensor is configured.
+        """
+        return _ByChargeBoxId(self._by_charge_box_id, _solar_of)
+
+    def running(self, charge_box_id: str) -> RunningCharger | None:
+        """The record of a running charger by its charge box id."""
+        return self._by_charge_box_id.get(charge_box_id)
 
     @callback
     def async_add_charger_listener(self, listener: ChargerListener) -> CALLBACK_TYPE:
@@ -331,9 +402,9 @@ class OcppRuntime:
         device = dr.async_get(self.hass).async_get(device_id)
         if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:
-                session = self.central.sessions.get(charge_box_id)
-                if domain == DOMAIN and session is not None:
-                    return session
+                running = self._by_charge_box_id.get(charge_box_id)
+                if domain == DOMAIN and running is not None:
+                    return running.session
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="unknown_device",
@@ -354,7 +425,7 @@ class OcppRuntime:
             self._set_charger(subentry)
         if self.authorizer.update(self.entry):
             for running in self._chargers.values():
-                self._schedule_local_list_sync(running.session)
+                self._schedule_local_list_sync(running)
 
     def _set_charger(self, subentry: ConfigSubentry) -> None:
         config = charger_config(subentry)
@@ -364,7 +435,7 @@ class OcppRuntime:
             self._remove_charger(subentry.subentry_id)
             running = None
         if running is not None:
-            self.solar[config.charge_box_id].async_update_options(subentry.data)
+            running.solar.async_update_options(subentry.data)
             if running.config != config:
                 # Intervals apply at once; a new password on the next connection.
                 running.session = self.central.set_charger(config)
@@ -372,31 +443,24 @@ class OcppRuntime:
             return
         session = self.central.set_charger(config)
         self._restore_energy(session)
-        limiter = self.limiters[config.charge_box_id] = CurrentLimiter(
+        limiter = CurrentLimiter(
             session, on_accepted=partial(self.store.set_limit, config.charge_box_id)
         )
         # Shown at once after a restart, applied again once the charger is ready.
         limiter.restore(self.store.limits(config.charge_box_id))
-        solar = self.solar[config.charge_box_id] = SolarCharging(
-            self.hass, session.state, limiter, subentry.data
-        )
-        running = self._chargers[subentry.subentry_id] = _RunningCharger(
-            subentry.subentry_id, config, session, [solar.async_start()]
-        )
+        solar = SolarCharging(self.hass, session.state, limiter, subentry.data)
+        running = RunningCharger(subentry.subentry_id, config, session, limiter, solar)
+        self._chargers[running.subentry_id] = self._by_charge_box_id[config.charge_box_id] = running
+        running.unsubscribe.append(solar.async_start())
         self._follow(running)
         for listener in list(self._listeners):
             listener(subentry, session)
 
     def _remove_charger(self, subentry_id: str) -> None:
         running = self._chargers.pop(subentry_id)
-        for unsubscribe in running.unsubscribe:
-            unsubscribe()
-        charge_box_id = running.config.charge_box_id
-        if (task := self._sync_tasks.pop(charge_box_id, None)) is not None:
-            task.cancel()
-        if (limiter := self.limiters.pop(charge_box_id, None)) is not None:
-            limiter.close()
-        self.solar.pop(charge_box_id, None)
+        charge_box_id = running.charge_box_id
+        del self._by_charge_box_id[charge_box_id]
+        running.stop()
         self.store.remove_charger(charge_box_id)
         for issue in (
             ISSUE_CHARGER_REJECTED_CONFIGURATION,
@@ -426,9 +490,11 @@ class OcppRuntime:
             if ENERGY_REGISTER in connector.registers:
                 continue
             connector.registers[ENERGY_REGISTER] = saved.register()
-            connector.readings[ENERGY_REGISTER] = Reading(saved.value, "Wh", saved.timestamp)
+            connector.readings[ENERGY_REGISTER] = Reading(
+                saved.value, UnitOfMeasure.wh.value, saved.timestamp
+            )
 
-    def _follow(self, running: _RunningCharger) -> None:
+    def _follow(self, running: RunningCharger) -> None:
         """Watch a charger for connections (local list sync) and energy registers."""
         state = running.session.state
         watched: set[int] = set()
@@ -446,7 +512,7 @@ class OcppRuntime:
             # Not on connect: nothing may reach a charger before its boot is answered
             # (OCPP-J 1.6 section 5.4); the session says when it is.
             if state.ready:
-                self._schedule_local_list_sync(running.session)
+                self._schedule_local_list_sync(running)
 
         @callback
         def on_readings() -> None:
@@ -472,23 +538,22 @@ class OcppRuntime:
     # --- local authorisation list (OCPP 1.6 sections 5.10 and 5.15; protocol.local_list) ---
 
     @callback
-    def _schedule_local_list_sync(self, session: ChargerSession) -> None:
+    def _schedule_local_list_sync(self, running: RunningCharger) -> None:
         """Sync soon; one sync per charger at a time, the next one after it (never cut short)."""
-        charge_box_id = session.state.charge_box_id
-        if not session.state.ready:
+        if not running.session.state.ready:
             return  # synchronised when it becomes ready
-        running = self._sync_tasks.get(charge_box_id)
-        if running is not None and not running.done():
-            self._sync_again.add(charge_box_id)
+        if running.sync_task is not None and not running.sync_task.done():
+            running.sync_again = True
             return
-        self._sync_tasks[charge_box_id] = self.entry.async_create_background_task(
-            self.hass, self._sync_local_list(session), f"local list {charge_box_id}"
+        running.sync_task = self.entry.async_create_background_task(
+            self.hass, self._sync_local_list(running), f"local list {running.charge_box_id}"
         )
 
-    async def _sync_local_list(self, session: ChargerSession) -> None:
-        charge_box_id = session.state.charge_box_id
+    async def _sync_local_list(self, running: RunningCharger) -> None:
+        session = running.session
+        charge_box_id = running.charge_box_id
         while True:
-            self._sync_again.discard(charge_box_id)
+            running.sync_again = False
             try:
                 result = await local_list.synchronise(
                     session, self.authorizer.local_list(), self.store.local_list(charge_box_id)
@@ -498,7 +563,7 @@ class OcppRuntime:
                 _LOGGER.debug("%s: local list not synchronised: %s", charge_box_id, err)
             else:
                 self._local_list_result(charge_box_id, result)
-            if charge_box_id not in self._sync_again:
+            if not running.sync_again:
                 return
 
     @callback
@@ -519,7 +584,7 @@ class OcppRuntime:
             _LOGGER.warning(
                 "%s refused the local authorisation list (%s): %s",
                 charge_box_id,
-                result.update_type or "GetLocalListVersion",
+                result.update_type or Action.get_local_list_version,
                 result.status,
             )
         ir.async_create_issue(
@@ -610,7 +675,7 @@ class OcppRuntime:
     def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
         """Raise or clear the repair issue of a charger refusing our interval settings."""
         issue_id = f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
-        if status in {"Accepted", "RebootRequired"}:
+        if succeeded(Action.change_configuration, status):
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
@@ -654,14 +719,15 @@ class OcppRuntime:
         if self._stopped:
             return
         self._stopped = True
-        for task in self._sync_tasks.values():
-            task.cancel()
-        self._sync_tasks.clear()
         for running in self._chargers.values():
-            for unsubscribe in running.unsubscribe:
-                unsubscribe()
-            running.unsubscribe.clear()
-        for limiter in self.limiters.values():
-            limiter.close()
+            running.stop()
         await self.central.stop()
         await self.store.async_save()
+
+
+def _limiter_of(running: RunningCharger) -> CurrentLimiter:
+    return running.limiter
+
+
+def _solar_of(running: RunningCharger) -> SolarCharging:
+    return running.solar

@@ -3,12 +3,13 @@
 Each action targets a charger by `device_id`, checks the charger is ours and online,
 sends one command and answers with what the charger returned where the protocol
 returns data. Charger failures become translated errors through `entity.run_command`
-and `entity.send_command`, the one place that maps them.
+and `entity.send_command`, the one place that maps them; which statuses of an answer mean
+success is the vocabulary's (`protocol.vocabulary.SUCCESS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 import json
 from typing import Any, Final
@@ -28,8 +29,15 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import DEFAULT_REMOTE_ID_TAG, DOMAIN
-from .entity import ACCEPTED, run_command, send_command
+from .entity import run_command, send_command
 from .protocol.session import ChargerSession
+from .protocol.vocabulary import (
+    Action,
+    ChargingProfilePurposeType,
+    ChargingRateUnitType,
+    MessageTrigger,
+    success_statuses,
+)
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CONNECTOR_ID: Final = "connector_id"
@@ -62,20 +70,21 @@ ATTR_TYPE: Final = "type"
 RESET_SOFT: Final = "soft"
 RESET_HARD: Final = "hard"
 # MessageTrigger (OCPP 1.6 section 7.37).
-TRIGGER_MESSAGES: Final = (
-    "BootNotification",
-    "DiagnosticsStatusNotification",
-    "FirmwareStatusNotification",
-    "Heartbeat",
-    "MeterValues",
-    "StatusNotification",
+# The values as plain strings: the schemas' errors list them.
+TRIGGER_MESSAGES: Final = tuple(
+    trigger.value
+    for trigger in (
+        MessageTrigger.boot_notification,
+        MessageTrigger.diagnostics_status_notification,
+        MessageTrigger.firmware_status_notification,
+        MessageTrigger.heartbeat,
+        MessageTrigger.meter_values,
+        MessageTrigger.status_notification,
+    )
 )
 # ChargingProfilePurposeType (section 7.9) and ChargingRateUnitType (section 7.11).
-PROFILE_PURPOSES: Final = ("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile")
-RATE_UNITS: Final = ("A", "W")
-# ChangeConfiguration: RebootRequired means accepted, effective after a reboot (section 7.5).
-CONFIGURATION_ACCEPTED: Final = ("Accepted", "RebootRequired")
-UNLOCKED: Final = ("Unlocked",)
+PROFILE_PURPOSES: Final = tuple(purpose.value for purpose in ChargingProfilePurposeType)
+RATE_UNITS: Final = tuple(sorted(unit.value for unit in ChargingRateUnitType))
 
 _CONNECTOR = probatio.All(probatio.Coerce(int), probatio.Range(min=0))
 _POSITIVE = probatio.All(probatio.Coerce(int), probatio.Range(min=1))
@@ -101,7 +110,7 @@ def _tx_profile(value: Any) -> dict[str, Any]:
     Its structure is checked against the schema when the command is sent.
     """
     profile = _json_object(value)
-    if profile.get("chargingProfilePurpose") != "TxProfile":
+    if profile.get("chargingProfilePurpose") != ChargingProfilePurposeType.tx_profile:
         raise probatio.Invalid("chargingProfilePurpose must be TxProfile")
     if "transactionId" in profile:
         raise probatio.Invalid("the transaction does not exist yet: no transactionId")
@@ -147,14 +156,15 @@ def _session(hass: HomeAssistant, device_id: str) -> ChargerSession:
     )
 
 
-async def _status(
-    action: str, command: Awaitable[str], accepted: Collection[str] = ACCEPTED
-) -> ServiceResponse:
-    return {"status": await send_command(action, command, accepted)}
+async def _status(action: str, command: Awaitable[str]) -> ServiceResponse:
+    """Send `command`; a status that is no success of `action` raises the `refused` error."""
+    return {"status": await send_command(action, command, success_statuses(action))}
 
 
 async def _get_configuration(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
-    result = await run_command("GetConfiguration", session.get_configuration(data.get(ATTR_KEYS)))
+    result = await run_command(
+        Action.get_configuration, session.get_configuration(data.get(ATTR_KEYS))
+    )
     return {
         "configuration": [
             {"key": key, "value": item.value, "readonly": item.readonly}
@@ -166,15 +176,14 @@ async def _get_configuration(session: ChargerSession, data: dict[str, Any]) -> S
 
 async def _change_configuration(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
-        "ChangeConfiguration",
+        Action.change_configuration,
         session.change_configuration(data[ATTR_KEY], data[ATTR_VALUE]),
-        CONFIGURATION_ACCEPTED,
     )
 
 
 async def _trigger_message(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
-        "TriggerMessage",
+        Action.trigger_message,
         session.trigger_message(data[ATTR_REQUESTED_MESSAGE], data.get(ATTR_CONNECTOR_ID)),
     )
 
@@ -182,7 +191,7 @@ async def _trigger_message(session: ChargerSession, data: dict[str, Any]) -> Ser
 async def _data_transfer(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     # Every DataTransfer status is an answer (section 7.18), so none raises here.
     result = await run_command(
-        "DataTransfer",
+        Action.data_transfer,
         session.data_transfer(data[ATTR_VENDOR_ID], data.get(ATTR_MESSAGE_ID), data.get(ATTR_DATA)),
     )
     return {"status": result.status, "data": result.data}
@@ -190,14 +199,14 @@ async def _data_transfer(session: ChargerSession, data: dict[str, Any]) -> Servi
 
 async def _set_charging_profile(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
-        "SetChargingProfile",
+        Action.set_charging_profile,
         session.set_charging_profile(data[ATTR_CONNECTOR_ID], data[ATTR_PROFILE]),
     )
 
 
 async def _clear_charging_profile(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
-        "ClearChargingProfile",
+        Action.clear_charging_profile,
         session.clear_charging_profile(
             profile_id=data.get(ATTR_PROFILE_ID),
             connector_id=data.get(ATTR_CONNECTOR_ID),
@@ -219,13 +228,17 @@ async def _get_composite_schedule(session: ChargerSession, data: dict[str, Any])
         return str(reply.get("status"))
 
     # A Rejected schedule carries no schedule (section 6.26): it is a refusal.
-    await send_command("GetCompositeSchedule", fetch())
+    await send_command(
+        Action.get_composite_schedule,
+        fetch(),
+        success_statuses(Action.get_composite_schedule),
+    )
     return reply
 
 
 async def _reserve_now(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
-        "ReserveNow",
+        Action.reserve_now,
         session.reserve_now(
             data[ATTR_CONNECTOR_ID],
             data[ATTR_EXPIRY_DATE],
@@ -237,12 +250,14 @@ async def _reserve_now(session: ChargerSession, data: dict[str, Any]) -> Service
 
 
 async def _cancel_reservation(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
-    return await _status("CancelReservation", session.cancel_reservation(data[ATTR_RESERVATION_ID]))
+    return await _status(
+        Action.cancel_reservation, session.cancel_reservation(data[ATTR_RESERVATION_ID])
+    )
 
 
 async def _update_firmware(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     await run_command(
-        "UpdateFirmware",
+        Action.update_firmware,
         session.update_firmware(
             data[ATTR_LOCATION],
             data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow(),
@@ -255,7 +270,7 @@ async def _update_firmware(session: ChargerSession, data: dict[str, Any]) -> Ser
 
 async def _get_diagnostics(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     file_name = await run_command(
-        "GetDiagnostics",
+        Action.get_diagnostics,
         session.get_diagnostics(
             data[ATTR_LOCATION],
             retries=data.get(ATTR_RETRIES),
@@ -268,22 +283,22 @@ async def _get_diagnostics(session: ChargerSession, data: dict[str, Any]) -> Ser
 
 
 async def _clear_cache(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
-    return await _status("ClearCache", session.clear_cache())
+    return await _status(Action.clear_cache, session.clear_cache())
 
 
 async def _reset(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
-    return await _status("Reset", session.reset(data[ATTR_TYPE] == RESET_HARD))
+    return await _status(Action.reset, session.reset(data[ATTR_TYPE] == RESET_HARD))
 
 
 async def _get_local_list_version(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     # Section 5.10: 0 is an empty list, -1 no local list support.
-    version = await run_command("GetLocalListVersion", session.get_local_list_version())
+    version = await run_command(Action.get_local_list_version, session.get_local_list_version())
     return {"list_version": version}
 
 
 async def _remote_start(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
     return await _status(
-        "RemoteStartTransaction",
+        Action.remote_start_transaction,
         session.remote_start(
             data[ATTR_ID_TAG], data.get(ATTR_CONNECTOR_ID), data.get(ATTR_CHARGING_PROFILE)
         ),
@@ -291,9 +306,7 @@ async def _remote_start(session: ChargerSession, data: dict[str, Any]) -> Servic
 
 
 async def _unlock_connector(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
-    return await _status(
-        "UnlockConnector", session.unlock_connector(data[ATTR_CONNECTOR_ID]), UNLOCKED
-    )
+    return await _status(Action.unlock_connector, session.unlock_connector(data[ATTR_CONNECTOR_ID]))
 
 
 _RETRIES = {

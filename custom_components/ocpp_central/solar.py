@@ -46,6 +46,9 @@ from enum import StrEnum
 import math
 from typing import Any, Final
 
+from .const import DEFAULT_MAX_CURRENT
+from .protocol.smart_charging import MIN_CURRENT, NOMINAL_VOLTAGE
+
 # Seconds the car takes to follow a new limit: grid power of that time after a change of
 # the target is left out of the next mean (it still shows the old current).
 SETTLE_TIME: Final = 10.0
@@ -111,9 +114,9 @@ class SolarSettings:
     """The controller's settings (the options of a charger subentry)."""
 
     phases: int = 3
-    voltage: float = 230.0  # the nominal phase voltage, V
-    min_current: float = 6.0  # A per phase; IEC 61851 does not charge below 6 A
-    max_current: float = 16.0
+    voltage: float = NOMINAL_VOLTAGE  # the nominal phase voltage, V
+    min_current: float = MIN_CURRENT  # A per phase; IEC 61851 does not charge below 6 A
+    max_current: float = DEFAULT_MAX_CURRENT  # the charger subentry's default maximum
     start_delay: float = 60.0  # s of enough surplus before charging starts
     stop_delay: float = 300.0  # s of too little surplus before charging pauses
     hysteresis: float = 200.0  # W

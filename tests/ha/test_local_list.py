@@ -298,7 +298,9 @@ async def test_disabled_list_is_left_alone(
     await wait_until(lambda: runtime.central.sessions["CP1"].state.ready)
     await hass.async_block_till_done()
     # The check after the boot (looked up each time: a later sync is a new task).
-    await wait_until(lambda: runtime._sync_tasks["CP1"].done())  # noqa: PLW0108
+    running = runtime.running("CP1")
+    assert running is not None
+    await wait_until(lambda: running.sync_task is not None and running.sync_task.done())
     assert [a for a, _ in cp.received if a in {"GetLocalListVersion", "SendLocalList"}] == []
 
 

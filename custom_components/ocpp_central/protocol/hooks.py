@@ -11,13 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .state import Transaction
-
-# AuthorizationStatus values (OCPP 1.6 section 7.2).
-ACCEPTED = "Accepted"
-BLOCKED = "Blocked"
-EXPIRED = "Expired"
-INVALID = "Invalid"
-CONCURRENT_TX = "ConcurrentTx"
+from .vocabulary import AuthorizationStatus
 
 
 class SessionHooks(Protocol):
@@ -84,15 +78,19 @@ class MemoryHooks:
         """Look the tag up; an Accepted tag past its expiryDate is Expired."""
         info = self.tags.get(id_tag.casefold())
         if info is None:
-            return {"status": ACCEPTED if self.accept_unknown else INVALID}
+            return {
+                "status": AuthorizationStatus.accepted
+                if self.accept_unknown
+                else AuthorizationStatus.invalid
+            }
         info = dict(info)
         expiry = info.get("expiryDate")
-        if info.get("status") == ACCEPTED and expiry is not None:
+        if info.get("status") == AuthorizationStatus.accepted and expiry is not None:
             expires = datetime.fromisoformat(expiry)
             if expires.tzinfo is None:
                 expires = expires.replace(tzinfo=UTC)
             if expires <= datetime.now(UTC):
-                info["status"] = EXPIRED
+                info["status"] = AuthorizationStatus.expired
         return info
 
     def open_transactions(self, charge_box_id: str) -> list[Transaction]:

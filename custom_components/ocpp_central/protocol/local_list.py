@@ -31,6 +31,14 @@ from .errors import CallErrorReceived
 from .messages import ConfigurationResult
 from .retry import FINAL_CODES, SetupRetry
 from .state import ChargerState
+from .vocabulary import (
+    Action,
+    ConfigurationKey,
+    FeatureProfile,
+    UpdateStatus,
+    UpdateType,
+    succeeded,
+)
 
 __all__ = [
     "ACCEPTED",
@@ -50,20 +58,20 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 # Configuration keys (sections 9.1 and 9.2).
-SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
-LOCAL_AUTH_LIST_ENABLED: Final = "LocalAuthListEnabled"
-LOCAL_AUTH_LIST_MANAGEMENT: Final = "LocalAuthListManagement"  # the feature profile
+SUPPORTED_FEATURE_PROFILES: Final[str] = ConfigurationKey.supported_feature_profiles
+LOCAL_AUTH_LIST_ENABLED: Final[str] = ConfigurationKey.local_auth_list_enabled
+LOCAL_AUTH_LIST_MANAGEMENT: Final = FeatureProfile.LOCAL_AUTH_LIST_MANAGEMENT
 # UpdateStatus of SendLocalList.conf (section 7.45).
-ACCEPTED: Final = "Accepted"
-FAILED: Final = "Failed"
-NOT_SUPPORTED: Final = "NotSupported"
-VERSION_MISMATCH: Final = "VersionMismatch"
+ACCEPTED: Final[str] = UpdateStatus.accepted
+FAILED: Final[str] = UpdateStatus.failed
+NOT_SUPPORTED: Final[str] = UpdateStatus.not_supported
+VERSION_MISMATCH: Final[str] = UpdateStatus.version_mismatch
 # Outcomes without a SendLocalList answer.
 UP_TO_DATE: Final = "UpToDate"  # the charger holds the wanted list already
 NOT_MANAGED: Final = "NotManaged"  # the charger keeps no list (or it is disabled)
 # UpdateType (section 7.46).
-FULL: Final = "Full"
-DIFFERENTIAL: Final = "Differential"
+FULL: Final[str] = UpdateType.full
+DIFFERENTIAL: Final[str] = UpdateType.differential
 # GetLocalListVersion.conf: -1 means no local list support (section 5.10).
 _NO_LIST_SUPPORT: Final = -1
 
@@ -148,7 +156,7 @@ async def keeps_local_list(session: LocalListSession) -> bool:
     if not all(has(configuration, key) for key in keys):
         missing = [key for key in keys if not has(configuration, key)]
         result = await session.setup_retry.run(
-            "GetConfiguration", lambda: session.get_configuration(missing)
+            Action.get_configuration, lambda: session.get_configuration(missing)
         )
         configuration = {**configuration, **result.values}
     return bool(
@@ -159,7 +167,9 @@ async def keeps_local_list(session: LocalListSession) -> bool:
 async def _charger_version(session: LocalListSession) -> int | None:
     """GetLocalListVersion; None when the charger cannot answer it (NotSupported)."""
     try:
-        return await session.setup_retry.run("GetLocalListVersion", session.get_local_list_version)
+        return await session.setup_retry.run(
+            Action.get_local_list_version, session.get_local_list_version
+        )
     except CallErrorReceived as err:
         _LOGGER.debug(
             "%s: no GetLocalListVersion (%s); trusting the version we sent last",
@@ -237,5 +247,5 @@ def _result(  # noqa: PLR0917 - one call per outcome, each with every field
     charger_version: int | None,
 ) -> SyncResult:
     """The outcome of an update: the new list if accepted, else what held before."""
-    held = LocalList(version, dict(wanted)) if status == ACCEPTED else before
+    held = LocalList(version, dict(wanted)) if succeeded(Action.send_local_list, status) else before
     return SyncResult(status, held, update_type, charger_version)

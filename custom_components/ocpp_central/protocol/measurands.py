@@ -12,67 +12,79 @@ from typing import Any, Final
 
 from .messages import parse_timestamp
 from .state import Reading
+from .vocabulary import Location, Measurand, Phase, ReadingContext, UnitOfMeasure, ValueFormat
 
-# OCPP 1.6 section 7.43: the defaults of an optional SampledValue field.
-DEFAULT_MEASURAND: Final = "Energy.Active.Import.Register"
-DEFAULT_CONTEXT: Final = "Sample.Periodic"
-DEFAULT_LOCATION: Final = "Outlet"
-SIGNED_DATA: Final = "SignedData"
+# OCPP 1.6 section 7.43: the defaults of an optional SampledValue field (plain strings:
+# they become readings keys and fields).
+DEFAULT_MEASURAND: Final = Measurand.energy_active_import_register.value
+DEFAULT_CONTEXT: Final = ReadingContext.sample_periodic.value
+DEFAULT_LOCATION: Final = Location.outlet.value
+SIGNED_DATA: Final = ValueFormat.signed_data
 
 ENERGY_REGISTER: Final = DEFAULT_MEASURAND
 
 # The unit a measurand has when the charger leaves `unit` out. Section 7.45 says the
 # default is "Wh", which only makes sense for energy: a Current.Import without unit is
 # in A, so the other measurands get the base unit of their quantity.
+_WH: Final = UnitOfMeasure.wh.value
+_VARH: Final = UnitOfMeasure.varh.value
+_W: Final = UnitOfMeasure.w.value
+_VAR: Final = UnitOfMeasure.var.value
+_VA: Final = UnitOfMeasure.va.value
+_A: Final = UnitOfMeasure.a.value
+_V: Final = UnitOfMeasure.v.value
+_CELSIUS: Final = UnitOfMeasure.celsius.value
+# Base units 7.45 has no member for.
+_PERCENT: Final = "%"
+_HZ: Final = "Hz"
+_RPM: Final = "RPM"
 MEASURAND_UNITS: Final[dict[str, str]] = {
-    "Current.Export": "A",
-    "Current.Import": "A",
-    "Current.Offered": "A",
-    "Energy.Active.Export.Register": "Wh",
-    "Energy.Active.Import.Register": "Wh",
-    "Energy.Reactive.Export.Register": "varh",
-    "Energy.Reactive.Import.Register": "varh",
-    "Energy.Active.Export.Interval": "Wh",
-    "Energy.Active.Import.Interval": "Wh",
-    "Energy.Reactive.Export.Interval": "varh",
-    "Energy.Reactive.Import.Interval": "varh",
-    "Frequency": "Hz",
-    "Power.Active.Export": "W",
-    "Power.Active.Import": "W",
-    "Power.Factor": "",
-    "Power.Offered": "W",
-    "Power.Reactive.Export": "var",
-    "Power.Reactive.Import": "var",
-    "RPM": "RPM",
-    "SoC": "%",
-    "Temperature": "Celsius",
-    "Voltage": "V",
+    Measurand.current_export: _A,
+    Measurand.current_import: _A,
+    Measurand.current_offered: _A,
+    Measurand.energy_active_export_register: _WH,
+    Measurand.energy_active_import_register: _WH,
+    Measurand.energy_reactive_export_register: _VARH,
+    Measurand.energy_reactive_import_register: _VARH,
+    Measurand.energy_active_export_interval: _WH,
+    Measurand.energy_active_import_interval: _WH,
+    Measurand.energy_reactive_export_interval: _VARH,
+    Measurand.energy_reactive_import_interval: _VARH,
+    Measurand.frequency: _HZ,
+    Measurand.power_active_export: _W,
+    Measurand.power_active_import: _W,
+    Measurand.power_factor: "",
+    Measurand.power_offered: _W,
+    Measurand.power_reactive_export: _VAR,
+    Measurand.power_reactive_import: _VAR,
+    Measurand.rpm: _RPM,
+    Measurand.soc: _PERCENT,
+    Measurand.temperature: _CELSIUS,
+    Measurand.voltage: _V,
 }
 
 # Registers only grow: what is published of them follows `register.EnergyRegister`.
-REGISTERS: Final = frozenset(m for m in MEASURAND_UNITS if m.endswith(".Register"))
+REGISTERS: Final = frozenset(m.value for m in Measurand if m.endswith(".Register"))
 
 # Phase (section 7.30) as it appears at the end of a readings key.
-PHASES: Final = frozenset(
-    {"L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2", "L2-L3", "L3-L1"}
-)
+PHASES: Final = frozenset(Phase)
 
 # What a session ends (see `ChargerSession`, "live values end with the session"): flows of
 # energy to or from the car, which are 0 once no transaction runs, ...
 SESSION_FLOWS: Final = frozenset(
     {
-        "Current.Import",
-        "Current.Export",
-        "Current.Offered",
-        "Power.Active.Import",
-        "Power.Active.Export",
-        "Power.Reactive.Import",
-        "Power.Reactive.Export",
-        "Power.Offered",
+        Measurand.current_import,
+        Measurand.current_export,
+        Measurand.current_offered,
+        Measurand.power_active_import,
+        Measurand.power_active_export,
+        Measurand.power_reactive_import,
+        Measurand.power_reactive_export,
+        Measurand.power_offered,
     }
 )
 # ... and what belongs to the car, unknown once it is no longer charging here.
-SESSION_CAR: Final = frozenset({"SoC"})
+SESSION_CAR: Final = frozenset({Measurand.soc})
 
 
 type Conversion = tuple[str, float, float]
@@ -85,26 +97,26 @@ _KILO: Final = 1000.0, 0.0
 # one multiply-add instead of a call. Base units: W, Wh, var, varh, VA, A, V, %, Celsius,
 # and the measurand's own unit where 7.45 has none (Hz, RPM).
 UNITS: Final[dict[str, Conversion]] = {
-    "Wh": ("Wh", *_SAME),
-    "kWh": ("Wh", *_KILO),
-    "varh": ("varh", *_SAME),
-    "kvarh": ("varh", *_KILO),
-    "W": ("W", *_SAME),
-    "kW": ("W", *_KILO),
-    "VA": ("VA", *_SAME),
-    "kVA": ("VA", *_KILO),
-    "var": ("var", *_SAME),
-    "kvar": ("var", *_KILO),
-    "A": ("A", *_SAME),
-    "V": ("V", *_SAME),
-    "Celsius": ("Celsius", *_SAME),
-    "Fahrenheit": ("Celsius", 5.0 / 9.0, -32.0 * 5.0 / 9.0),
-    "K": ("Celsius", 1.0, -273.15),
-    "Percent": ("%", *_SAME),
+    UnitOfMeasure.wh: (_WH, *_SAME),
+    UnitOfMeasure.kwh: (_WH, *_KILO),
+    UnitOfMeasure.varh: (_VARH, *_SAME),
+    UnitOfMeasure.kvarh: (_VARH, *_KILO),
+    UnitOfMeasure.w: (_W, *_SAME),
+    UnitOfMeasure.kw: (_W, *_KILO),
+    UnitOfMeasure.va: (_VA, *_SAME),
+    UnitOfMeasure.kva: (_VA, *_KILO),
+    UnitOfMeasure.var: (_VAR, *_SAME),
+    UnitOfMeasure.kvar: (_VAR, *_KILO),
+    UnitOfMeasure.a: (_A, *_SAME),
+    UnitOfMeasure.v: (_V, *_SAME),
+    UnitOfMeasure.celsius: (_CELSIUS, *_SAME),
+    UnitOfMeasure.fahrenheit: (_CELSIUS, 5.0 / 9.0, -32.0 * 5.0 / 9.0),
+    UnitOfMeasure.k: (_CELSIUS, 1.0, -273.15),
+    UnitOfMeasure.percent: (_PERCENT, *_SAME),
     # Not on the wire, but the base units MEASURAND_UNITS falls back to.
-    "%": ("%", *_SAME),
-    "Hz": ("Hz", *_SAME),
-    "RPM": ("RPM", *_SAME),
+    _PERCENT: (_PERCENT, *_SAME),
+    _HZ: (_HZ, *_SAME),
+    _RPM: (_RPM, *_SAME),
     "": ("", *_SAME),
 }
 # Firmware that gets the case wrong ("kwh", "KW") is served in lenient mode; the

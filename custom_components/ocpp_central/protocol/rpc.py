@@ -5,7 +5,7 @@ into events (a CALL to answer, the answer to our CALL, or a violation with the C
 frame to send back, if any); `call_frame`, `result_frame` and `error_frame` build the
 frames to send. It enforces message ids (unique per direction, at most 36 characters,
 section 4.1.4), one outstanding CALL of ours at a time (section 4.1.1) and, given a
-`Validator`, the OCPP 1.6 JSON schemas in both directions.
+`Validator`, the JSON schemas of the connection's OCPP version in both directions.
 
 Bad input never raises: garbage, non-JSON, wrongly shaped and binary frames become a
 `ProtocolViolation`, with a CallError reply when a CALL's id can be recovered (a

@@ -321,7 +321,7 @@ class _Schema:
 
 
 class Schemas:
-    """All OCPP 1.6 message schemas, compiled; shared by every charger (read-only)."""
+    """The message schemas of one OCPP version, compiled; shared by every charger (read-only)."""
 
     def __init__(self, definitions: Mapping[str, Payload]) -> None:
         """Compile every schema in `definitions` (name -> schema, e.g. "Heartbeat")."""
@@ -344,9 +344,16 @@ class Schemas:
         return iter(self._schemas.values())
 
 
-def read_definitions() -> dict[str, Payload]:
-    """Read the OCPP 1.6 JSON schemas shipped with the `ocpp` package (blocking I/O)."""
-    folder = importlib.resources.files("ocpp") / "v16" / "schemas"
+# The `ocpp` package's folder of the OCPP 1.6 schemas (the default set).
+V16: Final = "v16"
+
+
+def read_definitions(version: str = V16) -> dict[str, Payload]:
+    """Read the JSON schemas of one OCPP version shipped with the `ocpp` package (blocking I/O).
+
+    `version` is the package's folder of that version ("v16").
+    """
+    folder = importlib.resources.files("ocpp") / version / "schemas"
     definitions: dict[str, Payload] = {}
     for entry in folder.iterdir():
         if entry.name.endswith(".json"):
@@ -354,27 +361,29 @@ def read_definitions() -> dict[str, Payload]:
     return definitions
 
 
-_loaded: Schemas | None = None
+# One compiled set per version and process, built once.
+_loaded: dict[str, Schemas] = {}
 _load_lock = threading.Lock()
 
 
-def load_schemas() -> Schemas:
+def load_schemas(version: str = V16) -> Schemas:
     """Return the compiled schemas, compiling them on the first call (blocking, ~1 s).
 
     Thread-safe, so it can run in an executor while the event loop keeps going.
     """
-    global _loaded  # noqa: PLW0603 - one compiled set per process, built once
     with _load_lock:
-        if _loaded is None:
-            _loaded = Schemas(read_definitions())
-        return _loaded
+        loaded = _loaded.get(version)
+        if loaded is None:
+            loaded = _loaded[version] = Schemas(read_definitions(version))
+        return loaded
 
 
-async def async_load_schemas(executor: Executor | None = None) -> Schemas:
-    """Return the compiled schemas, compiling them in `executor` (default: the loop's)."""
-    if _loaded is not None:
-        return _loaded
-    return await asyncio.get_running_loop().run_in_executor(executor, load_schemas)
+async def async_load_schemas(executor: Executor | None = None, version: str = V16) -> Schemas:
+    """Return the compiled schemas of `version`, compiling them in `executor` (or the loop's)."""
+    loaded = _loaded.get(version)
+    if loaded is not None:
+        return loaded
+    return await asyncio.get_running_loop().run_in_executor(executor, load_schemas, version)
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,7 +420,7 @@ class Validator:
 
     @property
     def actions(self) -> frozenset[str]:
-        """Every OCPP 1.6 action (known to the schemas)."""
+        """Every action of the version (known to the schemas)."""
         return self._schemas.actions
 
     def incoming_call(self, action: str, payload: Payload) -> Payload:

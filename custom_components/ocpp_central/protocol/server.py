@@ -1,7 +1,8 @@
 """The central system's WebSocket server: the OCPP-J handshake and one Connection per charger.
 
 The handshake follows OCPP-J 1.6 section 3: the charge point identity is the last path
-segment, percent-decoded (3.1.1); the subprotocol is `ocpp1.6` (3.1.2); an unknown
+segment, percent-decoded (3.1.1); the subprotocol is the server's version's, `ocpp1.6`
+(3.1.2; the version, its schemas and its session come from `protocol.versions`); an unknown
 identity gets HTTP 404 (3.2). Security profile 1 is HTTP Basic authentication with the
 identity as user name, profile 2 the same over TLS (security whitepaper, section 2).
 A second connection for a charger without a password gets HTTP 409 while the current one
@@ -24,7 +25,7 @@ from http import HTTPStatus
 import logging
 import ssl
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 import unicodedata
 from urllib.parse import unquote
 
@@ -50,13 +51,13 @@ from .connection import (
 from .hooks import SessionHooks
 from .rpc import RpcCore
 from .schemas import Schemas, Validator, async_load_schemas
-
-if TYPE_CHECKING:
-    from .session import ChargerSession
+from .session import ChargerSession
+from .versions import OCPP16, OcppVersion, SessionFactory
 
 _LOGGER = logging.getLogger(__name__)
 
-SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
+# The subprotocol of the default version.
+SUBPROTOCOL: Final = OCPP16.subprotocol
 # Longest charge point identity accepted (the identity is a CiString48 in later OCPP
 # versions; 1.6 sets no limit but 48 covers every charger seen).
 MAX_CHARGE_BOX_ID_LENGTH: Final = 48
@@ -69,7 +70,7 @@ MAX_FRAME_SIZE: Final = 1024 * 1024
 # before a newcomer with the same identity takes over (it is refused otherwise).
 DEFAULT_TAKEOVER_TIMEOUT: Final = 2.0
 
-type SessionFactory = Callable[[ChargerConfig, SessionHooks], ChargerSession]
+__all__ = ["SUBPROTOCOL", "AuthFailures", "CentralSystem", "SessionFactory"]
 
 
 def charge_box_id_from_path(path: str) -> str | None:
@@ -225,19 +226,25 @@ def _peer(connection: ServerConnection) -> str:
     return str(address[0]) if isinstance(address, tuple) and address else "an unknown address"
 
 
-def _select_subprotocol(
-    connection: ServerConnection, offered: Sequence[Subprotocol]
-) -> Subprotocol | None:
-    """Pick ocpp1.6; otherwise continue without a subprotocol and decide in the handler.
+def _subprotocol_of(
+    version: OcppVersion,
+) -> Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]:
+    def select(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        """Pick the version's subprotocol; otherwise continue without and decide in the handler.
 
-    websockets would refuse a client offering none with HTTP 400; OCPP-J section 3.2
-    wants a refused version answered without the header, then closed.
-    """
-    return SUBPROTOCOL if SUBPROTOCOL in offered else None
+        websockets would refuse a client offering none with HTTP 400; OCPP-J section 3.2
+        wants a refused version answered without the header, then closed.
+        """
+        return version.subprotocol if version.subprotocol in offered else None
+
+    return select
 
 
 class CentralSystem:
-    """The OCPP 1.6J central system: a WebSocket server and one session per charger."""
+    """The OCPP-J central system: a WebSocket server and one session per charger.
+
+    `version` (default OCPP 1.6) gives the subprotocol, the schemas and the session.
+    """
 
     def __init__(
         self,
@@ -256,12 +263,14 @@ class CentralSystem:
         auth_failures: AuthFailures | None = None,
         max_frame_size: int = MAX_FRAME_SIZE,
         session_factory: SessionFactory | None = None,
+        version: OcppVersion = OCPP16,
     ) -> None:
         """Configure the server; nothing listens before `start()`.
 
-        `session_factory(config, hooks)` builds a charger's session (default:
-        `ChargerSession`); `unknown_charger(charge_box_id)` returning True admits an
-        unknown charger with a default configuration (discovery), else HTTP 404.
+        `session_factory(config, hooks)` builds a charger's session (default: the
+        version's, `ChargerSession` for OCPP 1.6); `unknown_charger(charge_box_id)`
+        returning True admits an unknown charger with a default configuration
+        (discovery), else HTTP 404.
         The keepalive (see `protocol.connection`) pings every `ping_interval` (None: never)
         and gives up on a charger that answered pings after one silent `ping_timeout`
         (default: the interval; 30 s each by default, so within a minute); a charger
@@ -283,11 +292,8 @@ class CentralSystem:
         self.max_frame_size = max_frame_size
         self._requested_port = port
         self._unknown_charger = unknown_charger
-        if session_factory is None:
-            from .session import ChargerSession
-
-            session_factory = ChargerSession
-        self._session_factory = session_factory
+        self.version = version
+        self._session_factory = session_factory or version.session_factory
         self._configs: dict[str, ChargerConfig] = {}
         self._sessions: dict[str, ChargerSession] = {}
         self._validators: dict[str, Validator] = {}
@@ -316,7 +322,7 @@ class CentralSystem:
 
     async def start(self) -> None:
         """Compile the schemas (off the event loop) and listen; OSError if the port is taken."""
-        self._schemas = await async_load_schemas()
+        self._schemas = await async_load_schemas(version=self.version.schemas)
         for config in self._configs.values():
             self._validators[config.charge_box_id] = self._validator(config)
         self._server = await serve(
@@ -325,7 +331,7 @@ class CentralSystem:
             self._requested_port,
             ssl=self.ssl_context,
             process_request=self._process_request,
-            select_subprotocol=_select_subprotocol,
+            select_subprotocol=_subprotocol_of(self.version),
             max_size=self.max_frame_size,
             # Our own keepalive tolerates chargers that never answer pings.
             ping_interval=None,
@@ -459,7 +465,7 @@ class CentralSystem:
                 "Charger %s offers no OCPP version we speak",
                 charge_box_id,
             )
-            await websocket.close(CLOSE_PROTOCOL_ERROR, "ocpp1.6 required")
+            await websocket.close(CLOSE_PROTOCOL_ERROR, f"{self.version.subprotocol} required")
             return
         session = self._sessions.get(charge_box_id)
         validator = self._validators.get(charge_box_id)

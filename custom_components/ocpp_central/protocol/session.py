@@ -31,7 +31,7 @@ from . import logs
 from .config import ChargerConfig
 from .config_keys import find, lookup_int
 from .errors import CallError, CallErrorCode, NotConnectedError, OcppError
-from .hooks import ACCEPTED, CONCURRENT_TX, SessionHooks
+from .hooks import SessionHooks
 from .measurands import (
     DEFAULT_LOCATION,
     ENERGY_REGISTER,
@@ -72,6 +72,22 @@ from .state import (
     StateKey,
     Transaction,
 )
+from .vocabulary import (
+    Action,
+    AuthorizationStatus,
+    AvailabilityType,
+    ChargePointStatus,
+    ConfigurationKey,
+    DataTransferStatus,
+    Measurand,
+    MessageTrigger,
+    ReadingContext,
+    Reason,
+    RegistrationStatus,
+    ResetType,
+    UnitOfMeasure,
+    succeeded,
+)
 
 __all__ = [
     "BootPolicy",
@@ -84,73 +100,21 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-# RegistrationStatus (OCPP 1.6 section 7.38).
-PENDING: Final = "Pending"
-REJECTED: Final = "Rejected"
-
 # The actions OCPP 1.6 (and its security whitepaper) defines. A charger sending one we do
 # not serve gets NotSupported; any other name gets NotImplemented (OCPP-J 1.6 table 7).
-KNOWN_ACTIONS: Final = frozenset(
-    {
-        # OCPP 1.6 chapters 4 and 5.
-        "Authorize",
-        "BootNotification",
-        "CancelReservation",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "DataTransfer",
-        "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetLocalListVersion",
-        "Heartbeat",
-        "MeterValues",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "StartTransaction",
-        "StatusNotification",
-        "StopTransaction",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-        # Security whitepaper, edition 2.
-        "CertificateSigned",
-        "DeleteCertificate",
-        "ExtendedTriggerMessage",
-        "GetInstalledCertificateIds",
-        "GetLog",
-        "InstallCertificate",
-        "LogStatusNotification",
-        "SecurityEventNotification",
-        "SignCertificate",
-        "SignedFirmwareStatusNotification",
-        "SignedUpdateFirmware",
-    }
-)
+KNOWN_ACTIONS: Final = frozenset(Action)
 
 # IdTagInfo status (section 7.2) -> event_type of an "id_tag" ChargerEvent.
-_ID_TAG_EVENTS: Final = {
-    "Accepted": "accepted",
-    "Blocked": "blocked",
-    "Expired": "expired",
-    "Invalid": "invalid",
-    "ConcurrentTx": "concurrent_tx",
-}
+_ID_TAG_EVENTS: Final = {status: status.name for status in AuthorizationStatus}
 # Section 6.49: a StopTransaction without reason was stopped "Local".
-_DEFAULT_STOP_REASON: Final = "Local"
+_DEFAULT_STOP_REASON: Final = Reason.local.value
 # ChargePointStatus values (section 7.7) of a connector that is idle: with no transaction
 # running, nothing flows to a car (see `_end_live_values`).
-_IDLE: Final = frozenset({"Available", "Preparing", "Finishing"})
-_TX_END: Final = "Transaction.End"  # ReadingContext (section 7.39)
-_POWER: Final = "Power.Active.Import"
+_IDLE: Final = frozenset(
+    {ChargePointStatus.available, ChargePointStatus.preparing, ChargePointStatus.finishing}
+)
+_TX_END: Final = ReadingContext.transaction_end.value  # section 7.39
+_POWER: Final = Measurand.power_active_import.value
 # How much later than the reading it replaces a 0 left by a session's end is timestamped.
 _TICK: Final = timedelta(microseconds=1)
 # The stop reason we give a transaction closed because a new one started on its connector
@@ -169,7 +133,14 @@ MAX_RECENT_TAGS: Final = 16
 # ended: reported after a transaction's start, they show it is a leftover whose
 # StopTransaction was lost. Faulted and the suspended states may come mid-transaction;
 # Preparing may follow a StartTransaction sent before the cable was plugged in.
-_ENDED_STATUSES: Final = frozenset({"Available", "Finishing", "Reserved", "Unavailable"})
+_ENDED_STATUSES: Final = frozenset(
+    {
+        ChargePointStatus.available,
+        ChargePointStatus.finishing,
+        ChargePointStatus.reserved,
+        ChargePointStatus.unavailable,
+    }
+)
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
@@ -293,19 +264,19 @@ class ChargerSession:
         # Ids of the latest superseded transactions (insertion-ordered, bounded).
         self._superseded: dict[int, None] = {}
         self._handlers: dict[str, _Handler] = {
-            "Authorize": self._on_authorize,
-            "BootNotification": self._on_boot_notification,
-            "DataTransfer": self._on_data_transfer,
-            "DiagnosticsStatusNotification": self._on_diagnostics_status,
-            "FirmwareStatusNotification": self._on_firmware_status,
-            "Heartbeat": self._on_heartbeat,
-            "LogStatusNotification": self._on_diagnostics_status,
-            "MeterValues": self._on_meter_values,
-            "SecurityEventNotification": self._on_security_event,
-            "SignedFirmwareStatusNotification": self._on_firmware_status,
-            "StartTransaction": self._on_start_transaction,
-            "StatusNotification": self._on_status_notification,
-            "StopTransaction": self._on_stop_transaction,
+            Action.authorize: self._on_authorize,
+            Action.boot_notification: self._on_boot_notification,
+            Action.data_transfer: self._on_data_transfer,
+            Action.diagnostics_status_notification: self._on_diagnostics_status,
+            Action.firmware_status_notification: self._on_firmware_status,
+            Action.heartbeat: self._on_heartbeat,
+            Action.log_status_notification: self._on_diagnostics_status,
+            Action.meter_values: self._on_meter_values,
+            Action.security_event_notification: self._on_security_event,
+            Action.signed_firmware_status_notification: self._on_firmware_status,
+            Action.start_transaction: self._on_start_transaction,
+            Action.status_notification: self._on_status_notification,
+            Action.stop_transaction: self._on_stop_transaction,
         }
         restored: set[StateKey] = set()
         for tx in sorted(hooks.open_transactions(config.charge_box_id), key=_start_order):
@@ -399,7 +370,10 @@ class ChargerSession:
             raise CallError(
                 CallErrorCode.NOT_IMPLEMENTED, f"unknown action {logs.shorten(action, 40)}"
             )
-        if action != "BootNotification" and self.state.registration != ACCEPTED:
+        if (
+            action != Action.boot_notification
+            and self.state.registration != RegistrationStatus.accepted
+        ):
             self._check_registration(action)
         changed: set[StateKey] = set()
         try:
@@ -434,7 +408,9 @@ class ChargerSession:
         never booted while we ran (a reconnect without reboot) is served.
         """
         registration = self.state.registration
-        if registration == REJECTED or (registration == PENDING and action not in self._triggered):
+        if registration == RegistrationStatus.rejected or (
+            registration == RegistrationStatus.pending and action not in self._triggered
+        ):
             raise CallError(CallErrorCode.SECURITY_ERROR, f"{action} before the boot was accepted")
 
     # ------------------------------------------------------------------ handlers
@@ -464,7 +440,9 @@ class ChargerSession:
             meter_serial_number=payload.get("meterSerialNumber"),
         )
         status = (
-            ACCEPTED if self.boot_policy is None else self.boot_policy(self.charge_box_id, info)
+            RegistrationStatus.accepted.value
+            if self.boot_policy is None
+            else self.boot_policy(self.charge_box_id, info)
         )
         self._booted = True
         self._triggered.clear()
@@ -476,7 +454,7 @@ class ChargerSession:
         if state.ready:
             state.ready = False  # a new boot: ready again once it is answered
             changed.add(READY)
-        if status == ACCEPTED:
+        if status == RegistrationStatus.accepted:
             self._after_reply(self._boot_answered)
         # For Pending/Rejected the interval is the wait before the next boot (section 4.2).
         return {
@@ -490,7 +468,7 @@ class ChargerSession:
         handler = self._vendors.get(payload["vendorId"])
         if handler is None:
             # The spec's text says "UnknownVendor"; the enumeration (7.23) is UnknownVendorId.
-            return {"status": "UnknownVendorId"}
+            return {"status": DataTransferStatus.unknown_vendor_id}
         result = handler(payload.get("messageId"), payload.get("data"))
         response: dict[str, Any] = {"status": result.status}
         if result.data is not None:
@@ -542,7 +520,7 @@ class ChargerSession:
         # A transactionId names the transaction even when it is not (or no longer) the
         # connector's current one, e.g. restored after a restart or superseded.
         tx = (
-            connector.transaction
+            connector.running_transaction
             if transaction_id is None
             else self._transactions.get(transaction_id)
         )
@@ -586,7 +564,7 @@ class ChargerSession:
             )
         connector = self._connector(connector_id, changed)
         info = self._authorize(id_tag)
-        current = connector.transaction
+        current = connector.running_transaction
         if (
             current is not None
             and _same_tag(current.id_tag, id_tag)
@@ -596,8 +574,10 @@ class ChargerSession:
             # The same StartTransaction again: our reply got lost and the charger retries
             # (section 4.8). Same transaction, same id; nothing new to record.
             return {"transactionId": current.transaction_id, "idTagInfo": info}
-        if info.get("status") == ACCEPTED and self._tag_busy(id_tag, connector_id):
-            info["status"] = CONCURRENT_TX
+        if info.get("status") == AuthorizationStatus.accepted and self._tag_busy(
+            id_tag, connector_id
+        ):
+            info["status"] = AuthorizationStatus.concurrent_tx
         # A transaction still open here lost its StopTransaction (a reboot, a lost frame):
         # the charger runs one transaction per connector, so this start ends it.
         self._supersede(connector, changed)
@@ -614,7 +594,9 @@ class ChargerSession:
         self._transactions[tx.transaction_id] = tx
         connector.transaction = tx
         changed.add((connector_id, TRANSACTION))
-        self._record_register(connector, meter_start, start_time, "Transaction.Begin", changed)
+        self._record_register(
+            connector, meter_start, start_time, ReadingContext.transaction_begin.value, changed
+        )
         self.hooks.transaction_started(self.charge_box_id, tx)
         announced = self._presented.take(id_tag)
         if not self._is_remote(id_tag, consume=True) and announced != info.get("status", ""):
@@ -664,7 +646,11 @@ class ChargerSession:
                 connector.vendor_error_code,
             ) = reported
             changed.add((connector_id, STATUS))
-        if payload["status"] in _IDLE and connector.transaction is None and connector_id > 0:
+        if (
+            payload["status"] in _IDLE
+            and connector.running_transaction is None
+            and connector_id > 0
+        ):
             stamped = payload.get("timestamp")
             self._end_live_values(
                 connector, None if stamped is None else connector.status_time, changed
@@ -830,7 +816,7 @@ class ChargerSession:
                 ended = True
         if not any(measurand_of(key) == _POWER for key in readings):
             when = EPOCH if moment is None else moment
-            readings[_POWER] = Reading(0.0, "W", when, _TX_END, DEFAULT_LOCATION)
+            readings[_POWER] = Reading(0.0, UnitOfMeasure.w.value, when, _TX_END, DEFAULT_LOCATION)
             ended = True
         if ended:
             changed.add((connector.connector_id, READINGS))
@@ -987,17 +973,19 @@ class ChargerSession:
         await asyncio.sleep(self.resync_delay)
         if self._booted or self._connection is not connection:
             return
-        if self.state.registration in {REJECTED, PENDING}:
+        if self.state.registration in {RegistrationStatus.rejected, RegistrationStatus.pending}:
             return  # section 4.2: it must boot (again); we initiate nothing meanwhile
         if self.state.boot is None:
-            reply = await self._try("TriggerMessage", {"requestedMessage": "BootNotification"})
-            if reply is not None and reply.get("status") == ACCEPTED:
+            reply = await self._try(
+                Action.trigger_message, {"requestedMessage": MessageTrigger.boot_notification}
+            )
+            if reply is not None and succeeded(Action.trigger_message, reply.get("status")):
                 return  # the boot brings status, meter values and configuration
         targets: list[int | None] = list(self.state.connector_ids) or [None]
-        for message in ("StatusNotification", "MeterValues"):
+        for message in (MessageTrigger.status_notification, MessageTrigger.meter_values):
             for connector_id in targets:
                 await self._try(
-                    "TriggerMessage",
+                    Action.trigger_message,
                     _trigger_payload(message, connector_id),
                     f"TriggerMessage {message}",
                 )
@@ -1008,10 +996,10 @@ class ChargerSession:
 
     async def _synchronise(self) -> None:
         """Read the charger's configuration, learn its connectors, align our intervals."""
-        result = await self._setup("GetConfiguration", self.get_configuration)
+        result = await self._setup(Action.get_configuration, self.get_configuration)
         # Without it the intervals are set without knowing them.
         values = {} if result is None else result.values
-        number = lookup_int(values, "NumberOfConnectors")
+        number = lookup_int(values, ConfigurationKey.number_of_connectors)
         if number is not None:
             changed: set[StateKey] = set()
             for connector_id in range(1, min(number, MAX_CONNECTOR_ID) + 1):
@@ -1023,8 +1011,8 @@ class ChargerSession:
     async def _apply_intervals(self, known: dict[str, ConfigurationValue]) -> None:
         """ChangeConfiguration of the intervals that differ from our config (section 5.3)."""
         for key, wanted in (
-            ("HeartbeatInterval", self._config.heartbeat_interval),
-            ("MeterValueSampleInterval", self._config.meter_interval),
+            (ConfigurationKey.heartbeat_interval.value, self._config.heartbeat_interval),
+            (ConfigurationKey.meter_value_sample_interval.value, self._config.meter_interval),
         ):
             current = find(known, key)  # keys are CiString50Type (section 9)
             if current is not None and (
@@ -1054,19 +1042,22 @@ class ChargerSession:
 
     async def cancel_reservation(self, reservation_id: int) -> str:
         """CancelReservation (section 5.1)."""
-        return await self._status("CancelReservation", {"reservationId": reservation_id})
+        return await self._status(Action.cancel_reservation, {"reservationId": reservation_id})
 
     async def change_availability(self, connector_id: int, operative: bool) -> str:
         """ChangeAvailability (section 5.2): Accepted, Rejected or Scheduled."""
         return await self._status(
-            "ChangeAvailability",
-            {"connectorId": connector_id, "type": "Operative" if operative else "Inoperative"},
+            Action.change_availability,
+            {
+                "connectorId": connector_id,
+                "type": AvailabilityType.operative if operative else AvailabilityType.inoperative,
+            },
         )
 
     async def change_configuration(self, key: str, value: str) -> str:
         """ChangeConfiguration (section 5.3); an accepted value goes into the cache."""
-        status = await self._status("ChangeConfiguration", {"key": key, "value": value})
-        if status in {"Accepted", "RebootRequired"}:
+        status = await self._status(Action.change_configuration, {"key": key, "value": value})
+        if succeeded(Action.change_configuration, status):
             configuration = self.state.configuration
             known = configuration.get(key)
             if known is None or known.value != value:
@@ -1076,7 +1067,7 @@ class ChargerSession:
 
     async def clear_cache(self) -> str:
         """ClearCache (section 5.4)."""
-        return await self._status("ClearCache", {})
+        return await self._status(Action.clear_cache, {})
 
     async def clear_charging_profile(
         self,
@@ -1088,7 +1079,7 @@ class ChargerSession:
     ) -> str:
         """ClearChargingProfile (section 5.5): Accepted or Unknown."""
         return await self._status(
-            "ClearChargingProfile",
+            Action.clear_charging_profile,
             _without_none(
                 id=profile_id,
                 connectorId=connector_id,
@@ -1102,7 +1093,7 @@ class ChargerSession:
     ) -> DataTransferResult:
         """DataTransfer (section 5.6)."""
         reply = await self.call(
-            "DataTransfer", _without_none(vendorId=vendor_id, messageId=message_id, data=data)
+            Action.data_transfer, _without_none(vendorId=vendor_id, messageId=message_id, data=data)
         )
         return DataTransferResult(reply["status"], reply.get("data"))
 
@@ -1111,7 +1102,7 @@ class ChargerSession:
     ) -> dict[str, Any]:
         """GetCompositeSchedule (section 5.7): the response as sent."""
         return await self.call(
-            "GetCompositeSchedule",
+            Action.get_composite_schedule,
             _without_none(
                 connectorId=connector_id, duration=duration, chargingRateUnit=charging_rate_unit
             ),
@@ -1119,7 +1110,7 @@ class ChargerSession:
 
     async def get_configuration(self, keys: list[str] | None = None) -> ConfigurationResult:
         """GetConfiguration (section 5.8); the values also go into `state.configuration`."""
-        reply = await self.call("GetConfiguration", {"key": keys} if keys else {})
+        reply = await self.call(Action.get_configuration, {"key": keys} if keys else {})
         values = {
             item["key"]: ConfigurationValue(item.get("value"), bool(item.get("readonly", False)))
             for item in reply.get("configurationKey", ())
@@ -1141,7 +1132,7 @@ class ChargerSession:
     ) -> str | None:
         """GetDiagnostics (section 5.9): the file name, or None when there is nothing."""
         reply = await self.call(
-            "GetDiagnostics",
+            Action.get_diagnostics,
             _without_none(
                 location=location,
                 retries=retries,
@@ -1155,7 +1146,7 @@ class ChargerSession:
 
     async def get_local_list_version(self) -> int:
         """GetLocalListVersion (section 5.10): -1 none supported, 0 empty list."""
-        return int((await self.call("GetLocalListVersion", {}))["listVersion"])
+        return int((await self.call(Action.get_local_list_version, {}))["listVersion"])
 
     async def remote_start(
         self,
@@ -1169,19 +1160,20 @@ class ChargerSession:
         status = ""
         try:
             status = await self._status(
-                "RemoteStartTransaction",
+                Action.remote_start_transaction,
                 _without_none(
                     idTag=id_tag, connectorId=connector_id, chargingProfile=charging_profile
                 ),
             )
         finally:
-            if status != ACCEPTED:  # refused or failed: no start of ours will follow
+            if not succeeded(Action.remote_start_transaction, status):
+                # Refused or failed: no start of ours will follow.
                 self._remote_started.take(id_tag)
         return status
 
     async def remote_stop(self, transaction_id: int) -> str:
         """RemoteStopTransaction (section 5.12)."""
-        return await self._status("RemoteStopTransaction", {"transactionId": transaction_id})
+        return await self._status(Action.remote_stop_transaction, {"transactionId": transaction_id})
 
     async def reserve_now(
         self,
@@ -1193,7 +1185,7 @@ class ChargerSession:
     ) -> str:
         """ReserveNow (section 5.13)."""
         return await self._status(
-            "ReserveNow",
+            Action.reserve_now,
             _without_none(
                 connectorId=connector_id,
                 expiryDate=format_timestamp(expiry_date),
@@ -1205,35 +1197,41 @@ class ChargerSession:
 
     async def reset(self, hard: bool) -> str:
         """Reset (section 5.14)."""
-        return await self._status("Reset", {"type": "Hard" if hard else "Soft"})
+        return await self._status(
+            Action.reset, {"type": ResetType.hard if hard else ResetType.soft}
+        )
 
     async def send_local_list(
         self, version: int, update_type: str, entries: list[dict[str, Any]]
     ) -> str:
         """SendLocalList (section 5.15); `entries` are AuthorizationData as on the wire."""
         return await self._status(
-            "SendLocalList",
+            Action.send_local_list,
             {"listVersion": version, "updateType": update_type, "localAuthorizationList": entries},
         )
 
     async def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
         """SetChargingProfile (section 5.16); `profile` is a ChargingProfile as on the wire."""
         return await self._status(
-            "SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile}
+            Action.set_charging_profile,
+            {"connectorId": connector_id, "csChargingProfiles": profile},
         )
 
     async def trigger_message(self, requested_message: str, connector_id: int | None = None) -> str:
         """TriggerMessage (section 5.17); a Pending charger may then send that message."""
         status = await self._status(
-            "TriggerMessage", _trigger_payload(requested_message, connector_id)
+            Action.trigger_message, _trigger_payload(requested_message, connector_id)
         )
-        if status == ACCEPTED and self.state.registration == PENDING:
+        if (
+            succeeded(Action.trigger_message, status)
+            and self.state.registration == RegistrationStatus.pending
+        ):
             self._triggered.add(requested_message)
         return status
 
     async def unlock_connector(self, connector_id: int) -> str:
         """UnlockConnector (section 5.18): Unlocked, UnlockFailed or NotSupported."""
-        return await self._status("UnlockConnector", {"connectorId": connector_id})
+        return await self._status(Action.unlock_connector, {"connectorId": connector_id})
 
     async def update_firmware(
         self,
@@ -1245,7 +1243,7 @@ class ChargerSession:
     ) -> None:
         """UpdateFirmware (section 5.19); progress comes as FirmwareStatusNotification."""
         await self.call(
-            "UpdateFirmware",
+            Action.update_firmware,
             _without_none(
                 location=location,
                 retrieveDate=format_timestamp(retrieve_date),
@@ -1257,7 +1255,7 @@ class ChargerSession:
 
 def _register_reading(value: float, timestamp: datetime, context: str) -> Reading:
     """meterStart/meterStop (whole Wh) as a reading of the active import register."""
-    return Reading(value, "Wh", timestamp, context, DEFAULT_LOCATION)
+    return Reading(value, UnitOfMeasure.wh.value, timestamp, context, DEFAULT_LOCATION)
 
 
 def _start_order(tx: Transaction) -> datetime:

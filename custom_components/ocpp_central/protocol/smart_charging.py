@@ -77,10 +77,24 @@ from .state import (
     ConfigurationValue,
     ConnectorState,
 )
+from .vocabulary import (
+    Action,
+    ChargingProfileKindType,
+    ChargingProfilePurposeType,
+    ChargingProfileStatus,
+    ChargingRateUnitType,
+    ConfigurationKey,
+    FeatureProfile,
+    Measurand,
+    Phase,
+    succeeded,
+)
 
 __all__ = [
     "CHARGE_POINT_MAX_PROFILE",
     "DEFAULT_STACK_LEVEL",
+    "MIN_CURRENT",
+    "NOMINAL_VOLTAGE",
     "PROFILE_ID_BASE",
     "TX_DEFAULT_PROFILE",
     "TX_PROFILE",
@@ -93,9 +107,9 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 # ChargingProfilePurposeType (section 7.10).
-CHARGE_POINT_MAX_PROFILE: Final = "ChargePointMaxProfile"
-TX_DEFAULT_PROFILE: Final = "TxDefaultProfile"
-TX_PROFILE: Final = "TxProfile"
+CHARGE_POINT_MAX_PROFILE: Final = ChargingProfilePurposeType.charge_point_max_profile
+TX_DEFAULT_PROFILE: Final = ChargingProfilePurposeType.tx_default_profile
+TX_PROFILE: Final = ChargingProfilePurposeType.tx_profile
 # Our purposes in the order they are tried; the index is part of the profile id.
 _PURPOSES: Final = (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE, TX_PROFILE)
 
@@ -104,6 +118,11 @@ _PURPOSES: Final = (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE, TX_PROFILE)
 # left by an earlier run is replaced or cleared, never duplicated).
 PROFILE_ID_BASE: Final = 1_616_000
 _MAX_CONNECTOR_ID: Final = 99
+# The least current a car charges with, per phase (IEC 61851-1): a limit below it pauses.
+# The one definition, for the limiter, the solar controller and the charger forms.
+MIN_CURRENT: Final = 6.0
+# The nominal phase voltage that turns amperes into W where no voltage is configured.
+NOMINAL_VOLTAGE: Final = 230.0
 # Stack level when the charger does not report ChargeProfileMaxStackLevel.
 DEFAULT_STACK_LEVEL: Final = 1
 # startSchedule this far in the past: no gap while a profile replaces another, and
@@ -111,15 +130,14 @@ DEFAULT_STACK_LEVEL: Final = 1
 _START_IN_THE_PAST: Final = timedelta(minutes=1)
 # Section 7.12: W limits assume this many phases when numberPhases is absent.
 _SPEC_DEFAULT_PHASES: Final = 3
-_ACCEPTED: Final = "Accepted"
 
 # Configuration keys (sections 9.1 and 9.4).
-NUMBER_OF_CONNECTORS: Final = "NumberOfConnectors"
-SUPPORTED_FEATURE_PROFILES: Final = "SupportedFeatureProfiles"
-SMART_CHARGING_PROFILE: Final = "SmartCharging"  # a feature profile (section 3)
-CHARGE_PROFILE_MAX_STACK_LEVEL: Final = "ChargeProfileMaxStackLevel"
-ALLOWED_CHARGING_RATE_UNIT: Final = "ChargingScheduleAllowedChargingRateUnit"
-MAX_CHARGING_PROFILES_INSTALLED: Final = "MaxChargingProfilesInstalled"
+NUMBER_OF_CONNECTORS: Final = ConfigurationKey.number_of_connectors
+SUPPORTED_FEATURE_PROFILES: Final = ConfigurationKey.supported_feature_profiles
+SMART_CHARGING_PROFILE: Final = FeatureProfile.SMART_CHARGING
+CHARGE_PROFILE_MAX_STACK_LEVEL: Final = ConfigurationKey.charge_profile_max_stack_level
+ALLOWED_CHARGING_RATE_UNIT: Final = ConfigurationKey.charging_schedule_allowed_charging_rate_unit
+MAX_CHARGING_PROFILES_INSTALLED: Final = ConfigurationKey.max_charging_profiles_installed
 CAPABILITY_KEYS: Final = (
     CHARGE_PROFILE_MAX_STACK_LEVEL,
     ALLOWED_CHARGING_RATE_UNIT,
@@ -128,12 +146,27 @@ CAPABILITY_KEYS: Final = (
     SUPPORTED_FEATURE_PROFILES,
 )
 # Section 9.4.2 allows "Current" and "Power"; some firmware writes the unit itself.
-_RATE_UNITS: Final = {"current": "A", "a": "A", "power": "W", "w": "W"}
+_AMPS: Final[str] = ChargingRateUnitType.amps
+_WATTS: Final[str] = ChargingRateUnitType.watts
+_RATE_UNITS: Final = {"current": _AMPS, "a": _AMPS, "power": _WATTS, "w": _WATTS}
 
 # How long a composite schedule we ask for lasts (we only read what is in force now).
 _COMPOSITE_DURATION: Final = 60
 # A composite limit this far from ours (in A, after a W conversion) is not ours.
 _VERIFY_TOLERANCE: Final = 1.0
+
+# The phases a charger may supply, and the readings that show it does (voltage to
+# neutral, or plain, and current; OCPP 1.6 sections 7.30 and 7.31).
+_LINE_PHASES: Final = (Phase.l1, Phase.l2, Phase.l3)
+
+
+def _phase_keys(phase: Phase) -> tuple[str, ...]:
+    return (
+        f"{Measurand.voltage}.{phase}-N",
+        f"{Measurand.voltage}.{phase}",
+        f"{Measurand.current_import}.{phase}",
+    )
+
 
 type Clock = Callable[[], float]
 type Sleep = Callable[[float], Awaitable[None]]
@@ -197,7 +230,11 @@ class LimitRefused(CallErrorReceived):
             tried = ", ".join(f"{purpose} {status}" for purpose, status in attempts)
         else:
             tried = "the charger supports no charging profile for it"
-        not_supported = {CallErrorCode.NOT_SUPPORTED, CallErrorCode.NOT_IMPLEMENTED, "NotSupported"}
+        not_supported = {
+            CallErrorCode.NOT_SUPPORTED,
+            CallErrorCode.NOT_IMPLEMENTED,
+            ChargingProfileStatus.not_supported,
+        }
         code = (
             CallErrorCode.NOT_SUPPORTED
             if all(status in not_supported for _purpose, status in attempts)
@@ -238,7 +275,7 @@ class Capabilities:
     @property
     def rate_unit(self) -> str:
         """The unit our schedules use: A when allowed (or not reported), else W."""
-        return "W" if self.rate_units == {"W"} else "A"
+        return _WATTS if self.rate_units == {_WATTS} else _AMPS
 
     @property
     def stack_level(self) -> int:
@@ -266,8 +303,8 @@ class _Slot:
 
 
 def _running_transaction_id(connector: ConnectorState) -> int | None:
-    tx = connector.transaction
-    return tx.transaction_id if tx is not None and tx.stop_time is None else None
+    tx = connector.running_transaction
+    return None if tx is None else tx.transaction_id
 
 
 class CurrentLimiter:
@@ -286,8 +323,8 @@ class CurrentLimiter:
         session: LimitSession,
         *,
         min_interval: float = 10.0,
-        min_current: float = 6.0,
-        voltage: float = 230.0,
+        min_current: float = MIN_CURRENT,
+        voltage: float = NOMINAL_VOLTAGE,
         phases: int | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -474,7 +511,7 @@ class CurrentLimiter:
             await self._make_room(capabilities, connector_id, purpose)
             status = await self._send(purpose, connector_id, amps, capabilities, transaction_id)
             attempts.append((purpose, status))
-            if status != _ACCEPTED:
+            if not succeeded(Action.set_charging_profile, status):
                 if purpose != TX_PROFILE:  # a TxProfile may pass with the next transaction
                     self._refused.add(purpose)
                 continue
@@ -535,7 +572,7 @@ class CurrentLimiter:
         """A csChargingProfiles object (sections 7.8, 7.13, 7.14)."""
         unit = capabilities.rate_unit
         period: dict[str, Any] = {"startPeriod": 0}
-        if unit == "A":
+        if unit == _AMPS:
             period["limit"] = amps
         else:
             phases = self._phases(target)
@@ -546,7 +583,7 @@ class CurrentLimiter:
             "chargingProfileId": profile_id(purpose, target),
             "stackLevel": capabilities.stack_level,
             "chargingProfilePurpose": purpose,
-            "chargingProfileKind": "Absolute",
+            "chargingProfileKind": ChargingProfileKindType.absolute,
             "chargingSchedule": {
                 "startSchedule": format_timestamp(start),
                 "chargingRateUnit": unit,
@@ -566,11 +603,8 @@ class CurrentLimiter:
         for connector in (self.state.connector(connector_id), self.state.connectors[0]):
             seen = {
                 phase
-                for phase in ("L1", "L2", "L3")
-                if any(
-                    key in connector.readings
-                    for key in (f"Voltage.{phase}-N", f"Voltage.{phase}", f"Current.Import.{phase}")
-                )
+                for phase in _LINE_PHASES
+                if any(key in connector.readings for key in _phase_keys(phase))
             }
             if seen:
                 return len(seen)
@@ -720,7 +754,8 @@ class CurrentLimiter:
         except CallErrorReceived as err:
             _LOGGER.debug("%s: no composite schedule: %s", self.state.charge_box_id, err)
             return None
-        schedule = reply.get("chargingSchedule") if reply.get("status") == _ACCEPTED else None
+        accepted = succeeded(Action.get_composite_schedule, reply.get("status"))
+        schedule = reply.get("chargingSchedule") if accepted else None
         if not isinstance(schedule, dict):
             return None
         periods = sorted(
@@ -737,7 +772,7 @@ class CurrentLimiter:
         if current is None:
             return None
         limit = float(current["limit"])
-        if schedule.get("chargingRateUnit") == "W":
+        if schedule.get("chargingRateUnit") == _WATTS:
             phases = int(current.get("numberPhases") or self._phases(connector_id))
             limit /= self.voltage * phases
         return self._normalise(limit)

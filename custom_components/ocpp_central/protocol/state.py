@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from .register import EnergyRegister
+from .vocabulary import ReadingContext, UnitOfMeasure
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Reading:
     value: float
     unit: str
     timestamp: datetime
-    context: str = "Sample.Periodic"
+    context: str = ReadingContext.sample_periodic.value
     location: str | None = None
 
 
@@ -139,6 +140,17 @@ class ConnectorState:
     # The limit in A the charger accepted last (None: never limited by us).
     current_limit: float | None = None
 
+    @property
+    def running_transaction(self) -> Transaction | None:
+        """The transaction running on this connector; None when none runs.
+
+        The one rule for it: a transaction runs from its StartTransaction until it has a
+        stop time (its StopTransaction, or the start that superseded it); the session
+        clears `transaction` then, so a stopped one is never shown as running.
+        """
+        tx = self.transaction
+        return tx if tx is not None and tx.stop_time is None else None
+
     def reading(self, key: str) -> float | None:
         """Return the latest value for `key`, or None when the charger never sent it."""
         found = self.readings.get(key)
@@ -157,7 +169,7 @@ class ConnectorState:
         previous = self.readings.get(key)
         # Not newer than what the charger sent: its next sample still applies.
         timestamp = previous.timestamp if previous is not None else register.timestamp or EPOCH
-        self.readings[key] = Reading(value, "Wh", timestamp)
+        self.readings[key] = Reading(value, UnitOfMeasure.wh.value, timestamp)
         return True
 
 
