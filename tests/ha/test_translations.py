@@ -35,13 +35,9 @@ from homeassistant.util.yaml import load_yaml_dict
 import pytest
 
 import custom_components.ocpp_central as integration
-from custom_components.ocpp_central.entity import (
-    Charger,
-    OcppEntity,
-    OcppEntityDescription,
-    OcppEntityEntry,
-    OcppSession,
-)
+from custom_components.ocpp_central.entity import Charger, OcppEntity, OcppEntityDescription
+from custom_components.ocpp_central.protocol.session import ChargerSession
+from custom_components.ocpp_central.runtime import OcppConfigEntry
 from custom_components.ocpp_central.protocol.state import ChargerState
 
 PACKAGE = Path(integration.__file__).parent
@@ -207,7 +203,7 @@ def _charger() -> Charger:
         state: ChargerState
 
     # Naming reads only the state and the subentry; no command is sent.
-    return Charger(cast(OcppEntityEntry, None), subentry, cast(OcppSession, Session(state)))
+    return Charger(cast(OcppConfigEntry, None), subentry, cast(ChargerSession, Session(state)))
 
 
 def _entity_keys(description: EntityDescription) -> Iterator[DescribedEntity]:
