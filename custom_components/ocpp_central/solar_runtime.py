@@ -246,7 +246,10 @@ class SolarCharging:
             # spaces the limits it sends), and the answer only changes `last_error`.
             self._notify()
             connector = self.state.connector(self.connector_id)
-            if self.state.connected and connector.current_limit != decision.target:
+            if connector.current_limit == decision.target:
+                # In force, e.g. applied again by the limiter when the charger reconnected.
+                self.last_error = None
+            elif self.state.connected:
                 try:
                     await self.limiter.set_limit(self.connector_id, decision.target)
                 except OcppError as err:

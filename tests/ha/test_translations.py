@@ -37,8 +37,8 @@ import pytest
 import custom_components.ocpp_central as integration
 from custom_components.ocpp_central.entity import Charger, OcppEntity, OcppEntityDescription
 from custom_components.ocpp_central.protocol.session import ChargerSession
-from custom_components.ocpp_central.runtime import OcppConfigEntry
 from custom_components.ocpp_central.protocol.state import ChargerState
+from custom_components.ocpp_central.runtime import OcppConfigEntry
 
 PACKAGE = Path(integration.__file__).parent
 STRINGS = PACKAGE / "strings.json"
