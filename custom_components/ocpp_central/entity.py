@@ -8,6 +8,8 @@ charger never sends (a car's state of charge on many chargers, phases it does no
 leave no entity on the device page; one Home Assistant already knows is created at once. An
 entity subscribes to the `(connector_id, field)` keys it shows and writes its state
 only when its value or availability changed: this runs for every MeterValues message.
+The value comes from the description's `value_fn`; `OcppEntity._update_value` is the one
+compare-and-set, and the platform classes only present `_value` (`native_value`, `is_on`).
 """
 
 from __future__ import annotations
