@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum, auto
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Final, override
 
@@ -150,8 +151,13 @@ def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState)
         )
 
 
-# Returned by `_read` when there is nothing new to show: the last value stays.
-KEEP: Final[Any] = object()
+class Keep(Enum):
+    """Returned by `_read` when there is nothing new to show: the last value stays."""
+
+    KEEP = auto()
+
+
+KEEP: Final = Keep.KEEP
 
 
 class OcppEntity(Entity):

@@ -39,6 +39,7 @@ from .const import CONF_ID_TAG, SUBENTRY_ID_TAG
 from .entity import (
     KEEP,
     Charger,
+    Keep,
     OcppEntity,
     OcppEntityDescription,
     async_setup_charger_entities,
@@ -586,7 +587,7 @@ class OcppSessionSensor(OcppSensor):
     _value: tuple[SensorValue, datetime | None] = (None, None)
 
     @override
-    def _read(self) -> tuple[SensorValue, datetime | None] | Any:
+    def _read(self) -> tuple[SensorValue, datetime | None] | Keep:
         """The session's value and, for state class total, when its cycle started."""
         tx = self.connector.transaction or self._transaction
         if tx is None:
@@ -657,7 +658,7 @@ class OcppRegisterSensor(OcppEntity, RestoreSensor):
         return max(values, default=None)
 
     @override
-    def _read(self) -> float | Any:
+    def _read(self) -> float | Keep:
         """The register rounded; before its first reading, whatever was shown stays."""
         key = self.entity_description.register
         reading = None if key is None else self.connector.readings.get(key)
