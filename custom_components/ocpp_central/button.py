@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import override
+from typing import TYPE_CHECKING, override
 
 from homeassistant.components.button import (
     ButtonEntity,
@@ -15,15 +15,12 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import (
-    Charger,
-    OcppEntity,
-    OcppEntityDescription,
-    OcppEntityEntry,
-    OcppSession,
-    async_setup_charger_entities,
-    send_command,
-)
+from .entity import OcppEntity, OcppEntityDescription, async_setup_charger_entities
+from .helpers import send_command
+from .protocol.session import ChargerSession
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 # One command at a time per platform: the charger handles our CALLs one by one anyway.
 PARALLEL_UPDATES = 1
@@ -33,7 +30,7 @@ PARALLEL_UPDATES = 1
 class OcppButtonEntityDescription(OcppEntityDescription, ButtonEntityDescription):
     """A button: the command it sends, given the session and the connector id."""
 
-    press_fn: Callable[[OcppSession, int], Awaitable[object]]
+    press_fn: Callable[[ChargerSession, int], Awaitable[object]]
 
 
 BUTTONS: tuple[OcppButtonEntityDescription, ...] = (
@@ -58,19 +55,13 @@ BUTTONS: tuple[OcppButtonEntityDescription, ...] = (
 )
 
 
-def _make(
-    charger: Charger, connector_id: int, description: OcppButtonEntityDescription, multi: bool
-) -> OcppEntity:
-    return OcppButton(charger, connector_id, description, multi_connector=multi)
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the buttons of every charger."""
-    async_setup_charger_entities(hass, entry, async_add_entities, BUTTONS, factory=_make)
+    async_setup_charger_entities(hass, entry, async_add_entities, BUTTONS, factory=OcppButton)
 
 
 class OcppButton(OcppEntity, ButtonEntity):

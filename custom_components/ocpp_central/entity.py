@@ -8,26 +8,31 @@ charger never sends (a car's state of charge on many chargers, phases it does no
 leave no entity on the device page; one Home Assistant already knows is created at once. An
 entity subscribes to the `(connector_id, field)` keys it shows and writes its state
 only when its value or availability changed: this runs for every MeterValues message.
+The value comes from the description's `value_fn`; `OcppEntity._update_value` is the one
+compare-and-set, and the platform classes only present `_value` (`native_value`, `is_on`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum, auto
 from functools import cache, partial
-from typing import TYPE_CHECKING, Any, Protocol, override
+from typing import TYPE_CHECKING, Any, Final, override
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import async_get_current_platform
 
 from .const import DOMAIN
-from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
+
+# The error mapping shared with the services; re-exported for the modules that import it here.
+from .helpers import ACCEPTED, command_error, run_command, send_command
+from .protocol.session import ChargerSession
 from .protocol.state import (
     CONNECTED,
     CONNECTORS,
@@ -40,85 +45,18 @@ from .protocol.state import (
 if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-# Statuses of a command's response that mean it was done (OCPP 1.6 section 7).
-ACCEPTED: Collection[str] = ("Accepted",)
+    from .runtime import OcppConfigEntry
 
-
-class OcppSession(Protocol):
-    """What entities use of a `protocol.session.ChargerSession`."""
-
-    @property
-    def state(self) -> ChargerState:
-        """Everything known of the charger."""
-        ...
-
-    async def remote_start(
-        self,
-        id_tag: str,
-        connector_id: int | None = None,
-        charging_profile: dict[str, Any] | None = None,
-    ) -> str:
-        """Send RemoteStartTransaction (with an optional TxProfile); return its status."""
-        ...
-
-    async def remote_stop(self, transaction_id: int) -> str:
-        """Send RemoteStopTransaction; return its status."""
-        ...
-
-    async def change_availability(self, connector_id: int, operative: bool) -> str:
-        """Send ChangeAvailability; return its status."""
-        ...
-
-    async def reset(self, hard: bool) -> str:
-        """Send Reset; return its status."""
-        ...
-
-    async def unlock_connector(self, connector_id: int) -> str:
-        """Send UnlockConnector; return its status."""
-        ...
-
-    def after_reply(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Start `work` once the reply to the charger's message being handled has gone out."""
-        ...
-
-
-class OcppLimiter(Protocol):
-    """What entities use of a `protocol.smart_charging.CurrentLimiter`."""
-
-    async def set_limit(self, connector_id: int, amps: float) -> float:
-        """Limit `connector_id` to `amps`; return the limit the charger accepted."""
-        ...
-
-    async def start_profile(self, connector_id: int) -> dict[str, Any] | None:
-        """The TxProfile a remote start on `connector_id` carries (None: no limit set)."""
-        ...
-
-
-class OcppRuntimeView(Protocol):
-    """What entities use of the runtime kept in `entry.runtime_data`."""
-
-    @property
-    def limiters(self) -> Mapping[str, OcppLimiter]:
-        """The current limiter of each charger, by charge box id."""
-        ...
-
-    def async_add_charger_listener(
-        self, listener: Callable[[ConfigSubentry, OcppSession], None]
-    ) -> CALLBACK_TYPE:
-        """Call `listener` for every charger set up now and later."""
-        ...
-
-
-type OcppEntityEntry = ConfigEntry[OcppRuntimeView]
+__all__ = ["ACCEPTED", "command_error", "run_command", "send_command"]
 
 
 @dataclass(slots=True)
 class Charger:
     """One charger as its entities see it: entry, subentry and session."""
 
-    entry: OcppEntityEntry
+    entry: OcppConfigEntry
     subentry: ConfigSubentry
-    session: OcppSession
+    session: ChargerSession
     # The device info for the BootNotification it was made from, shared by the entities
     # (one dict per charger and platform instead of one per entity).
     _device: tuple[BootInfo | None, DeviceInfo] | None = field(
@@ -139,12 +77,19 @@ class Charger:
         return self._device[1]
 
 
+def _no_value(_state: ChargerState, _connector: ConnectorState) -> Any:
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class OcppEntityDescription(EntityDescription):
     """What every entity of the integration declares besides Home Assistant's fields."""
 
     # ChargerState fields shown; the entity subscribes to (its connector, field).
     fields: tuple[str, ...] = ()
+    # What the entity shows, read from the charger's state and the entity's connector
+    # (a sensor's value, a switch's or binary sensor's on, a number's value).
+    value_fn: Callable[[ChargerState, ConnectorState], Any] = _no_value
     # True: one entity per connector (1..n); False: one for the charger (connector 0).
     per_connector: bool = True
     # Create the entity only once the charger reports a value for it (see the module's
@@ -190,7 +135,10 @@ def _boot_fields(state: ChargerState) -> DeviceInfo:
 
 @callback
 def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState) -> None:
-    """Bring the charger's device up to date after a (later) BootNotification."""
+    """Bring the charger's device up to date after a (later) BootNotification.
+
+    Called by the runtime for each BootNotification, whichever entities are enabled.
+    """
     registry = dr.async_get(hass)
     device = registry.async_get_device_by_identifier((DOMAIN, state.charge_box_id), entry_id)
     if device is not None and (fields := _boot_fields(state)):
@@ -203,42 +151,13 @@ def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState)
         )
 
 
-def command_error(action: str, err: Exception) -> HomeAssistantError:
-    """Turn a failed command into the translated error shown to the user."""
-    if isinstance(err, NotConnectedError):
-        key, placeholders = "not_connected", {"action": action}
-    elif isinstance(err, CallTimeoutError):
-        key, placeholders = "timeout", {"action": action}
-    elif isinstance(err, CallErrorReceived):
-        key = "call_error"
-        placeholders = {"action": action, "code": str(err.code), "description": err.description}
-    else:
-        raise TypeError(f"not a command error: {err!r}")
-    return HomeAssistantError(
-        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
-    )
+class Keep(Enum):
+    """Returned by `_read` when there is nothing new to show: the last value stays."""
+
+    KEEP = auto()
 
 
-async def run_command[T](action: str, command: Awaitable[T]) -> T:
-    """Await `command`, raising the translated error when the charger cannot be reached."""
-    try:
-        return await command
-    except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
-        raise command_error(action, err) from err
-
-
-async def send_command(
-    action: str, command: Awaitable[str], accepted: Collection[str] = ACCEPTED
-) -> str:
-    """Run `command`; a status outside `accepted` raises the translated `refused` error."""
-    status = await run_command(action, command)
-    if status not in accepted:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="refused",
-            translation_placeholders={"action": action, "status": status},
-        )
-    return status
+KEEP: Final = Keep.KEEP
 
 
 class OcppEntity(Entity):
@@ -250,13 +169,15 @@ class OcppEntity(Entity):
     # Told when Home Assistant will not add the entity (disabled in the entity registry;
     # enabling it reloads the entry), so whoever keeps it can let it go.
     on_abort: Callable[[OcppEntity], None] | None = None
+    # What the entity shows, as `_read` last returned it; the platform's state properties
+    # (`native_value`, `is_on`, ...) present it.
+    _value: Any = None
 
     def __init__(
         self,
         charger: Charger,
         connector_id: int,
         description: OcppEntityDescription,
-        *,
         multi_connector: bool = False,
     ) -> None:
         """Name the entity after its connector and compute its first value."""
@@ -339,9 +260,21 @@ class OcppEntity(Entity):
         if changed:
             self.async_write_ha_state()
 
+    def _read(self) -> Any:
+        """What the entity shows now; `KEEP` keeps the value shown."""
+        return self.entity_description.value_fn(self._state, self.connector)
+
     def _update_value(self) -> bool:
-        """Recompute the value from the state; return whether it changed."""
-        return False
+        """Recompute the value from the state; return whether it changed.
+
+        The one compare-and-set of every entity: this runs for each notification of the
+        keys it follows (every MeterValues message), and a state is written only on change.
+        """
+        value = self._read()
+        if value is KEEP or value == self._value:
+            return False
+        self._value = value
+        return True
 
 
 @cache
@@ -494,26 +427,33 @@ class _ChargerEntities[D: OcppEntityDescription]:
         self._emit(entities)
 
 
+def _has_value(
+    description: OcppEntityDescription, state: ChargerState, connector: ConnectorState
+) -> bool:
+    return description.value_fn(state, connector) is not None
+
+
 @callback
 def async_setup_charger_entities[D: OcppEntityDescription](
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     descriptions: tuple[D, ...],
     *,
     factory: Callable[[Charger, int, D, bool], OcppEntity],
-    reported: Callable[[D, ChargerState, ConnectorState], bool] = lambda _d, _s, _c: False,
+    reported: Callable[[D, ChargerState, ConnectorState], bool] | None = None,
 ) -> None:
     """Create a platform's entities for every charger, now and as chargers are added.
 
-    `factory(charger, connector_id, description, multi_connector)` builds one entity;
-    `reported(description, state, connector)` tells whether the charger reported the
-    value of a `when_reported` description (or of a charger-wide twin) on `connector`.
+    `factory(charger, connector_id, description, multi_connector)` builds one entity (the
+    platform's entity class); `reported(description, state, connector)` tells whether the
+    charger reported the value of a `when_reported` description (or of a charger-wide
+    twin) on `connector`: by default, whether its `value_fn` has a value there.
     """
     domain = async_get_current_platform().domain
 
     @callback
-    def add_charger(subentry: ConfigSubentry, session: OcppSession) -> None:
+    def add_charger(subentry: ConfigSubentry, session: ChargerSession) -> None:
         charger = Charger(entry, subentry, session)
         entities = _ChargerEntities(
             hass,
@@ -521,7 +461,7 @@ def async_setup_charger_entities[D: OcppEntityDescription](
             descriptions,
             factory=factory,
             add=async_add_entities,
-            reported=reported,
+            reported=reported or _has_value,
             domain=domain,
         )
         entry.async_on_unload(entities.start())

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import override
+from typing import TYPE_CHECKING, override
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import (
-    Charger,
-    OcppEntity,
-    OcppEntityDescription,
-    OcppEntityEntry,
-    async_setup_charger_entities,
-)
+from .entity import OcppEntity, OcppEntityDescription, async_setup_charger_entities
 from .protocol.state import ChargerEvent
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 # Entities only read ChargerState; nothing to throttle.
 PARALLEL_UPDATES = 0
@@ -53,19 +50,13 @@ EVENTS: tuple[OcppEventEntityDescription, ...] = (
 )
 
 
-def _make(
-    charger: Charger, connector_id: int, description: OcppEventEntityDescription, multi: bool
-) -> OcppEntity:
-    return OcppEvent(charger, connector_id, description, multi_connector=multi)
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the event entities of every charger."""
-    async_setup_charger_entities(hass, entry, async_add_entities, EVENTS, factory=_make)
+    async_setup_charger_entities(hass, entry, async_add_entities, EVENTS, factory=OcppEvent)
 
 
 class OcppEvent(OcppEntity, EventEntity):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import override
+from typing import TYPE_CHECKING, override
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -17,15 +17,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_MAX_CURRENT, DEFAULT_MAX_CURRENT
-from .entity import (
-    Charger,
-    OcppEntity,
-    OcppEntityDescription,
-    OcppEntityEntry,
-    async_setup_charger_entities,
-    run_command,
-)
-from .protocol.state import CURRENT_LIMIT, ConnectorState
+from .entity import Charger, OcppEntity, OcppEntityDescription, async_setup_charger_entities
+from .helpers import run_command
+from .protocol.state import CURRENT_LIMIT
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 # One command at a time per platform: the charger handles our CALLs one by one anyway.
 PARALLEL_UPDATES = 1
@@ -33,9 +30,8 @@ PARALLEL_UPDATES = 1
 
 @dataclass(frozen=True, kw_only=True)
 class OcppNumberEntityDescription(OcppEntityDescription, NumberEntityDescription):
-    """A number: its value from the connector, how to set it, its range from the charger."""
+    """A number: its value (`value_fn`), how to set it, its range from the charger."""
 
-    value_fn: Callable[[ConnectorState], float | None]
     set_value_fn: Callable[[Charger, int, float], Awaitable[object]]
     max_value_fn: Callable[[Charger], float]
 
@@ -60,7 +56,7 @@ NUMBERS: tuple[OcppNumberEntityDescription, ...] = (
         native_min_value=0,
         native_step=1,
         mode=NumberMode.SLIDER,
-        value_fn=lambda connector: connector.current_limit,
+        value_fn=lambda _s, connector: connector.current_limit,
         set_value_fn=_set_current_limit,
         max_value_fn=lambda charger: float(
             charger.subentry.data.get(CONF_MAX_CURRENT, DEFAULT_MAX_CURRENT)
@@ -69,19 +65,13 @@ NUMBERS: tuple[OcppNumberEntityDescription, ...] = (
 )
 
 
-def _make(
-    charger: Charger, connector_id: int, description: OcppNumberEntityDescription, multi: bool
-) -> OcppEntity:
-    return OcppNumber(charger, connector_id, description, multi_connector=multi)
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the numbers of every charger."""
-    async_setup_charger_entities(hass, entry, async_add_entities, NUMBERS, factory=_make)
+    async_setup_charger_entities(hass, entry, async_add_entities, NUMBERS, factory=OcppNumber)
 
 
 class OcppNumber(OcppEntity, NumberEntity):
@@ -94,24 +84,25 @@ class OcppNumber(OcppEntity, NumberEntity):
         charger: Charger,
         connector_id: int,
         description: OcppNumberEntityDescription,
-        *,
         multi_connector: bool = False,
     ) -> None:
         """Take the range from the charger's configuration (before the first value)."""
         self._attr_native_max_value = description.max_value_fn(charger)
-        super().__init__(charger, connector_id, description, multi_connector=multi_connector)
+        super().__init__(charger, connector_id, description, multi_connector)
 
     @override
-    def _update_value(self) -> bool:
-        value = self.entity_description.value_fn(self.connector)
-        if value is None:
-            # Never limited and nothing read from the charger yet: no limit of ours is
-            # in force, so the charger may deliver its configured maximum (not 0 A).
-            value = self._attr_native_max_value
-        if value == self._attr_native_value:
-            return False
-        self._attr_native_value = value
-        return True
+    def _read(self) -> float:
+        value: float | None = super()._read()
+        # Never limited and nothing read from the charger yet: no limit of ours is
+        # in force, so the charger may deliver its configured maximum (not 0 A).
+        return self._attr_native_max_value if value is None else value
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        """What the charger accepted."""
+        value: float | None = self._value
+        return value
 
     @override
     async def async_set_native_value(self, value: float) -> None:

@@ -63,6 +63,7 @@ from .const import (
     UNKNOWN_CHARGERS_OFFER,
     UNKNOWN_TAGS_ACCEPT,
 )
+from .entity import async_update_device
 from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
@@ -71,7 +72,15 @@ from .protocol.measurands import ENERGY_REGISTER
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
-from .protocol.state import CONNECTED, CONNECTORS, READINGS, READY, Reading, Transaction
+from .protocol.state import (
+    BOOT,
+    CONNECTED,
+    CONNECTORS,
+    READINGS,
+    READY,
+    Reading,
+    Transaction,
+)
 from .protocol.vocabulary import (
     Action,
     AuthorizationStatus,
@@ -530,6 +539,9 @@ class OcppRuntime:
                     state.subscribe([(c, READINGS) for c in new], on_readings)
                 )
 
+        # The device follows each BootNotification, whichever entities are enabled.
+        update_device = partial(async_update_device, self.hass, self.entry.entry_id, state)
+        running.unsubscribe.append(state.subscribe([BOOT], update_device))
         running.unsubscribe.append(state.subscribe([CONNECTED], on_connected))
         running.unsubscribe.append(state.subscribe([READY], on_ready))
         running.unsubscribe.append(state.subscribe([CONNECTORS], on_connectors))

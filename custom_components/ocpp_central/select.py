@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import override
+from typing import TYPE_CHECKING, override
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .entity import Charger, OcppEntityDescription, OcppEntityEntry
+from .entity import Charger, OcppEntityDescription
 from .solar import ChargingMode
 from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 # Selecting a mode only changes the controller; the limit follows at its next step.
 PARALLEL_UPDATES = 0
@@ -47,7 +50,7 @@ def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the charging mode select of every charger with a solar controller."""
@@ -69,12 +72,15 @@ class OcppSelect(SolarEntity, SelectEntity, RestoreEntity):
             self._update_value()
 
     @override
-    def _update_value(self) -> bool:
-        option = self.entity_description.current_fn(self._control)
-        if option == self._attr_current_option:
-            return False
-        self._attr_current_option = option
-        return True
+    def _read(self) -> str:
+        return self.entity_description.current_fn(self._control)
+
+    @property
+    @override
+    def current_option(self) -> str | None:
+        """The controller's mode."""
+        option: str | None = self._value
+        return option
 
     @override
     async def async_select_option(self, option: str) -> None:

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 import re
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -37,10 +37,11 @@ from homeassistant.util.unit_conversion import EnergyConverter
 
 from .const import CONF_ID_TAG, SUBENTRY_ID_TAG
 from .entity import (
+    KEEP,
     Charger,
+    Keep,
     OcppEntity,
     OcppEntityDescription,
-    OcppEntityEntry,
     async_setup_charger_entities,
 )
 from .protocol.state import (
@@ -52,6 +53,9 @@ from .protocol.state import (
     Transaction,
 )
 from .solar_entity import async_setup_solar_sensors
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 # Entities only read ChargerState; nothing to throttle.
 PARALLEL_UPDATES = 0
@@ -218,15 +222,10 @@ def _session_duration(tx: Transaction) -> float:
     return max(0.0, round((end - tx.start_time).total_seconds()))
 
 
-def _unknown(_state: ChargerState, _connector: ConnectorState) -> SensorValue:
-    return None
-
-
 @dataclass(frozen=True, kw_only=True)
 class OcppSensorEntityDescription(OcppEntityDescription, SensorEntityDescription):
     """A sensor: how to read its value from the charger's state."""
 
-    value_fn: Callable[[ChargerState, ConnectorState], SensorValue] = _unknown
     # Reading key of an energy register that must never go backwards (see RegisterSensor).
     register: str | None = None
     # A value of the running or, once stopped, the last transaction (see OcppSessionSensor).
@@ -477,9 +476,10 @@ def _reported(
     return description.value_fn(state, connector) is not None
 
 
-def _make(
+def _sensor(
     charger: Charger, connector_id: int, description: OcppSensorEntityDescription, multi: bool
 ) -> OcppEntity:
+    """The sensor class a description asks for (a register, a session value, a tag)."""
     cls: type[OcppSensor | OcppRegisterSensor] = OcppSensor
     if description.register is not None:
         cls = OcppRegisterSensor
@@ -487,17 +487,17 @@ def _make(
         cls = OcppSessionSensor
     elif description.tag_name:
         cls = OcppIdTagSensor
-    return cls(charger, connector_id, description, multi_connector=multi)
+    return cls(charger, connector_id, description, multi)
 
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the sensors of every charger, and of its solar controller once configured."""
     async_setup_charger_entities(
-        hass, entry, async_add_entities, SENSORS, factory=_make, reported=_reported
+        hass, entry, async_add_entities, SENSORS, factory=_sensor, reported=_reported
     )
     async_setup_solar_sensors(entry, async_add_entities)
 
@@ -507,13 +507,12 @@ class OcppSensor(OcppEntity, SensorEntity):
 
     entity_description: OcppSensorEntityDescription
 
+    @property
     @override
-    def _update_value(self) -> bool:
-        value = self.entity_description.value_fn(self._state, self.connector)
-        if value == self._attr_native_value:
-            return False
-        self._attr_native_value = value
-        return True
+    def native_value(self) -> SensorValue:
+        """The value `value_fn` read last."""
+        value: SensorValue = self._value
+        return value
 
 
 ATTR_ID_TAG = "id_tag"
@@ -543,7 +542,7 @@ class OcppIdTagSensor(OcppSensor):
     """
 
     _unrecorded_attributes = frozenset({ATTR_ID_TAG})
-    _id_tag: str | None = None
+    _value: tuple[str | None, str | None] = (None, None)
 
     @override
     async def async_added_to_hass(self) -> None:
@@ -555,16 +554,25 @@ class OcppIdTagSensor(OcppSensor):
         self._handle_change()
 
     @override
-    def _update_value(self) -> bool:
+    def _read(self) -> tuple[str | None, str | None]:
+        """The tag's name and the raw tag."""
         tx = _running(self.connector)
         id_tag = None if tx is None else tx.id_tag
         name = None if id_tag is None else tag_title(self._charger.entry, id_tag)
-        if name == self._attr_native_value and id_tag == self._id_tag:
-            return False
-        self._attr_native_value = name
-        self._id_tag = id_tag
-        self._attr_extra_state_attributes = {} if id_tag is None else {ATTR_ID_TAG: id_tag}
-        return True
+        return name, id_tag
+
+    @property
+    @override
+    def native_value(self) -> str | None:
+        """The tag's name."""
+        return self._value[0]
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The raw tag, while a transaction runs."""
+        id_tag = self._value[1]
+        return {} if id_tag is None else {ATTR_ID_TAG: id_tag}
 
 
 class OcppSessionSensor(OcppSensor):
@@ -576,22 +584,32 @@ class OcppSessionSensor(OcppSensor):
     """
 
     _transaction: Transaction | None = None
+    _value: tuple[SensorValue, datetime | None] = (None, None)
 
     @override
-    def _update_value(self) -> bool:
+    def _read(self) -> tuple[SensorValue, datetime | None] | Keep:
+        """The session's value and, for state class total, when its cycle started."""
         tx = self.connector.transaction or self._transaction
         if tx is None:
-            return False
+            return KEEP
         self._transaction = tx
         description = self.entity_description
         value = None if description.session_fn is None else description.session_fn(tx)
         # Statistics start a new cycle at each session (state class total).
         last_reset = tx.start_time if description.state_class is SensorStateClass.TOTAL else None
-        if value == self._attr_native_value and last_reset == self._attr_last_reset:
-            return False
-        self._attr_native_value = value
-        self._attr_last_reset = last_reset
-        return True
+        return value, last_reset
+
+    @property
+    @override
+    def native_value(self) -> SensorValue:
+        """The session's value."""
+        return self._value[0]
+
+    @property
+    @override
+    def last_reset(self) -> datetime | None:
+        """The start of the session, for state class total."""
+        return self._value[1]
 
 
 class OcppRegisterSensor(OcppEntity, RestoreSensor):
@@ -640,16 +658,18 @@ class OcppRegisterSensor(OcppEntity, RestoreSensor):
         return max(values, default=None)
 
     @override
-    def _update_value(self) -> bool:
+    def _read(self) -> float | Keep:
+        """The register rounded; before its first reading, whatever was shown stays."""
         key = self.entity_description.register
         reading = None if key is None else self.connector.readings.get(key)
-        if reading is None:
-            return False
-        value = round(reading.value, ENERGY_DIGITS)
-        if value == self._attr_native_value:
-            return False
-        self._attr_native_value = value
-        return True
+        return KEEP if reading is None else round(reading.value, ENERGY_DIGITS)
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        """The register, in Wh."""
+        value: float | None = self._value
+        return value
 
 
 def _last_recorded(hass: HomeAssistant, entity_id: str) -> list[tuple[float, str | None]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -22,9 +22,12 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import Charger, OcppEntityDescription, OcppEntityEntry
+from .entity import Charger, OcppEntityDescription
 from .solar import ControllerState
 from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 ATTR_REASON = "reason"
 ATTR_LAST_ERROR = "last_error"
@@ -34,7 +37,7 @@ ATTR_LAST_ERROR = "last_error"
 class SolarSensorEntityDescription(OcppEntityDescription, SensorEntityDescription):
     """A sensor of the solar controller: its value and attributes from the controller."""
 
-    value_fn: Callable[[SolarCharging], StateType]
+    control_fn: Callable[[SolarCharging], StateType]
     attributes_fn: Callable[[SolarCharging], Mapping[str, Any]] | None = None
 
 
@@ -66,7 +69,7 @@ SOLAR_SENSORS: tuple[SolarSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         suggested_display_precision=0,
-        value_fn=_target,
+        control_fn=_target,
     ),
     SolarSensorEntityDescription(
         key="controller_state",
@@ -74,7 +77,7 @@ SOLAR_SENSORS: tuple[SolarSensorEntityDescription, ...] = (
         per_connector=False,
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in ControllerState],
-        value_fn=_state,
+        control_fn=_state,
         attributes_fn=_state_attributes,
     ),
 )
@@ -86,7 +89,7 @@ def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
 
 @callback
 def async_setup_solar_sensors(
-    entry: OcppEntityEntry, async_add_entities: AddConfigEntryEntitiesCallback
+    entry: OcppConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Create the controller sensors of every charger with a configured solar controller."""
     async_setup_solar_entities(entry, async_add_entities, _make)
@@ -97,15 +100,23 @@ class SolarSensor(SolarEntity, SensorEntity):
 
     entity_description: SolarSensorEntityDescription
 
+    _value: tuple[StateType, dict[str, Any] | None] = (None, None)
+
     @override
-    def _update_value(self) -> bool:
+    def _read(self) -> tuple[StateType, dict[str, Any] | None]:
         description = self.entity_description
-        value = description.value_fn(self._control)
         attributes_fn = description.attributes_fn
         attributes = None if attributes_fn is None else dict(attributes_fn(self._control))
-        if value == self._attr_native_value and attributes == self.extra_state_attributes:
-            return False
-        self._attr_native_value = value
-        if attributes is not None:
-            self._attr_extra_state_attributes = attributes
-        return True
+        return description.control_fn(self._control), attributes
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """What the controller decided."""
+        return self._value[0]
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Why, where the sensor tells it."""
+        return self._value[1]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 import logging
-from typing import TYPE_CHECKING, Any, Final, Protocol, override, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, override
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -36,8 +36,10 @@ from homeassistant.core import (
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .entity import Charger, OcppEntity, OcppEntityEntry, OcppLimiter, OcppSession
+from .entity import Charger, OcppEntity
 from .protocol.errors import OcppError
+from .protocol.session import ChargerSession
+from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
 from .solar import (
     CONF_BATTERY_POWER_ENTITY,
@@ -53,6 +55,8 @@ from .solar import (
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigSubentry
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+    from .runtime import OcppConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ class SolarCharging:
         self,
         hass: HomeAssistant,
         state: ChargerState,
-        limiter: OcppLimiter,
+        limiter: CurrentLimiter,
         options: Mapping[str, Any],
         *,
         connector_id: int = DEFAULT_CONNECTOR,
@@ -242,7 +246,10 @@ class SolarCharging:
             # spaces the limits it sends), and the answer only changes `last_error`.
             self._notify()
             connector = self.state.connector(self.connector_id)
-            if self.state.connected and connector.current_limit != decision.target:
+            if connector.current_limit == decision.target:
+                # In force, e.g. applied again by the limiter when the charger reconnected.
+                self.last_error = None
+            elif self.state.connected:
                 try:
                     await self.limiter.set_limit(self.connector_id, decision.target)
                 except OcppError as err:
@@ -258,22 +265,6 @@ class SolarCharging:
         finally:
             self._running = False
         self._notify()
-
-
-@runtime_checkable
-class SolarRuntimeView(Protocol):
-    """What the solar entities use of the runtime kept in `entry.runtime_data`."""
-
-    @property
-    def solar(self) -> Mapping[str, SolarCharging]:
-        """The solar controller of each charger, by charge box id."""
-        ...
-
-    def async_add_charger_listener(
-        self, listener: Callable[[ConfigSubentry, OcppSession], None]
-    ) -> CALLBACK_TYPE:
-        """Call `listener` for every charger set up now and later."""
-        ...
 
 
 class SolarEntity(OcppEntity):
@@ -297,20 +288,15 @@ class SolarEntity(OcppEntity):
 
 @callback
 def async_setup_solar_entities(
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     factory: Callable[[Charger, SolarCharging], list[SolarEntity]],
 ) -> None:
-    """Create a platform's solar entities of each charger once its controller is configured.
-
-    A runtime that runs no solar controllers (it has no `solar`) gets none.
-    """
+    """Create a platform's solar entities of each charger once its controller is configured."""
     runtime = entry.runtime_data
-    if not isinstance(runtime, SolarRuntimeView):
-        return
 
     @callback
-    def add_charger(subentry: ConfigSubentry, session: OcppSession) -> None:
+    def add_charger(subentry: ConfigSubentry, session: ChargerSession) -> None:
         control = runtime.solar.get(session.state.charge_box_id)
         if control is None:
             return

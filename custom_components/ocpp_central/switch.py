@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
@@ -16,17 +16,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .const import DEFAULT_REMOTE_ID_TAG
-from .entity import (
-    Charger,
-    OcppEntity,
-    OcppEntityDescription,
-    OcppEntityEntry,
-    async_setup_charger_entities,
-    run_command,
-    send_command,
-)
+from .entity import Charger, OcppEntity, OcppEntityDescription, async_setup_charger_entities
+from .helpers import run_command, send_command
 from .protocol.config_keys import lookup_int
-from .protocol.state import STATUS, TRANSACTION, ConnectorState
+from .protocol.state import STATUS, TRANSACTION, ChargerState, ConnectorState
+
+if TYPE_CHECKING:
+    from .runtime import OcppConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,13 +42,12 @@ DEFAULT_CONNECTION_TIMEOUT = 300.0
 
 @dataclass(frozen=True, kw_only=True)
 class OcppSwitchEntityDescription(OcppEntityDescription, SwitchEntityDescription):
-    """A switch: its state from the connector, the command that turns it on or off."""
+    """A switch: whether it is on (`value_fn`), the command that turns it on or off."""
 
-    is_on_fn: Callable[[ConnectorState], bool | None]
     set_fn: Callable[[Charger, ConnectorState, bool], Awaitable[object]]
 
 
-def _charging(connector: ConnectorState) -> bool:
+def _charging(_state: ChargerState, connector: ConnectorState) -> bool:
     # The real transaction, not the last press: a remote start only lets the
     # driver start (sections 5.11, 5.12); charging starts with StartTransaction.
     tx = connector.transaction
@@ -64,7 +59,7 @@ async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -
     # Turning on what is on is done (as for any switch): a second remote start would only
     # be refused by the busy connector, e.g. when a voice command or a planner repeats itself.
     if on:
-        if not _charging(connector):
+        if not _charging(charger.state, connector):
             # With a current limit set, the transaction starts within it: a TxProfile in the
             # RemoteStartTransaction (OCPP 1.6 sections 5.11 and 5.16.2).
             limiter = charger.entry.runtime_data.limiters[charger.state.charge_box_id]
@@ -79,7 +74,7 @@ async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -
         await send_command("remote_stop", session.remote_stop(tx.transaction_id))
 
 
-def _available(connector: ConnectorState) -> bool | None:
+def _available(_state: ChargerState, connector: ConnectorState) -> bool | None:
     return None if connector.status is None else connector.status != "Unavailable"
 
 
@@ -90,7 +85,7 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
         translation_key="charging",
         # The status too: it tells when an accepted remote start will not come.
         fields=(TRANSACTION, STATUS),
-        is_on_fn=_charging,
+        value_fn=_charging,
         set_fn=_set_charging,
     ),
     OcppSwitchEntityDescription(
@@ -98,7 +93,7 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
         translation_key="available",
         fields=(STATUS,),
         entity_category=EntityCategory.CONFIG,
-        is_on_fn=_available,
+        value_fn=_available,
         set_fn=lambda charger, connector, on: send_command(
             "change_availability",
             charger.session.change_availability(connector.connector_id, on),
@@ -108,20 +103,21 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
 )
 
 
-def _make(
+def _switch(
     charger: Charger, connector_id: int, description: OcppSwitchEntityDescription, multi: bool
 ) -> OcppEntity:
+    """The charging switch has its own class (see ChargingSwitch)."""
     switch = ChargingSwitch if description.key == "charging" else OcppSwitch
-    return switch(charger, connector_id, description, multi_connector=multi)
+    return switch(charger, connector_id, description, multi)
 
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: OcppEntityEntry,
+    entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the switches of every charger."""
-    async_setup_charger_entities(hass, entry, async_add_entities, SWITCHES, factory=_make)
+    async_setup_charger_entities(hass, entry, async_add_entities, SWITCHES, factory=_switch)
 
 
 class OcppSwitch(OcppEntity, SwitchEntity):
@@ -129,13 +125,12 @@ class OcppSwitch(OcppEntity, SwitchEntity):
 
     entity_description: OcppSwitchEntityDescription
 
+    @property
     @override
-    def _update_value(self) -> bool:
-        is_on = self.entity_description.is_on_fn(self.connector)
-        if is_on == self._attr_is_on:
-            return False
-        self._attr_is_on = is_on
-        return True
+    def is_on(self) -> bool | None:
+        """What the charger reports, not the last command."""
+        value: bool | None = self._value
+        return value
 
     @override
     async def async_turn_on(self, **kwargs: Any) -> None:
@@ -171,16 +166,19 @@ class ChargingSwitch(OcppSwitch):
         self._stop_on_start = False
         await super().async_turn_on(**kwargs)
         # Accepted (a refusal raised): the transaction follows unless it already did.
-        self._start_pending = None if _charging(self.connector) else self._start_deadline()
+        charging = _charging(self._state, self.connector)
+        self._start_pending = None if charging else self._start_deadline()
 
     @override
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Stop charging now, or as soon as a start still on its way arrives."""
-        self._stop_on_start = self._start_pending is not None and not _charging(self.connector)
+        self._stop_on_start = self._start_pending is not None and not _charging(
+            self._state, self.connector
+        )
         await super().async_turn_off(**kwargs)
 
     @override
-    def _update_value(self) -> bool:
+    def _read(self) -> bool | None:
         connector = self.connector
         pending = self._start_pending
         if pending is not None and (
@@ -194,7 +192,8 @@ class ChargingSwitch(OcppSwitch):
                 # Once the StartTransaction.conf has told the charger the id to stop.
                 self._charger.session.after_reply(self._stop_started)
             self._stop_on_start = False
-        return super()._update_value()
+        is_on: bool | None = super()._read()
+        return is_on
 
     def _start_deadline(self) -> datetime:
         """Return until when a remote start accepted now may begin its transaction."""

@@ -23,15 +23,15 @@ import pytest
 
 from custom_components.ocpp_central.const import DEFAULT_REMOTE_ID_TAG
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_end_to_end import (  # noqa: F401 (fixture)
+from .conftest import (
     Chargers,
-    chargers,
+    ConfigEntryFactory,
+    charger_subentry,
     entity_id,
+    setup_entry,
     state_of,
     wait_for_state,
 )
-from .test_runtime import setup_entry
 
 # The phrases the README's Voice paragraph gives, as (turn on, turn off) pairs.
 PHRASES = [
@@ -67,7 +67,7 @@ def targets(response: IntentResponse) -> list[str]:
 async def test_assist_starts_and_stops_charging(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
     free_port: int,
     *,
     phrases: tuple[str, str],
@@ -117,7 +117,7 @@ async def test_conversation_process_action_and_questions(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=[charger_subentry("Garage")])
     await setup_entry(hass, entry)
@@ -159,7 +159,7 @@ async def test_only_the_charging_switch_is_exposed(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=[charger_subentry("Garage")])
     await setup_entry(hass, entry)

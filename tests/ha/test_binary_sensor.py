@@ -8,11 +8,7 @@ from homeassistant.helpers import device_registry as dr
 
 from custom_components.ocpp_central.const import DOMAIN
 
-from .test_entities_snapshot import (  # make_harness: the fixture these tests use
-    CHARGER,
-    HarnessFactory,
-    make_harness_fixture,  # noqa: F401
-)
+from .conftest import CHARGER, HarnessFactory
 
 
 async def test_connected_and_device(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
@@ -23,7 +19,7 @@ async def test_connected_and_device(hass: HomeAssistant, make_harness: HarnessFa
     assert device is not None
     assert device.manufacturer is None
 
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     assert h.state("binary_sensor", f"{CHARGER}_connected") == "on"
     device = dr.async_get(hass).async_get(device.id)
@@ -34,6 +30,6 @@ async def test_connected_and_device(hass: HomeAssistant, make_harness: HarnessFa
         "SN-42",
         "1.2.3",
     )
-    h.disconnect()
+    await h.disconnect()
     await hass.async_block_till_done()
     assert h.state("binary_sensor", f"{CHARGER}_connected") == "off"

@@ -13,8 +13,7 @@ from homeassistant.core import HomeAssistant
 import orjson
 import websockets
 
-from .conftest import ConfigEntryFactory
-from .test_runtime import WAIT, setup_entry, wait_until
+from .conftest import WAIT, ConfigEntryFactory, setup_entry, wait_until
 
 BOOT = {"chargePointVendor": "Vendor", "chargePointModel": "Model"}
 

@@ -8,11 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import pytest
 
-from .test_entities_snapshot import (  # make_harness: the fixture these tests use
-    CHARGER,
-    HarnessFactory,
-    make_harness_fixture,  # noqa: F401
-)
+from .conftest import CHARGER, HarnessFactory
 
 
 async def _press(hass: HomeAssistant, entity_id: str) -> None:
@@ -23,7 +19,7 @@ async def _press(hass: HomeAssistant, entity_id: str) -> None:
 
 async def test_reset_and_unlock(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     h = await make_harness([Platform.BUTTON])
-    h.boot(connectors=2)
+    await h.boot(connectors=2)
     await hass.async_block_till_done()
     await _press(hass, h.entity_id("button", f"{CHARGER}_reset"))
     assert h.link.calls[-1] == ("Reset", {"type": "Soft"})
@@ -37,7 +33,7 @@ async def test_unlock_refused(
     hass: HomeAssistant, make_harness: HarnessFactory, status: str
 ) -> None:
     h = await make_harness([Platform.BUTTON])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     h.link.replies["UnlockConnector"] = {"status": status}
     with pytest.raises(HomeAssistantError) as err:

@@ -32,16 +32,16 @@ from custom_components.ocpp_central.runtime import OcppRuntime
 from custom_components.ocpp_central.switch import DEFAULT_CONNECTION_TIMEOUT
 from simulator import SimulatedCharger, TransactionRefused
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_end_to_end import (  # noqa: F401 (fixture)
+from .conftest import (
     Chargers,
-    chargers,
+    ConfigEntryFactory,
+    charger_subentry,
     device_of,
     entity_id,
     number,
+    setup_entry,
     wait_for_state,
 )
-from .test_runtime import setup_entry
 
 # Named as in docs/companions.md, whose automations the tests load as they stand.
 CHARGER = "Garage"
@@ -65,7 +65,7 @@ async def site(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> tuple[OcppRuntime, SimulatedCharger]:
     """A central system with one connected charger; limits are sent without delay."""
     entry = mock_config_entry(

@@ -14,8 +14,7 @@ from homeassistant.helpers.event import async_track_state_change_event
 
 from custom_components.ocpp_central.const import DOMAIN
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import ChargerFactory, charger, setup_entry, wait_until  # noqa: F401
+from .conftest import ChargerFactory, ConfigEntryFactory, charger_subentry, setup_entry, wait_until
 
 PASSWORD = "0123456789abcdef"
 
@@ -24,7 +23,7 @@ async def test_replacement_shows_no_disconnect_in_history(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811 - the fixture
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=[charger_subentry("CP1", password=PASSWORD)])
     runtime = await setup_entry(hass, entry)

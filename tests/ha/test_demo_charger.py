@@ -23,9 +23,7 @@ from custom_components.ocpp_central.config_flow import id_tag_unique_id
 from custom_components.ocpp_central.const import CONF_ID_TAG, CONF_STATUS, SUBENTRY_ID_TAG
 from simulator.__main__ import auto_charge, parse_args
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_end_to_end import WAIT, Chargers, chargers, entity_id  # noqa: F401 (fixture)
-from .test_runtime import setup_entry
+from .conftest import WAIT, Chargers, ConfigEntryFactory, charger_subentry, entity_id, setup_entry
 
 ROOT = Path(__file__).parents[2]
 DEMO = "DEMO-1"
@@ -78,7 +76,7 @@ async def test_demo_charger_presents_its_tag_every_few_minutes(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=[charger_subentry(DEMO, meter_interval=0)])
     await setup_entry(hass, entry)

@@ -12,15 +12,14 @@ import pytest
 
 from custom_components.ocpp_central.const import DOMAIN
 
-from .conftest import ConfigEntryFactory
-from .test_runtime import ChargerFactory, charger, setup_entry, wait_until  # noqa: F401
+from .conftest import ChargerFactory, ConfigEntryFactory, setup_entry, wait_until
 
 
 async def test_actions_use_no_deprecated_device_api(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"])

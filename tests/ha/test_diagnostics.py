@@ -13,8 +13,7 @@ from custom_components.ocpp_central.diagnostics import (
     async_get_device_diagnostics,
 )
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import ChargerFactory, charger, setup_entry, wait_until  # noqa: F401
+from .conftest import ChargerFactory, ConfigEntryFactory, charger_subentry, setup_entry, wait_until
 
 PASSWORD = "0123456789abcdef"
 TAG = "SECRET-TAG"
@@ -24,7 +23,7 @@ async def test_diagnostics_redacted(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(
         port=free_port, chargers=[charger_subentry("CP1", password=PASSWORD)], id_tags=[TAG]

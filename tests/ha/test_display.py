@@ -12,14 +12,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_end_to_end import (  # chargers: the fixture these tests use
+from .conftest import (
     Chargers,
-    chargers,  # noqa: F401
+    ConfigEntryFactory,
+    charger_subentry,
     entity_id,
+    setup_entry,
     state_of,
 )
-from .test_runtime import setup_entry
 
 # unique id suffix -> (unit shown, decimals shown)
 SHOWN = {
@@ -37,7 +37,7 @@ async def test_quantities_are_shown_alike(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     entry = mock_config_entry(
         port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]

@@ -12,19 +12,14 @@ The helpers at the top (`Chargers`, `entity_id`, `wait_for_state`, ...) are shar
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-import contextlib
 from types import MappingProxyType
-from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigSubentry
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 import websockets
 
@@ -39,120 +34,23 @@ from custom_components.ocpp_central.const import (
     UNKNOWN_TAGS_REJECT,
 )
 from custom_components.ocpp_central.protocol.state import CONNECTED
-from simulator import ManualClock, NotConnectedError, SimulatedCharger
+from simulator import NotConnectedError
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import setup_entry, subentry_of
-
-# Generous bound for one exchange over loopback; tests never assert on time.
-WAIT = 10.0
-
-
-class Chargers:
-    """Simulated chargers connected to the test's central system; all closed at teardown."""
-
-    def __init__(self) -> None:
-        # Starts at the real time: our charging profiles start "now" by the wall clock.
-        self.clock = ManualClock()
-        self._open: list[SimulatedCharger] = []
-
-    def make(self, port: int, charge_box_id: str, **kwargs: Any) -> SimulatedCharger:
-        """A charger on the shared manual clock that sends nothing unless told to."""
-        kwargs.setdefault("clock", self.clock)
-        kwargs.setdefault("heartbeat", False)
-        charger = SimulatedCharger(f"ws://127.0.0.1:{port}/ocpp", charge_box_id, **kwargs)
-        self._open.append(charger)
-        return charger
-
-    async def connect(self, port: int, charge_box_id: str, **kwargs: Any) -> SimulatedCharger:
-        """Connect and boot a new charger (its statuses are announced on return)."""
-        charger = self.make(port, charge_box_id, **kwargs)
-        await charger.connect()
-        return charger
-
-    async def close(self) -> None:
-        for charger in self._open:
-            await charger.close()
-
-
-@pytest.fixture
-async def chargers(socket_enabled: None) -> AsyncIterator[Chargers]:
-    """Make simulated chargers; every one is closed at the end of the test."""
-    made = Chargers()
-    yield made
-    await made.close()
-
-
-def entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:
-    """The entity id of the integration's entity `unique_id` on `platform`."""
-    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
-    assert found is not None, f"no {platform} entity {unique_id}"
-    return found
-
-
-def state_of(hass: HomeAssistant, platform: str, unique_id: str) -> State:
-    """The current state of entity `unique_id`."""
-    state = hass.states.get(entity_id(hass, platform, unique_id))
-    assert state is not None, unique_id
-    return state
-
-
-def number(state: State) -> float:
-    return float(state.state)
-
-
-async def wait_for_state(
-    hass: HomeAssistant, entity: str, predicate: Callable[[State], bool]
-) -> State:
-    """Wait (bounded) until entity's state satisfies `predicate`; return that state."""
-    done = asyncio.Event()
-
-    @callback
-    def changed(_event: Event[EventStateChangedData]) -> None:
-        state = hass.states.get(entity)
-        if state is not None and predicate(state):
-            done.set()
-
-    unsubscribe = async_track_state_change_event(hass, [entity], changed)
-    try:
-        current = hass.states.get(entity)
-        if current is None or not predicate(current):
-            async with asyncio.timeout(WAIT):
-                await done.wait()
-    finally:
-        unsubscribe()
-    result = hass.states.get(entity)
-    assert result is not None
-    return result
-
-
-@contextlib.contextmanager
-def recorded_states(hass: HomeAssistant, entity: str) -> Any:
-    """Collect every state `entity` takes while the block runs."""
-    seen: list[State] = []
-
-    @callback
-    def changed(event: Event[EventStateChangedData]) -> None:
-        if (new := event.data["new_state"]) is not None:
-            seen.append(new)
-
-    unsubscribe = async_track_state_change_event(hass, [entity], changed)
-    try:
-        yield seen
-    finally:
-        unsubscribe()
-
-
-def energy_wh(state: State) -> float:
-    """An energy state in Wh, whatever unit the entity shows (energy suggests kWh)."""
-    factor = {"Wh": 1.0, "kWh": 1000.0, "MWh": 1e6}[state.attributes["unit_of_measurement"]]
-    return float(state.state) * factor
-
-
-def device_of(hass: HomeAssistant, entry_id: str, charge_box_id: str) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, charge_box_id), entry_id)
-    assert device is not None, charge_box_id
-    return device
+from .conftest import (
+    Chargers,
+    ConfigEntryFactory,
+    charger_subentry,
+    cut_network,
+    device_of,
+    energy_wh,
+    entity_id,
+    number,
+    recorded_states,
+    setup_entry,
+    state_of,
+    subentry_of,
+    wait_for_state,
+)
 
 
 async def test_full_session(
@@ -371,13 +269,6 @@ async def test_two_chargers_and_two_connectors(
     assert state_of(hass, "event", "CP2_2_session").attributes["event_type"] == "started"
 
 
-def _cut_network(charger: SimulatedCharger) -> None:
-    """Lose the TCP connection without a close frame, as a power cut or a dead link does."""
-    websocket = charger._ws
-    assert websocket is not None
-    websocket.transport.abort()
-
-
 def _entity_ids(hass: HomeAssistant, entry_id: str) -> list[str]:
     return sorted(
         e.entity_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry_id)
@@ -444,7 +335,7 @@ async def test_charger_vanishes_mid_transaction(
     energy = entity_id(hass, "sensor", "CP1_1_energy")
 
     with recorded_states(hass, energy) as energy_states:
-        _cut_network(cp)
+        cut_network(cp)
         connected = entity_id(hass, "binary_sensor", "CP1_connected")
         await wait_for_state(hass, connected, lambda s: s.state == STATE_OFF)
         await cp.wait_until(lambda: not cp.connected)

@@ -16,9 +16,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.ocpp_central.const import DOMAIN
 from custom_components.ocpp_central.store import METER_SAVE_DELAY
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_end_to_end import Chargers, chargers  # noqa: F401 - `chargers` is a fixture
-from .test_runtime import setup_entry
+from .conftest import Chargers, ConfigEntryFactory, charger_subentry, setup_entry
 
 # The charger's sample interval: shorter than the bound, as with most chargers.
 SAMPLE = METER_SAVE_DELAY * 2 / 3
@@ -30,7 +28,7 @@ async def test_meter_progress_is_written_while_values_keep_coming(
     hass_storage: dict[str, Any],
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     entry = mock_config_entry(

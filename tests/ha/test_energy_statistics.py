@@ -53,16 +53,17 @@ from custom_components.ocpp_central.const import (
 )
 from simulator import SimulatedCharger
 
-from .conftest import LOOPBACK, charger_subentry, id_tag_subentry
-from .test_end_to_end import (  # noqa: F401 - `chargers` is a fixture
+from .conftest import (
+    LOOPBACK,
     Chargers,
-    _cut_network,
-    chargers,
+    charger_subentry,
+    cut_network,
     energy_wh,
     entity_id,
+    id_tag_subentry,
+    setup_entry,
     state_of,
 )
-from .test_runtime import setup_entry
 
 # Statistics need a database that outlives one Home Assistant instance.
 pytestmark = pytest.mark.parametrize("persistent_database", [True])
@@ -152,7 +153,7 @@ async def test_home_assistant_killed_mid_session_counts_energy_once(
     async_test_recorder: RecorderInstanceContextManager,
     hass_storage: dict[str, Any],
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     since = dt_util.utcnow()
     cp = chargers.make(free_port, "CP1", energy_wh=1_000.0)
@@ -169,7 +170,7 @@ async def test_home_assistant_killed_mid_session_counts_energy_once(
         await async_wait_recording_done(hass)
         # The kill: what is on disk stays as it is, the charger's connection drops.
         disk = copy.deepcopy(hass_storage)
-        _cut_network(cp)
+        cut_network(cp)
         await cp.wait_until(lambda: not cp.connected)
         await killed.runtime_data.central.stop()  # the dead process's port is free again
         # (The instance is stopped on leaving the block only to free its resources; what
@@ -198,7 +199,7 @@ async def test_home_assistant_killed_mid_session_counts_energy_once(
 async def test_charger_reboot_with_lower_meter_counts_energy_once(
     async_test_recorder: RecorderInstanceContextManager,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     since = dt_util.utcnow()
     cp = chargers.make(free_port, "CP1", energy_wh=50_000.0)
@@ -209,7 +210,7 @@ async def test_charger_reboot_with_lower_meter_counts_energy_once(
         await charge(hass, chargers, cp, 10)
         before_reboot = cp.connector(1).model.energy_wh
         # The charger reboots; its meter comes back lower, though not at 0.
-        _cut_network(cp)
+        cut_network(cp)
         await cp.wait_until(lambda: not cp.connected)
         cp.connector(1).model.energy_wh = 20_000.0
         cp._accepted = False
@@ -233,7 +234,7 @@ async def test_start_never_below_the_last_statistic_when_the_last_state_is_not_a
     async_test_recorder: RecorderInstanceContextManager,
     hass_storage: dict[str, Any],
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     """The recorder's last state may be "unavailable"; its last statistic still holds."""
     since = dt_util.utcnow()
@@ -249,7 +250,7 @@ async def test_start_never_below_the_last_statistic_when_the_last_state_is_not_a
         hass.states.async_set(energy, STATE_UNAVAILABLE, {"restored": True})
         await async_wait_recording_done(hass)
         disk = copy.deepcopy(hass_storage)
-        _cut_network(cp)
+        cut_network(cp)
         await cp.wait_until(lambda: not cp.connected)
         await killed.runtime_data.central.stop()
     hass_storage.clear()

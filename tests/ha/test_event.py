@@ -5,31 +5,27 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
-from .test_entities_snapshot import (  # make_harness: the fixture these tests use
-    CHARGER,
-    HarnessFactory,
-    make_harness_fixture,  # noqa: F401
-)
+from .conftest import CHARGER, HarnessFactory
 
 
 async def test_events(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     h = await make_harness(
         [Platform.EVENT], tags={"GOOD": {"status": "Accepted"}, "LOST": {"status": "Blocked"}}
     )
-    h.boot(connectors=2)
+    await h.boot(connectors=2)
     await hass.async_block_till_done()
     tag = h.entity_id("event", f"{CHARGER}_id_tag")
     session1 = h.entity_id("event", f"{CHARGER}_1_session")
     session2 = h.entity_id("event", f"{CHARGER}_2_session")
 
-    h.send("Authorize", {"idTag": "LOST"})
+    await h.send("Authorize", {"idTag": "LOST"})
     await hass.async_block_till_done()
     state = hass.states.get(tag)
     assert state is not None
     assert state.attributes["event_type"] == "blocked"
     assert state.attributes["id_tag"] == "LOST"
 
-    tx = h.start(2, "GOOD", 100)
+    tx = await h.start(2, "GOOD", 100)
     await hass.async_block_till_done()
     state = hass.states.get(session2)
     assert state is not None
@@ -38,7 +34,7 @@ async def test_events(hass: HomeAssistant, make_harness: HarnessFactory) -> None
     assert hass.states.get(tag).attributes["event_type"] == "accepted"  # type: ignore[union-attr]
     assert hass.states.get(session1).state == "unknown"  # type: ignore[union-attr]
 
-    h.stop(tx, 1100, "2025-01-01T10:30:00Z")
+    await h.stop(tx, 1100, "2025-01-01T10:30:00Z")
     await hass.async_block_till_done()
     state = hass.states.get(session2)
     assert state is not None

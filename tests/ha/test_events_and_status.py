@@ -14,22 +14,24 @@ import pytest
 
 from custom_components.ocpp_central.const import DEFAULT_REMOTE_ID_TAG, DOMAIN, SUBENTRY_ID_TAG
 
-from .conftest import ConfigEntryFactory, charger_subentry, id_tag_subentry
-from .test_end_to_end import (  # chargers: the fixture these tests use
+from .conftest import (
+    ChargerFactory,
     Chargers,
-    chargers,  # noqa: F401
+    ConfigEntryFactory,
+    charger_subentry,
     entity_id,
+    id_tag_subentry,
     recorded_states,
+    setup_entry,
     wait_for_state,
 )
-from .test_runtime import ChargerFactory, charger, setup_entry  # noqa: F401
 
 
 async def test_one_tag_event_per_card_and_none_for_a_remote_start(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     entry = mock_config_entry(
         port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)], id_tags=["TAG1"]
@@ -62,7 +64,7 @@ async def test_values_never_reported_leave_no_entity(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     """SoC, temperature, offered current and phases appear with their first value.
 
@@ -107,7 +109,7 @@ async def test_out_of_service_is_not_offline_and_the_charger_has_a_status(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     """OCPP Unavailable shows as out_of_service; Home Assistant's unavailable means offline.
 
@@ -151,7 +153,7 @@ async def test_id_tag_sensor_shows_the_tag_by_its_name(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     """The id-tag subentry's title is the state; the raw id an attribute the recorder skips."""
     entry = mock_config_entry(
@@ -194,7 +196,7 @@ async def test_a_superseded_session_shows_as_stopped(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     """A start on a connector whose session never got its stop closes that session."""
     entry = mock_config_entry(port=free_port, chargers=["CP1"], id_tags=["TAG1"])

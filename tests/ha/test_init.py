@@ -11,8 +11,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from custom_components.ocpp_central.const import CONF_SSL_CERTFILE, CONF_SSL_KEYFILE, DOMAIN
 
-from .conftest import ConfigEntryFactory, TlsFiles
-from .test_runtime import ChargerFactory, charger, setup_entry  # noqa: F401 (fixture)
+from .conftest import ChargerFactory, ConfigEntryFactory, TlsFiles, setup_entry
 
 
 def _port_free(port: int) -> bool:
@@ -30,7 +29,7 @@ async def test_setup_unload_frees_port(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"])
     runtime = await setup_entry(hass, entry)

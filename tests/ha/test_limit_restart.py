@@ -41,8 +41,16 @@ import websockets
 from custom_components.ocpp_central.const import CONF_MAX_CURRENT, DOMAIN
 from custom_components.ocpp_central.runtime import OcppRuntime
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import WAIT, OcppTestCharger, _cancel, ocpp_time, setup_entry, wait_until
+from .conftest import (
+    WAIT,
+    ConfigEntryFactory,
+    OcppTestCharger,
+    cancel_task,
+    charger_subentry,
+    ocpp_time,
+    setup_entry,
+    wait_until,
+)
 
 TX_DEFAULT_ID = 1_616_001  # our TxDefaultProfile on connector 1 (smart_charging.profile_id)
 
@@ -129,7 +137,7 @@ async def profile_charger() -> AsyncIterator[ProfileChargerFactory]:
         else:
             cp._connection = ws
         task = asyncio.get_running_loop().create_task(cp.start())
-        stack.push_async_callback(_cancel, task)
+        stack.push_async_callback(cancel_task, task)
         assert await cp.boot() == "Accepted"
         return cp
 

@@ -13,15 +13,14 @@ from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from ocpp.v16 import call
 
-from .conftest import ConfigEntryFactory
-from .test_end_to_end import state_of
-from .test_runtime import (  # noqa: F401 - `charger` is a fixture
+from .conftest import (
     NOW,
     ChargerFactory,
+    ConfigEntryFactory,
     OcppTestCharger,
-    charger,
     ocpp_time,
     setup_entry,
+    state_of,
 )
 
 # A three-phase session as many chargers report it: a phase-less current (here the sum of
@@ -62,7 +61,7 @@ async def test_session_end_without_final_sample(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"], id_tags=["TAG1"])
     await setup_entry(hass, entry)

@@ -27,8 +27,15 @@ import websockets
 from custom_components.ocpp_central.const import DOMAIN
 from custom_components.ocpp_central.runtime import OcppRuntime
 
-from .conftest import ConfigEntryFactory, id_tag_subentry
-from .test_runtime import WAIT, OcppTestCharger, _cancel, setup_entry, wait_until
+from .conftest import (
+    WAIT,
+    ConfigEntryFactory,
+    OcppTestCharger,
+    cancel_task,
+    id_tag_subentry,
+    setup_entry,
+    wait_until,
+)
 
 ISSUE = "local_list_refused_CP1"
 
@@ -123,7 +130,7 @@ async def list_charger() -> AsyncIterator[ListChargerFactory]:
         else:  # the same charger (its list and version) on a new connection
             cp._connection = ws
         task = asyncio.get_running_loop().create_task(cp.start())
-        stack.push_async_callback(_cancel, task)
+        stack.push_async_callback(cancel_task, task)
         assert await cp.boot() == "Accepted"
         return cp
 

@@ -16,11 +16,7 @@ import pytest
 
 from custom_components.ocpp_central.protocol.errors import CallErrorCode, CallErrorReceived
 
-from .test_entities_snapshot import (  # make_harness: the fixture these tests use
-    CHARGER,
-    HarnessFactory,
-    make_harness_fixture,  # noqa: F401
-)
+from .conftest import CHARGER, HarnessFactory
 
 
 async def _set(hass: HomeAssistant, entity_id: str, value: float) -> None:
@@ -34,7 +30,7 @@ async def _set(hass: HomeAssistant, entity_id: str, value: float) -> None:
 
 async def test_current_limit(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     h = await make_harness([Platform.NUMBER])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     entity_id = h.entity_id("number", f"{CHARGER}_1_current_limit")
     state = hass.states.get(entity_id)
@@ -45,7 +41,7 @@ async def test_current_limit(hass: HomeAssistant, make_harness: HarnessFactory) 
     await _set(hass, entity_id, 10)
     assert h.state("number", f"{CHARGER}_1_current_limit") == "10.0"
 
-    h.runtime.limiters[CHARGER].refuse = CallErrorReceived(CallErrorCode.GENERIC_ERROR, "no")
+    h.link.replies["SetChargingProfile"] = CallErrorReceived(CallErrorCode.GENERIC_ERROR, "no")
     with pytest.raises(HomeAssistantError) as err:
         await _set(hass, entity_id, 16)
     assert err.value.translation_key == "call_error"

@@ -14,8 +14,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.ocpp_central.const import CONF_HEARTBEAT_INTERVAL, CONF_PASSWORD, DOMAIN
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import setup_entry, subentry_of
+from .conftest import ConfigEntryFactory, charger_subentry, setup_entry, subentry_of
 
 PASSWORD = "0123456789abcdef"
 ISSUE = "charger_without_password_CP1"

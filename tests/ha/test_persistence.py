@@ -7,8 +7,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from .conftest import ConfigEntryFactory
-from .test_runtime import ChargerFactory, charger, setup_entry, wait_until  # noqa: F401
+from .conftest import ChargerFactory, ConfigEntryFactory, setup_entry
 
 
 async def _restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -23,7 +22,7 @@ async def test_stop_after_restart_closes_right_session(
     hass_storage: dict[str, Any],
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"], id_tags=["TAG1"])
     await setup_entry(hass, entry)
@@ -59,7 +58,7 @@ async def test_energy_register_restored_before_charger_reconnects(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"], id_tags=["TAG1"])
     await setup_entry(hass, entry)

@@ -19,24 +19,21 @@ import pytest
 
 from custom_components.ocpp_central.const import DOMAIN
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_end_to_end import (  # noqa: F401 (fixture)
+from .conftest import (
+    NOW,
+    ChargerFactory,
     Chargers,
-    chargers,
+    ConfigEntryFactory,
+    OcppTestCharger,
+    charger_subentry,
     device_of,
     energy_wh,
     entity_id,
     number,
-    recorded_states,
-    state_of,
-)
-from .test_runtime import (  # noqa: F401 (fixture)
-    NOW,
-    ChargerFactory,
-    OcppTestCharger,
-    charger,
     ocpp_time,
+    recorded_states,
     setup_entry,
+    state_of,
 )
 
 
@@ -66,7 +63,7 @@ async def test_actions_refuse_bad_input_with_translated_errors(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    chargers: Chargers,  # noqa: F811
+    chargers: Chargers,
 ) -> None:
     entry = mock_config_entry(
         port=free_port,
@@ -132,7 +129,7 @@ async def test_kilo_units_show_in_base_units(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     """Section 7.45: values in kW and kWh are converted, never shown 1000 times too small."""
     entry = mock_config_entry(port=free_port, chargers=[charger_subentry("CP1", meter_interval=0)])
@@ -162,7 +159,7 @@ async def test_falling_register_never_moves_energy_backwards(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     """Replayed old samples and one-off glitches never lower the total_increasing sensor."""
     entry = mock_config_entry(

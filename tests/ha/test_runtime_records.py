@@ -13,8 +13,7 @@ import pytest
 from custom_components.ocpp_central.const import CONF_CHARGE_BOX_ID
 from custom_components.ocpp_central.runtime import OcppRuntime
 
-from .conftest import ConfigEntryFactory
-from .test_runtime import setup_entry, subentry_of
+from .conftest import ConfigEntryFactory, setup_entry, subentry_of
 
 
 async def test_records_by_both_keys_follow_add_rename_and_remove(

@@ -16,8 +16,7 @@ from pytest_homeassistant_custom_component.common import mock_restore_cache
 
 from custom_components.ocpp_central.solar import ChargingMode
 
-from .conftest import ConfigEntryFactory
-from .test_solar import CHARGER, SOLAR_OPTIONS, charging, grid, start_solar_harness
+from .conftest import CHARGER, SOLAR_OPTIONS, HarnessFactory, charging, grid
 
 UNIQUE_ID = f"{CHARGER}_charging_mode"
 RESTORED_ID = "select.cp_1_charging_mode"
@@ -28,11 +27,11 @@ def entity_id(hass: HomeAssistant) -> str | None:
 
 
 async def test_charging_mode_select(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
 ) -> None:
     grid(hass, 1000)  # importing: no surplus
-    harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
-    charging(harness)
+    harness = await make_harness([Platform.SELECT], charger=SOLAR_OPTIONS)
+    await charging(harness)
     select = entity_id(hass)
     assert select is not None
     state = hass.states.get(select)
@@ -61,10 +60,10 @@ async def test_charging_mode_select(
 
 
 async def test_mode_is_restored_after_a_restart(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+    hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
     mock_restore_cache(hass, [State(RESTORED_ID, "min_solar")])
-    harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    harness = await make_harness([Platform.SELECT], charger=SOLAR_OPTIONS)
     select = entity_id(hass)
     assert select == RESTORED_ID
     assert harness.control.mode is ChargingMode.MIN_SOLAR
@@ -72,19 +71,17 @@ async def test_mode_is_restored_after_a_restart(
 
 
 async def test_an_unknown_restored_state_keeps_the_default(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+    hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
     mock_restore_cache(hass, [State(RESTORED_ID, "turbo")])
-    harness = await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    harness = await make_harness([Platform.SELECT], charger=SOLAR_OPTIONS)
     assert harness.control.mode is ChargingMode.SOLAR
 
 
 async def test_select_appears_once_a_grid_sensor_is_configured(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+    hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
-    harness = await start_solar_harness(
-        hass, mock_config_entry, [Platform.SELECT], {"max_current": 16}
-    )
+    harness = await make_harness([Platform.SELECT], charger={"max_current": 16})
     assert entity_id(hass) is None
 
     harness.control.async_update_options(SOLAR_OPTIONS)
@@ -100,9 +97,9 @@ async def test_select_appears_once_a_grid_sensor_is_configured(
 
 
 async def test_select_available_while_the_charger_is_offline(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+    hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
-    await start_solar_harness(hass, mock_config_entry, [Platform.SELECT])
+    await make_harness([Platform.SELECT], charger=SOLAR_OPTIONS)
     select = entity_id(hass)
     assert select is not None
     assert hass.states.get(select).state == "solar"  # type: ignore[union-attr]

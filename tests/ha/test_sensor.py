@@ -12,12 +12,7 @@ import pytest
 from custom_components.ocpp_central.entity import OcppEntity
 from custom_components.ocpp_central.sensor import snake_case
 
-from .test_entities_snapshot import (  # make_harness: the fixture these tests use
-    CHARGER,
-    HarnessFactory,
-    make_harness_fixture,  # noqa: F401
-    ts,
-)
+from .conftest import CHARGER, HarnessFactory, ts
 
 ENERGY = "Energy.Active.Import.Register"
 
@@ -37,11 +32,12 @@ def test_snake_case(ocpp: str, state: str) -> None:
     assert snake_case(ocpp) == state
 
 
-@pytest.mark.freeze_time("2025-01-01T10:30:00+00:00")
+# The event loop keeps its own clock: the charger talks over a real socket.
+@pytest.mark.freeze_time("2025-01-01T10:30:00+00:00", real_asyncio=True)
 async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """Status, power, energy and session values follow a whole session on one connector."""
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     uid = f"{CHARGER}_1_"
     # A single-connector charger names its entities without a connector number.
@@ -51,8 +47,8 @@ async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) 
     assert h.state("sensor", uid + "connector_status") == "available"
     assert h.state("sensor", uid + "session_energy") == STATE_UNKNOWN
 
-    tx = h.start(1, "TAG-1", 10_000, when=ts(0))
-    h.status(1, "Charging")
+    tx = await h.start(1, "TAG-1", 10_000, when=ts(0))
+    await h.status(1, "Charging")
     await hass.async_block_till_done()
     assert h.state("sensor", uid + "connector_status") == "charging"
     assert h.state("sensor", uid + "id_tag") == "TAG-1"
@@ -60,7 +56,7 @@ async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) 
     assert h.state("sensor", uid + "session_energy") == "0.0"
 
     # Per-phase values only: power is their sum, current their maximum.
-    h.meter(
+    await h.meter(
         1,
         {
             ENERGY: 12_500,
@@ -82,8 +78,8 @@ async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) 
     assert h.state("sensor", uid + "session_energy") == "2.5"
     assert h.state("sensor", uid + "session_duration") == "30.0"  # minutes, frozen clock
 
-    h.stop(tx, 13_000, when=ts(20))
-    h.status(1, "Finishing")
+    await h.stop(tx, 13_000, when=ts(20))
+    await h.status(1, "Finishing")
     await hass.async_block_till_done()
     # The finished session keeps its final energy and duration; the tag is gone.
     assert h.state("sensor", uid + "session_energy") == "3.0"
@@ -99,8 +95,8 @@ async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) 
 async def test_writes_only_on_change(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """A MeterValues that repeats a value writes no state for it."""
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
-    h.meter(1, {"Power.Active.Import": 1000, "Current.Offered": 16})
+    await h.boot(connectors=1)
+    await h.meter(1, {"Power.Active.Import": 1000, "Current.Offered": 16})
     await hass.async_block_till_done()
     power = h.entity_id("sensor", f"{CHARGER}_1_power")
     offered = h.entity_id("sensor", f"{CHARGER}_1_current_offered")
@@ -112,10 +108,10 @@ async def test_writes_only_on_change(hass: HomeAssistant, make_harness: HarnessF
 
     hass.bus.async_listen("state_changed", count)
     for second in range(1, 6):
-        h.meter(1, {"Power.Active.Import": 1000, "Current.Offered": 16}, when=ts(1, second))
+        await h.meter(1, {"Power.Active.Import": 1000, "Current.Offered": 16}, when=ts(1, second))
     await hass.async_block_till_done()
     assert writes == []
-    h.meter(1, {"Power.Active.Import": 1500, "Current.Offered": 16}, when=ts(2))
+    await h.meter(1, {"Power.Active.Import": 1500, "Current.Offered": 16}, when=ts(2))
     await hass.async_block_till_done()
     assert writes == [power]
     assert offered not in writes
@@ -126,8 +122,8 @@ async def test_values_rounded_to_their_resolution(
 ) -> None:
     """Meter jitter below a quantity's resolution neither shows nor writes a state."""
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
-    tx = h.start(1, "TAG-1", 10_000, when=ts(0))
+    await h.boot(connectors=1)
+    tx = await h.start(1, "TAG-1", 10_000, when=ts(0))
     sample = {
         ENERGY: 12_345.4,
         "Power.Active.Import": 7360.45,
@@ -136,7 +132,7 @@ async def test_values_rounded_to_their_resolution(
         "SoC": 41.26,
         "Temperature": 31.04,
     }
-    h.meter(1, sample, when=ts(1), transaction_id=tx)
+    await h.meter(1, sample, when=ts(1), transaction_id=tx)
     await hass.async_block_till_done()
     uid = f"{CHARGER}_1_"
     shown = {
@@ -165,7 +161,7 @@ async def test_values_rounded_to_their_resolution(
         "SoC": 41.28,
         "Temperature": 30.99,
     }
-    h.meter(1, jitter, when=ts(1, 10), transaction_id=tx)
+    await h.meter(1, jitter, when=ts(1, 10), transaction_id=tx)
     await hass.async_block_till_done()
     assert [w for w in writes if "session_duration" not in w] == []
 
@@ -173,17 +169,17 @@ async def test_values_rounded_to_their_resolution(
 async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """A disconnected charger's values are unavailable, except those that stay meaningful."""
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
-    h.meter(1, {ENERGY: 5000, "Power.Active.Import": 1000})
-    h.send("Heartbeat", {})
+    await h.boot(connectors=1)
+    await h.meter(1, {ENERGY: 5000, "Power.Active.Import": 1000})
+    await h.send("Heartbeat", {})
     await hass.async_block_till_done()
-    h.disconnect()
+    await h.disconnect()
     await hass.async_block_till_done()
     assert h.state("sensor", f"{CHARGER}_1_power") == STATE_UNAVAILABLE
     assert h.state("sensor", f"{CHARGER}_1_connector_status") == STATE_UNAVAILABLE
     assert h.state("sensor", f"{CHARGER}_1_energy") == "5.0"
     assert h.state("sensor", f"{CHARGER}_last_heartbeat") not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
-    h.connect()
+    await h.connect()
     await hass.async_block_till_done()
     assert h.state("sensor", f"{CHARGER}_1_power") == "1.0"
 
@@ -195,21 +191,21 @@ async def test_register_never_goes_back(hass: HomeAssistant, make_harness: Harne
     statistics count only what the new meter counted.
     """
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     energy = f"{CHARGER}_1_energy"
-    h.meter(1, {ENERGY: 50_000}, when=ts(1))
+    await h.meter(1, {ENERGY: 50_000}, when=ts(1))
     await hass.async_block_till_done()
     assert h.state("sensor", energy) == "50.0"
-    h.meter(1, {ENERGY: 0}, when=ts(2))  # a glitch
+    await h.meter(1, {ENERGY: 0}, when=ts(2))  # a glitch
     await hass.async_block_till_done()
     assert h.state("sensor", energy) == "50.0"
-    h.meter(1, {ENERGY: 50_100}, when=ts(3))
+    await h.meter(1, {ENERGY: 50_100}, when=ts(3))
     await hass.async_block_till_done()
     assert h.state("sensor", energy) == "50.1"
-    h.meter(1, {ENERGY: 100}, when=ts(4))  # a new meter: held back once...
+    await h.meter(1, {ENERGY: 100}, when=ts(4))  # a new meter: held back once...
     await hass.async_block_till_done()
     assert h.state("sensor", energy) == "50.1"
-    h.meter(1, {ENERGY: 200}, when=ts(5))  # ...and confirmed by the next sample
+    await h.meter(1, {ENERGY: 200}, when=ts(5))  # ...and confirmed by the next sample
     await hass.async_block_till_done()
     assert h.state("sensor", energy) == "50.2"
 
@@ -218,9 +214,9 @@ async def test_per_phase_disabled_by_default(
     hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     # Per-phase sensors exist once their phase is reported.
-    h.meter(1, {"Current.Import@L1": 16, "Voltage@L2-N": 230, "Power.Active.Import@L3": 3680})
+    await h.meter(1, {"Current.Import@L1": 16, "Voltage@L2-N": 230, "Power.Active.Import@L3": 3680})
     await hass.async_block_till_done()
     registry = er.async_get(hass)
     for key in ("current_l1", "voltage_l2", "power_l3"):
@@ -243,8 +239,8 @@ async def test_second_connector_renames_disabled_sensors_too(
 ) -> None:
     """Connector 1's entities, disabled ones included, carry their number once 2 appears."""
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
-    h.meter(
+    await h.boot(connectors=1)
+    await h.meter(
         1,
         {
             "Current.Import@L1": 16,
@@ -254,7 +250,7 @@ async def test_second_connector_renames_disabled_sensors_too(
         },
     )
     await hass.async_block_till_done()
-    h.status(2, "Available")
+    await h.status(2, "Available")
     await hass.async_block_till_done()
     registry = er.async_get(hass)
     for key in ("power", "current_l1", "voltage_l1", "power_l1", "voltage_l3"):
@@ -268,14 +264,14 @@ async def test_charger_meter_appears_when_reported(
 ) -> None:
     """Charger-wide power and energy exist once the charger reports them on connector 0."""
     h = await make_harness([Platform.SENSOR])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     registry = er.async_get(hass)
     assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_power") is None
-    h.meter(0, {"Power.Active.Import": 900})
+    await h.meter(0, {"Power.Active.Import": 900})
     await hass.async_block_till_done()
     assert h.state("sensor", f"{CHARGER}_power") == "0.9"
     assert registry.async_get_entity_id("sensor", "ocpp_central", f"{CHARGER}_energy") is None
-    h.meter(0, {ENERGY: 4000})
+    await h.meter(0, {ENERGY: 4000})
     await hass.async_block_till_done()
     assert h.state("sensor", f"{CHARGER}_energy") == "4.0"

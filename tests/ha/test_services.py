@@ -12,14 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_central.const import DOMAIN
 
-from .conftest import ConfigEntryFactory
-from .test_runtime import (  # noqa: F401 (fixture)
-    ChargerFactory,
-    OcppTestCharger,
-    charger,
-    setup_entry,
-    wait_until,
-)
+from .conftest import ChargerFactory, ConfigEntryFactory, OcppTestCharger, setup_entry, wait_until
 
 PROFILE = {
     "chargingProfileId": 1,
@@ -111,7 +104,7 @@ CASES: list[tuple[str, dict[str, Any], str, str | None, dict[str, Any] | None]] 
 async def _online(
     hass: HomeAssistant,
     entry: MockConfigEntry,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
     port: int,
 ) -> tuple[OcppTestCharger, str]:
     runtime = await setup_entry(hass, entry)
@@ -133,7 +126,7 @@ async def test_command_accepted_and_refused(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
     case: tuple[str, dict[str, Any], str, str | None, dict[str, Any] | None],
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"])
@@ -159,7 +152,7 @@ async def test_data_returning_commands(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"])
     cp, device_id = await _online(hass, entry, charger, free_port)
@@ -205,7 +198,7 @@ async def test_offline_unknown_and_timeout(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1", "CP2"])
     cp, device_id = await _online(hass, entry, charger, free_port)
@@ -230,7 +223,7 @@ async def test_invalid_profile_rejected_by_schema(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(port=free_port, chargers=["CP1"])
     _cp, device_id = await _online(hass, entry, charger, free_port)

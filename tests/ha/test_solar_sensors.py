@@ -50,24 +50,22 @@ from custom_components.ocpp_central.solar import (
 )
 from custom_components.ocpp_central.solar_entity import ATTR_LAST_ERROR, ATTR_REASON
 
-from .conftest import ConfigEntryFactory, charger_subentry
-from .test_runtime import (  # noqa: F401 (fixture)
+from .conftest import (
+    CHARGER,
+    GRID,
+    SOLAR_OPTIONS,
     ChargerFactory,
+    ConfigEntryFactory,
+    Harness,
+    HarnessFactory,
     OcppTestCharger,
-    charger,
+    charger_subentry,
+    charging,
+    grid,
     ocpp_time,
     setup_entry,
     subentry_of,
     wait_until,
-)
-from .test_solar import (
-    CHARGER,
-    GRID,
-    SOLAR_OPTIONS,
-    SolarHarness,
-    charging,
-    grid,
-    start_solar_harness,
 )
 
 TARGET_ID = f"{CHARGER}_controller_target_current"
@@ -83,19 +81,20 @@ def sensor_state(hass: HomeAssistant, unique_id: str) -> State:
 
 
 async def start(
-    hass: HomeAssistant,
-    mock_config_entry: ConfigEntryFactory,
+    make_harness: HarnessFactory,
     options: dict[str, Any] | None = None,
-) -> SolarHarness:
-    return await start_solar_harness(hass, mock_config_entry, [Platform.SENSOR], options)
+) -> Harness:
+    return await make_harness(
+        [Platform.SENSOR], charger=SOLAR_OPTIONS if options is None else options
+    )
 
 
 async def test_sensors_show_the_controller_decision(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
 ) -> None:
     grid(hass, -2300)  # 2.3 kW exported
-    harness = await start(hass, mock_config_entry)
-    charging(harness)
+    harness = await start(make_harness)
+    await charging(harness)
 
     # No control step yet: nothing decided.
     target = sensor_state(hass, TARGET_ID)
@@ -120,7 +119,7 @@ async def test_sensors_show_the_controller_decision(
     assert state.attributes[ATTR_LAST_ERROR] is None
 
     # Import: the current steps down to the minimum for the stop delay.
-    harness.meter(1, {"Power.Active.Import": 2300})
+    await harness.meter(1, {"Power.Active.Import": 2300})
     grid(hass, 2000)
     await harness.tick(freezer)
     assert sensor_state(hass, TARGET_ID).state == "6.0"
@@ -129,12 +128,12 @@ async def test_sensors_show_the_controller_decision(
 
 
 async def test_a_refused_limit_shows_as_last_error(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
 ) -> None:
     grid(hass, -2300)
-    harness = await start(hass, mock_config_entry)
+    harness = await start(make_harness)
     harness.link.replies["SetChargingProfile"] = {"status": "Rejected"}
-    charging(harness)
+    await charging(harness)
 
     await harness.tick(freezer)
 
@@ -144,9 +143,9 @@ async def test_a_refused_limit_shows_as_last_error(
 
 
 async def test_sensors_appear_with_a_grid_sensor_and_go_unavailable_without(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
 ) -> None:
-    harness = await start(hass, mock_config_entry, {"max_current": 16})
+    harness = await start(make_harness, {"max_current": 16})
     registry = er.async_get(hass)
     assert registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, TARGET_ID) is None
 
@@ -162,15 +161,15 @@ async def test_sensors_appear_with_a_grid_sensor_and_go_unavailable_without(
 
 
 async def test_sensors_do_not_write_an_unchanged_decision(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
 ) -> None:
     grid(hass, -2300)
-    harness = await start(hass, mock_config_entry)
-    charging(harness)
+    harness = await start(make_harness)
+    await charging(harness)
     await harness.tick(freezer)
     written = sensor_state(hass, TARGET_ID).last_reported
 
-    harness.meter(1, {"Power.Active.Import": 2300})
+    await harness.meter(1, {"Power.Active.Import": 2300})
     grid(hass, 0)  # the car takes the surplus: same target, same state
     await harness.tick(freezer)
 
@@ -190,11 +189,11 @@ class HeldLimiter:
 
 
 async def test_the_decision_shows_while_the_limit_is_held_back(
-    hass: HomeAssistant, mock_config_entry: ConfigEntryFactory
+    hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
     grid(hass, -2300)
-    harness = await start(hass, mock_config_entry)
-    charging(harness)
+    harness = await start(make_harness)
+    await charging(harness)
     limiter = harness.control.limiter = HeldLimiter()
 
     step = asyncio.create_task(harness.control.async_run())
@@ -241,7 +240,7 @@ async def test_solar_charging_set_up_from_the_charger_settings(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
     free_port: int,
-    charger: ChargerFactory,  # noqa: F811
+    charger: ChargerFactory,
 ) -> None:
     entry = mock_config_entry(
         port=free_port, chargers=[charger_subentry(CHARGER, max_current=16)], id_tags=["TAG-1"]

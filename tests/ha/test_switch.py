@@ -15,11 +15,7 @@ from custom_components.ocpp_central.protocol.errors import (
     NotConnectedError,
 )
 
-from .test_entities_snapshot import (  # make_harness: the fixture these tests use
-    CHARGER,
-    HarnessFactory,
-    make_harness_fixture,  # noqa: F401
-)
+from .conftest import CHARGER, HarnessFactory
 
 
 async def _switch(hass: HomeAssistant, service: str, entity_id: str) -> None:
@@ -31,7 +27,7 @@ async def _switch(hass: HomeAssistant, service: str, entity_id: str) -> None:
 async def test_charging(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """Turning on asks for a remote start; the state follows the real transaction."""
     h = await make_harness([Platform.SWITCH])
-    h.boot(connectors=2)
+    await h.boot(connectors=2)
     await hass.async_block_till_done()
     charging = h.entity_id("switch", f"{CHARGER}_2_charging")
     await _switch(hass, SERVICE_TURN_ON, charging)
@@ -40,12 +36,12 @@ async def test_charging(hass: HomeAssistant, make_harness: HarnessFactory) -> No
         {"idTag": "HomeAssistant", "connectorId": 2},
     )
     assert h.state("switch", f"{CHARGER}_2_charging") == "off"  # not the last press
-    tx = h.start(2, "HomeAssistant", 0)
+    tx = await h.start(2, "HomeAssistant", 0)
     await hass.async_block_till_done()
     assert h.state("switch", f"{CHARGER}_2_charging") == "on"
     await _switch(hass, SERVICE_TURN_OFF, charging)
     assert h.link.calls[-1] == ("RemoteStopTransaction", {"transactionId": tx})
-    h.stop(tx, 100, "2025-01-01T11:00:00Z")
+    await h.stop(tx, 100, "2025-01-01T11:00:00Z")
     await hass.async_block_till_done()
     assert h.state("switch", f"{CHARGER}_2_charging") == "off"
     calls = len(h.link.calls)
@@ -68,7 +64,7 @@ async def test_charging_refused(
     key: str,
 ) -> None:
     h = await make_harness([Platform.SWITCH])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     h.link.replies["RemoteStartTransaction"] = reply
     with pytest.raises(HomeAssistantError) as err:
@@ -80,13 +76,13 @@ async def test_charging_refused(
 async def test_not_connected(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """Unavailable while offline; a command the connection cannot send is a translated error."""
     h = await make_harness([Platform.SWITCH])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     entity_id = h.entity_id("switch", f"{CHARGER}_1_available")
-    h.disconnect()
+    await h.disconnect()
     await hass.async_block_till_done()
     assert h.state("switch", f"{CHARGER}_1_available") == "unavailable"
-    h.connect()
+    await h.connect()
     await hass.async_block_till_done()
     h.link.replies["ChangeAvailability"] = NotConnectedError()
     with pytest.raises(HomeAssistantError) as err:
@@ -97,14 +93,14 @@ async def test_not_connected(hass: HomeAssistant, make_harness: HarnessFactory) 
 async def test_available(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """Availability sends ChangeAvailability; its state is the connector status."""
     h = await make_harness([Platform.SWITCH])
-    h.boot(connectors=1)
+    await h.boot(connectors=1)
     await hass.async_block_till_done()
     entity_id = h.entity_id("switch", f"{CHARGER}_1_available")
     assert h.state("switch", f"{CHARGER}_1_available") == "on"
     h.link.replies["ChangeAvailability"] = {"status": "Scheduled"}
     await _switch(hass, SERVICE_TURN_OFF, entity_id)
     assert h.link.calls[-1] == ("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
-    h.status(1, "Unavailable")
+    await h.status(1, "Unavailable")
     await hass.async_block_till_done()
     assert h.state("switch", f"{CHARGER}_1_available") == "off"
     h.link.replies["ChangeAvailability"] = {"status": "Rejected"}

@@ -15,7 +15,6 @@ transaction, never as a time; `scripts/bench` measures the full 2,000 in a separ
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import tracemalloc
 from typing import Any
@@ -25,12 +24,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 import orjson
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
 from custom_components.ocpp_central.const import DOMAIN
+from custom_components.ocpp_central.protocol.errors import CallErrorCode, CallErrorReceived
 
-from .conftest import ConfigEntryFactory
-from .test_runtime import setup_entry
+from .conftest import ConfigEntryFactory, LoopbackCharger, setup_entry
 
 WARM_UP = 20
 MEASURED = 200
@@ -45,39 +43,20 @@ CONNECTORS = 2
 OURS = (tracemalloc.Filter(inclusive=True, filename_pattern="*/ocpp_central/*"),)
 
 
-class RawCharger:
-    """Sends CALLs and waits for each reply; our own CALLs to it are refused (NotSupported)."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.sent = 0
-
-    async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
-        self.sent += 1
-        message_id = f"m{self.sent}"
-        await self.ws.send(json.dumps([2, message_id, action, payload]))
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame[0] == 2:
-                await self.ws.send(json.dumps([4, frame[1], "NotSupported", "", {}]))
-            elif frame[1] == message_id:
-                return list(frame)
-
-    async def starts(self, first: int, count: int) -> None:
-        """`count` StartTransactions, alternating over the connectors, never a stop."""
-        for n in range(first, first + count):
-            seconds = 10 * n
-            reply = await self.call(
-                "StartTransaction",
-                {
-                    "connectorId": 1 + n % CONNECTORS,
-                    "idTag": "HOSTILE",
-                    "meterStart": 1000 + 10 * n,
-                    "timestamp": f"2026-11-21T{10 + seconds // 3600:02d}:"
-                    f"{seconds // 60 % 60:02d}:{seconds % 60:02d}Z",
-                },
-            )
-            assert reply[0] == 3, reply
+async def starts(charger: LoopbackCharger, first: int, count: int) -> None:
+    """`count` StartTransactions, alternating over the connectors, never a stop."""
+    for n in range(first, first + count):
+        seconds = 10 * n
+        await charger.call(
+            "StartTransaction",
+            {
+                "connectorId": 1 + n % CONNECTORS,
+                "idTag": "HOSTILE",
+                "meterStart": 1000 + 10 * n,
+                "timestamp": f"2026-11-21T{10 + seconds // 3600:02d}:"
+                f"{seconds // 60 % 60:02d}:{seconds % 60:02d}Z",
+            },
+        )
 
 
 async def test_starts_without_stops_are_bounded(
@@ -104,16 +83,16 @@ async def test_starts_without_stops_are_bounded(
     with patch("homeassistant.helpers.storage.Store._async_write_data", write):
         entry = mock_config_entry(port=free_port, chargers=["CP1"])
         runtime = await setup_entry(hass, entry)
-        async with connect(
-            f"ws://127.0.0.1:{free_port}/ocpp/CP1",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        ) as ws:
-            charger = RawCharger(ws)
+        charger = LoopbackCharger(free_port, "CP1")
+        # Our own CALLs are refused: the charger only starts transactions.
+        charger.fallback = CallErrorReceived(CallErrorCode.NOT_SUPPORTED)
+        await charger.connect()
+        try:
             boot = await charger.call(
                 "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
             )
-            assert boot[2]["status"] == "Accepted"
-            await charger.starts(0, WARM_UP)
+            assert boot["status"] == "Accepted"
+            await starts(charger, 0, WARM_UP)
             await hass.async_block_till_done()
             gc.collect()
             largest_write = max(writes)
@@ -122,13 +101,15 @@ async def test_starts_without_stops_are_bounded(
             tracemalloc.start()
             try:
                 before = tracemalloc.take_snapshot().filter_traces(OURS)
-                await charger.starts(WARM_UP, MEASURED)
+                await starts(charger, WARM_UP, MEASURED)
                 await hass.async_block_till_done()
                 gc.collect()
                 after = tracemalloc.take_snapshot().filter_traces(OURS)
             finally:
                 tracemalloc.stop()
             grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+        finally:
+            await charger.close()
 
     assert grown < MEASURED * BYTES_PER_TRANSACTION, f"{grown} bytes"
     # Every start was written at once, and no write grew with the transactions seen.

@@ -35,14 +35,11 @@ from homeassistant.util.yaml import load_yaml_dict
 import pytest
 
 import custom_components.ocpp_central as integration
-from custom_components.ocpp_central.entity import (
-    Charger,
-    OcppEntity,
-    OcppEntityDescription,
-    OcppEntityEntry,
-    OcppSession,
-)
-from custom_components.ocpp_central.protocol.state import ChargerState
+from custom_components.ocpp_central.entity import Charger, OcppEntity, OcppEntityDescription
+from custom_components.ocpp_central.protocol.config import ChargerConfig
+from custom_components.ocpp_central.protocol.hooks import MemoryHooks
+from custom_components.ocpp_central.protocol.session import ChargerSession
+from custom_components.ocpp_central.runtime import OcppConfigEntry
 
 PACKAGE = Path(integration.__file__).parent
 STRINGS = PACKAGE / "strings.json"
@@ -196,18 +193,13 @@ def _descriptions() -> list[EntityDescription]:
 
 def _charger() -> Charger:
     """A charger with one connector, enough to build an entity and read how it is named."""
-    state = ChargerState("CP_1")
-    state.connector(1)
+    session = ChargerSession(ChargerConfig(charge_box_id="CP_1"), MemoryHooks())
+    session.state.connector(1)
     subentry = ConfigSubentry(
         data=MappingProxyType({}), subentry_type="charger", title="CP_1", unique_id="CP_1"
     )
-
-    @dataclass
-    class Session:
-        state: ChargerState
-
-    # Naming reads only the state and the subentry; no command is sent.
-    return Charger(cast(OcppEntityEntry, None), subentry, cast(OcppSession, Session(state)))
+    # Naming reads only the state and the subentry: no entry is needed, no command is sent.
+    return Charger(cast(OcppConfigEntry, None), subentry, session)
 
 
 def _entity_keys(description: EntityDescription) -> Iterator[DescribedEntity]:

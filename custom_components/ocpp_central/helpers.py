@@ -1,0 +1,56 @@
+"""What entities and services share: how a charger's failure becomes the error a user sees.
+
+A command that cannot reach the charger (not connected, no answer in time, a CallError) or
+that the charger refuses (a status outside the accepted ones, OCPP 1.6 section 7) raises a
+translated `HomeAssistantError`; everything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Collection
+
+from homeassistant.exceptions import HomeAssistantError
+
+from .const import DOMAIN
+from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
+
+# Statuses of a command's response that mean it was done (OCPP 1.6 section 7).
+ACCEPTED: Collection[str] = ("Accepted",)
+
+
+def command_error(action: str, err: Exception) -> HomeAssistantError:
+    """Turn a failed command into the translated error shown to the user."""
+    if isinstance(err, NotConnectedError):
+        key, placeholders = "not_connected", {"action": action}
+    elif isinstance(err, CallTimeoutError):
+        key, placeholders = "timeout", {"action": action}
+    elif isinstance(err, CallErrorReceived):
+        key = "call_error"
+        placeholders = {"action": action, "code": str(err.code), "description": err.description}
+    else:
+        raise TypeError(f"not a command error: {err!r}")
+    return HomeAssistantError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+async def run_command[T](action: str, command: Awaitable[T]) -> T:
+    """Await `command`, raising the translated error when the charger cannot be reached."""
+    try:
+        return await command
+    except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+        raise command_error(action, err) from err
+
+
+async def send_command(
+    action: str, command: Awaitable[str], accepted: Collection[str] = ACCEPTED
+) -> str:
+    """Run `command`; a status outside `accepted` raises the translated `refused` error."""
+    status = await run_command(action, command)
+    if status not in accepted:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="refused",
+            translation_placeholders={"action": action, "status": status},
+        )
+    return status
