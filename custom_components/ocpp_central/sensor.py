@@ -174,17 +174,6 @@ def _total_or_phases(
     return value
 
 
-# Decimal places worth keeping, per quantity in its base unit (W, A, V, Wh, %, Celsius).
-# Finer digits are meter jitter: each change would be a state write and a recorder row.
-RESOLUTION: dict[SensorDeviceClass, int] = {
-    SensorDeviceClass.POWER: 0,
-    SensorDeviceClass.CURRENT: 2,
-    SensorDeviceClass.VOLTAGE: 1,
-    SensorDeviceClass.ENERGY: 0,
-    SensorDeviceClass.BATTERY: 1,
-    SensorDeviceClass.TEMPERATURE: 1,
-}
-ENERGY_DIGITS = RESOLUTION[SensorDeviceClass.ENERGY]
 # How a quantity is shown: the unit suggested to Home Assistant (None: its own) and the
 # decimals. One look across the device page: "11.04 kW", "16.0 A", "230 V", "12.35 kWh".
 DISPLAY: dict[SensorDeviceClass, tuple[str | None, int]] = {
@@ -195,6 +184,22 @@ DISPLAY: dict[SensorDeviceClass, tuple[str | None, int]] = {
     SensorDeviceClass.BATTERY: (None, 0),
     SensorDeviceClass.TEMPERATURE: (None, 1),
 }
+# Decimal places kept of a value in its base unit (W, A, V, Wh, %, Celsius): what is shown,
+# so a state is written (and recorded) only when the displayed value changes; finer digits
+# are meter jitter. 10 W for power shown in kW with 2 decimals. Energy keeps whole Wh: its
+# statistics add up the register, and it moves every sample while a car charges anyway.
+RESOLUTION: dict[SensorDeviceClass, int] = {
+    SensorDeviceClass.POWER: DISPLAY[SensorDeviceClass.POWER][1] - 3,
+    SensorDeviceClass.CURRENT: DISPLAY[SensorDeviceClass.CURRENT][1],
+    SensorDeviceClass.VOLTAGE: DISPLAY[SensorDeviceClass.VOLTAGE][1],
+    SensorDeviceClass.ENERGY: 0,
+    SensorDeviceClass.BATTERY: DISPLAY[SensorDeviceClass.BATTERY][1],
+    SensorDeviceClass.TEMPERATURE: DISPLAY[SensorDeviceClass.TEMPERATURE][1],
+}
+ENERGY_DIGITS = RESOLUTION[SensorDeviceClass.ENERGY]
+# A session's duration is shown in whole minutes: written once a minute, not with every
+# meter sample (it was a sixth of all the recorder's rows at a 10 s meter interval).
+DURATION_STEP = 60
 
 
 def _rounded(
@@ -218,8 +223,10 @@ def _running(connector: ConnectorState) -> Transaction | None:
 def _session_duration(tx: Transaction) -> float:
     # Recomputed on each notification (every meter sample) while the session runs:
     # entities never poll.
-    end = tx.stop_time or dt_util.utcnow()
-    return max(0.0, round((end - tx.start_time).total_seconds()))
+    if tx.stop_time is not None:  # the final figure, to the second
+        return max(0.0, round((tx.stop_time - tx.start_time).total_seconds()))
+    seconds = max(0.0, (dt_util.utcnow() - tx.start_time).total_seconds())
+    return float(seconds // DURATION_STEP * DURATION_STEP)
 
 
 @dataclass(frozen=True, kw_only=True)

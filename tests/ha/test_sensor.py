@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
@@ -137,9 +138,9 @@ async def test_values_rounded_to_their_resolution(
     uid = f"{CHARGER}_1_"
     shown = {
         "power": "7.36",  # kW
-        "current": "15.99",
-        "voltage": "229.9",
-        "soc": "41.3",
+        "current": "16.0",
+        "voltage": "230.0",
+        "soc": "41.0",
         "temperature": "31.0",
         "energy": "12.345",  # kWh of a register in whole Wh
         "session_energy": "2.345",
@@ -164,6 +165,32 @@ async def test_values_rounded_to_their_resolution(
     await h.meter(1, jitter, when=ts(1, 10), transaction_id=tx)
     await hass.async_block_till_done()
     assert [w for w in writes if "session_duration" not in w] == []
+
+
+async def test_session_duration_written_once_a_minute(
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
+) -> None:
+    """The duration is shown in whole minutes: meter samples within a minute write nothing."""
+    h = await make_harness([Platform.SENSOR])
+    await h.boot(connectors=1)
+    freezer.move_to(ts(0).replace("Z", "+00:00"))
+    tx = await h.start(1, "TAG-1", 10_000, when=ts(0))
+    uid = f"{CHARGER}_1_session_duration"
+    writes: list[str] = []
+
+    @callback
+    def count(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"].endswith("session_duration"):
+            writes.append(event.data["new_state"].state)
+
+    hass.bus.async_listen("state_changed", count)
+    for minute, second in ((0, 10), (0, 20), (0, 30), (0, 40), (0, 50), (1, 10)):
+        freezer.move_to(ts(minute, second).replace("Z", "+00:00"))
+        energy = 10_000 + 60 * minute + second
+        await h.meter(1, {ENERGY: energy}, when=ts(minute, second), transaction_id=tx)
+        await hass.async_block_till_done()
+    assert writes == ["1.0"]  # minutes: once, when the first minute was full
+    assert h.state("sensor", uid) == "1.0"
 
 
 async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
