@@ -214,12 +214,6 @@ def _rounded(
     return value
 
 
-def _running(connector: ConnectorState) -> Transaction | None:
-    """The connector's transaction while it runs (the session may keep a stopped one)."""
-    tx = connector.transaction
-    return tx if tx is not None and tx.stop_time is None else None
-
-
 def _session_duration(tx: Transaction) -> float:
     # Recomputed on each notification (every meter sample) while the session runs:
     # entities never poll.
@@ -446,7 +440,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         translation_key="transaction_id",
         fields=(TRANSACTION,),
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda _s, c: None if (tx := _running(c)) is None else tx.transaction_id,
+        value_fn=lambda _s, c: None if (tx := c.running_transaction) is None else tx.transaction_id,
     ),
     *_per_phase(),
     OcppSensorEntityDescription(
@@ -563,7 +557,7 @@ class OcppIdTagSensor(OcppSensor):
     @override
     def _read(self) -> tuple[str | None, str | None]:
         """The tag's name and the raw tag."""
-        tx = _running(self.connector)
+        tx = self.connector.running_transaction
         id_tag = None if tx is None else tx.id_tag
         name = None if id_tag is None else tag_title(self._charger.entry, id_tag)
         return name, id_tag

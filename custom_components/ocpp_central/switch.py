@@ -50,8 +50,7 @@ class OcppSwitchEntityDescription(OcppEntityDescription, SwitchEntityDescription
 def _charging(_state: ChargerState, connector: ConnectorState) -> bool:
     # The real transaction, not the last press: a remote start only lets the
     # driver start (sections 5.11, 5.12); charging starts with StartTransaction.
-    tx = connector.transaction
-    return tx is not None and tx.stop_time is None
+    return connector.running_transaction is not None
 
 
 async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -> None:
@@ -70,7 +69,7 @@ async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -
                 "remote_start",
                 session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id, profile),
             )
-    elif (tx := connector.transaction) is not None and tx.stop_time is None:
+    elif (tx := connector.running_transaction) is not None:
         await send_command("remote_stop", session.remote_stop(tx.transaction_id))
 
 
@@ -186,7 +185,7 @@ class ChargingSwitch(OcppSwitch):
         ):
             self._start_pending = None
             self._stop_on_start = False
-        if (tx := connector.transaction) is not None and tx.stop_time is None:
+        if (tx := connector.running_transaction) is not None:
             self._start_pending = None
             if self._stop_on_start and tx.id_tag == DEFAULT_REMOTE_ID_TAG:
                 # Once the StartTransaction.conf has told the charger the id to stop.

@@ -291,3 +291,35 @@ def test_hold_never_lowers_and_keeps_the_offset() -> None:
     assert fresh.hold(700)
     assert fresh.update(800, T0)
     assert fresh.value == 800
+
+
+async def test_available_after_a_lost_stop_ends_the_session_shown(
+    make_central: CentralFactory,
+) -> None:
+    """A charger that rebooted mid-session and lost its StopTransaction reports Available.
+
+    OCPP 1.6 section 7.7: Available is the state of a connector free for a new user, so the
+    transaction no longer runs: live values end and it is no longer the running one (the
+    charging switch turns off), while it stays open for a StopTransaction still queued in
+    the charger (section 4.10), which then closes it as usual.
+    """
+    session, hooks, central = await start(make_central)
+    async with ocpp_client(central, CBID) as charger:
+        tx = await begin(charger)
+        await status(charger, "Charging")
+        await meter(charger, 10, CHARGING, transaction_id=tx)
+        connector = session.state.connectors[1]
+        assert connector.running_transaction is not None
+        # The status comes without a timestamp (time of receipt): the order of arrival
+        # decides, whatever the charger's clock says of the start.
+        await status(charger, "Available")
+        assert connector.running_transaction is None
+        assert connector.transaction is not None  # still open for its StopTransaction
+        assert_session_ended(connector)
+        # The queued StopTransaction still closes it, with its energy.
+        await send(
+            charger,
+            call.StopTransaction(meter_stop=5200, timestamp=ts(12), transaction_id=tx),
+        )
+        assert connector.transaction is None
+        assert hooks.stopped[-1][1].energy == 1200

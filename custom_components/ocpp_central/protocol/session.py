@@ -55,6 +55,7 @@ from .state import (
     CONNECTED,
     CONNECTORS,
     DIAGNOSTICS_STATUS,
+    ENDED_STATUSES,
     EPOCH,
     FIRMWARE_STATUS,
     HEARTBEAT,
@@ -129,18 +130,6 @@ MAX_SUPERSEDED_REMEMBERED: Final = 32
 TAG_WINDOW: Final = 300.0
 # Tags remembered per charger for that (a charger cannot have more drivers at once).
 MAX_RECENT_TAGS: Final = 16
-# ChargePointStatus values (section 7.7) a connector reports only once its transaction
-# ended: reported after a transaction's start, they show it is a leftover whose
-# StopTransaction was lost. Faulted and the suspended states may come mid-transaction;
-# Preparing may follow a StartTransaction sent before the cable was plugged in.
-_ENDED_STATUSES: Final = frozenset(
-    {
-        ChargePointStatus.available,
-        ChargePointStatus.finishing,
-        ChargePointStatus.reserved,
-        ChargePointStatus.unavailable,
-    }
-)
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
@@ -637,6 +626,7 @@ class ChargerSession:
             connector.vendor_id,
             connector.vendor_error_code,
         )
+        running = connector.running_transaction
         if reported != known:
             (
                 connector.status,
@@ -646,6 +636,11 @@ class ChargerSession:
                 connector.vendor_error_code,
             ) = reported
             changed.add((connector_id, STATUS))
+        if running is not None and payload["status"] in ENDED_STATUSES:
+            # The connector says the transaction ended: shown as not running from now on;
+            # it stays open for its StopTransaction.
+            running.ended_by_status = True
+            changed.add((connector_id, TRANSACTION))
         if (
             payload["status"] in _IDLE
             and connector.running_transaction is None
@@ -840,11 +835,9 @@ class ChargerSession:
         )
 
     def _may_run(self, tx: Transaction) -> bool:
-        """False when the connector reported, after `tx` started, a status only an idle one has."""
+        """Whether `tx` still runs on its connector (`ConnectorState.running_transaction`)."""
         connector = self.state.connectors.get(tx.connector_id)
-        if connector is None or connector.status not in _ENDED_STATUSES:
-            return True
-        return connector.status_time is None or connector.status_time <= tx.start_time
+        return connector is None or connector.running_transaction is tx
 
     def _supersede(self, connector: ConnectorState, changed: set[StateKey]) -> None:
         """Close the connector's open transaction: a new one starts there without its stop.

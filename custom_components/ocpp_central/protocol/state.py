@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from .register import EnergyRegister
-from .vocabulary import ReadingContext, UnitOfMeasure
+from .vocabulary import ChargePointStatus, ReadingContext, UnitOfMeasure
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,6 +95,10 @@ class Transaction:
     stop_time: datetime | None = None
     stop_reason: str | None = None
     meter_offset: float = 0.0
+    # The connector reported a status in ENDED_STATUSES after this transaction started (in
+    # the order messages arrived, not by timestamps: charger clocks drift): it no longer
+    # runs, though its StopTransaction may still come.
+    ended_by_status: bool = field(default=False, compare=False)
     _register: EnergyRegister | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -117,6 +121,21 @@ class Transaction:
         self.meter_last, self.last_update = register.value, register.timestamp
         self.meter_offset = register.offset
         return True
+
+
+# ChargePointStatus values (OCPP 1.6 section 7.7) a connector reports only once its
+# transaction ended: reported after a transaction's start, they show the transaction no
+# longer runs, whether or not its StopTransaction came (a charger that rebooted and lost it,
+# or one that sends it later from its queue). Faulted and the suspended states may come
+# mid-transaction; Preparing may follow a StartTransaction sent before the cable was plugged;
+# Finishing usually comes before the StopTransaction of a session that ends normally.
+ENDED_STATUSES: frozenset[str] = frozenset(
+    {
+        ChargePointStatus.available,
+        ChargePointStatus.reserved,
+        ChargePointStatus.unavailable,
+    }
+)
 
 
 @dataclass(slots=True)
@@ -145,11 +164,14 @@ class ConnectorState:
         """The transaction running on this connector; None when none runs.
 
         The one rule for it: a transaction runs from its StartTransaction until it has a
-        stop time (its StopTransaction, or the start that superseded it); the session
-        clears `transaction` then, so a stopped one is never shown as running.
+        stop time (its StopTransaction, or the start that superseded it; the session clears
+        `transaction` then), or until the connector reports, after the start, a status in
+        ENDED_STATUSES. The transaction stays open for its StopTransaction meanwhile.
         """
         tx = self.transaction
-        return tx if tx is not None and tx.stop_time is None else None
+        if tx is None or tx.stop_time is not None or tx.ended_by_status:
+            return None
+        return tx
 
     def reading(self, key: str) -> float | None:
         """Return the latest value for `key`, or None when the charger never sent it."""
