@@ -1,6 +1,7 @@
 """What entities and services share: how a charger's failure becomes the error a user sees.
 
-A command that cannot reach the charger (not connected, no answer in time, a CallError) or
+A command that cannot reach the charger (not connected, no answer in time, a CallError, a
+message that breaks the OCPP 1.6 schema) or
 that the charger refuses (a status outside the accepted ones, OCPP 1.6 section 7) raises a
 translated `HomeAssistantError`; everything else is a bug and propagates.
 """
@@ -12,7 +13,12 @@ from collections.abc import Awaitable, Collection
 from homeassistant.exceptions import HomeAssistantError
 
 from .const import DOMAIN
-from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
+from .protocol.errors import (
+    CallErrorReceived,
+    CallTimeoutError,
+    NotConnectedError,
+    ValidationFailed,
+)
 
 # Statuses of a command's response that mean it was done (OCPP 1.6 section 7).
 ACCEPTED: Collection[str] = ("Accepted",)
@@ -24,6 +30,9 @@ def command_error(action: str, err: Exception) -> HomeAssistantError:
         key, placeholders = "not_connected", {"action": action}
     elif isinstance(err, CallTimeoutError):
         key, placeholders = "timeout", {"action": action}
+    elif isinstance(err, ValidationFailed):
+        # Ours broke the schema (e.g. a charging profile given to an action) or the answer did.
+        key, placeholders = "invalid_message", {"action": action, "description": err.description}
     elif isinstance(err, CallErrorReceived):
         key = "call_error"
         placeholders = {"action": action, "code": str(err.code), "description": err.description}
@@ -38,7 +47,7 @@ async def run_command[T](action: str, command: Awaitable[T]) -> T:
     """Await `command`, raising the translated error when the charger cannot be reached."""
     try:
         return await command
-    except (NotConnectedError, CallTimeoutError, CallErrorReceived) as err:
+    except (NotConnectedError, CallTimeoutError, CallErrorReceived, ValidationFailed) as err:
         raise command_error(action, err) from err
 
 

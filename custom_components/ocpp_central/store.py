@@ -364,11 +364,14 @@ class OcppStore:
         return {} if charger is None else dict(charger.limits)
 
     def set_limit(self, charge_box_id: str, connector_id: int, amps: float) -> None:
-        """Remember a limit the charger accepted (written within a short delay)."""
+        """Remember a limit the charger accepted, at once: after a crash it is sent again.
+
+        Limits change at most once per control period of a charger, not with each message.
+        """
         limits = self._charger(charge_box_id).limits
         if limits.get(connector_id) != amps:
             limits[connector_id] = amps
-            self._save_later()
+            self._save_soon()
 
     # --- chargers ---
 

@@ -387,3 +387,31 @@ async def test_remote_start_action_with_a_charging_profile(
                 blocking=True,
                 return_response=True,
             )
+
+
+async def test_remote_start_with_a_profile_that_breaks_the_schema(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    profile_charger: ProfileChargerFactory,
+) -> None:
+    """A profile that is no valid ChargingProfile (section 7.8) is refused with a translated
+    error before anything reaches the charger, not with a traceback."""
+    from homeassistant.exceptions import HomeAssistantError
+
+    entry, _runtime = await start(hass, mock_config_entry, free_port)
+    cp = await profile_charger(free_port)
+    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+    assert device is not None
+    wrong = {**TX_PROFILE, "chargingSchedule": {**TX_PROFILE["chargingSchedule"]}}
+    wrong["chargingSchedule"]["chargingRateUnit"] = "X"
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            DOMAIN,
+            "remote_start",
+            {"device_id": device.id, "connector_id": 1, "charging_profile": wrong},
+            blocking=True,
+            return_response=True,
+        )
+    assert raised.value.translation_key == "invalid_message"
+    assert sent(cp, "RemoteStartTransaction") == []

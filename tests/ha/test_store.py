@@ -227,3 +227,14 @@ async def test_remove(hass: HomeAssistant, hass_storage: dict[str, Any]) -> None
     assert KEY in hass_storage
     await store.async_remove()
     assert KEY not in hass_storage
+
+
+async def test_a_limit_is_written_at_once(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """A limit the charger accepted survives a crash a second later: it is not held back
+    with the meter progress (the limit is sent again after a restart)."""
+    store = await _fresh(hass)
+    store.set_limit("CP1", 1, 0.0)  # paused
+    await hass.async_block_till_done()
+    assert hass_storage[KEY]["data"]["chargers"]["CP1"]["limits"] == {"1": 0.0}

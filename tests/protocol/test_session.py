@@ -1453,3 +1453,29 @@ async def test_a_rejected_charger_is_left_alone() -> None:
     session.update_config(ChargerConfig(charge_box_id=CBID, heartbeat_interval=10))
     await settle()
     assert connection.sent == []  # section 4.2: the Central System initiates nothing
+
+
+async def test_a_triggered_boot_is_followed_by_the_state_it_does_not_bring() -> None:
+    """A boot we asked for (TriggerMessage, section 5.17) is no reboot: the charger sends no
+    StatusNotification of its own, so once the boot is answered we ask for the status and
+    meter values (a Home Assistant restart must not leave the status unknown)."""
+    session = make_session()
+    session.resync_delay = 0
+    connection = FakeConnection({"GetConfiguration": configuration({"NumberOfConnectors": "1"})})
+    session.connection_made(connection)
+    await settle()
+    assert connection.sent == [("TriggerMessage", {"requestedMessage": "BootNotification"})]
+    handle(session, "BootNotification", boot_payload())
+    await settle()
+    assert connection.sent[1:3] == [
+        ("TriggerMessage", {"requestedMessage": "StatusNotification"}),
+        ("TriggerMessage", {"requestedMessage": "MeterValues"}),
+    ]
+    assert ("GetConfiguration", {}) in connection.sent
+    # A boot of the charger's own (a reboot) brings its statuses: nothing is triggered.
+    again = FakeConnection({"GetConfiguration": configuration({"NumberOfConnectors": "1"})})
+    session.resync_delay = 3600
+    session.connection_made(again)
+    handle(session, "BootNotification", boot_payload())
+    await settle()
+    assert not [c for c in again.sent if c[0] == "TriggerMessage"]

@@ -241,6 +241,7 @@ class ChargerSession:
         self._remote_started = _RecentTags(tag_window)
         self._connection: SessionConnection | None = None
         self._booted = False  # a BootNotification arrived on the current connection
+        self._boot_triggered = False  # we asked for that boot (TriggerMessage)
         self.setup_retry = SetupRetry(config.charge_box_id)
         # Actions a charger in Pending may send because we triggered them (section 4.2).
         self._triggered: set[str] = set()
@@ -335,6 +336,7 @@ class ChargerSession:
         self._cancel_tasks()
         self._connection = connection
         self._booted = False
+        self._boot_triggered = False
         self.state.connected = True
         self.state.ready = False  # not before its boot is answered or the resync is done
         self.state.notify((CONNECTED, READY))
@@ -954,7 +956,23 @@ class ChargerSession:
     async def _boot_answered(self) -> None:
         """Section 4.2: the Accepted boot was answered; now we may talk to the charger."""
         self._set_ready()
+        triggered, self._boot_triggered = self._boot_triggered, False
+        if triggered:
+            # We asked for this boot (a reconnect without reboot): the charger did not
+            # restart, so it sends no status of its own; ask for what a user sees.
+            await self._trigger_state()
         await self._synchronise()
+
+    async def _trigger_state(self) -> None:
+        """TriggerMessage StatusNotification, then MeterValues, for every known connector."""
+        targets: list[int | None] = list(self.state.connector_ids) or [None]
+        for message in (MessageTrigger.status_notification, MessageTrigger.meter_values):
+            for connector_id in targets:
+                await self._try(
+                    Action.trigger_message,
+                    _trigger_payload(message, connector_id),
+                    f"TriggerMessage {message}",
+                )
 
     async def _resync_unless_booted(self, connection: SessionConnection) -> None:
         """OCPP-J section 5.4: a reconnect without reboot brings no BootNotification.
@@ -973,15 +991,11 @@ class ChargerSession:
                 Action.trigger_message, {"requestedMessage": MessageTrigger.boot_notification}
             )
             if reply is not None and succeeded(Action.trigger_message, reply.get("status")):
-                return  # the boot brings status, meter values and configuration
-        targets: list[int | None] = list(self.state.connector_ids) or [None]
-        for message in (MessageTrigger.status_notification, MessageTrigger.meter_values):
-            for connector_id in targets:
-                await self._try(
-                    Action.trigger_message,
-                    _trigger_payload(message, connector_id),
-                    f"TriggerMessage {message}",
-                )
+                # The boot brings the configuration; a triggered one is no reboot, so it
+                # brings no StatusNotification (section 5.17): asked for once it is answered.
+                self._boot_triggered = True
+                return
+        await self._trigger_state()
         if self._boot_seen():
             return  # it booted meanwhile: that boot makes it ready (or not)
         self._set_ready()
