@@ -323,3 +323,19 @@ async def test_available_after_a_lost_stop_ends_the_session_shown(
         )
         assert connector.transaction is None
         assert hooks.stopped[-1][1].energy == 1200
+
+
+async def test_charging_after_an_idle_status_runs_the_transaction_again(
+    make_central: CentralFactory,
+) -> None:
+    """Firmware that reports Available mid-session and then Charging: the order of the
+    statuses decides, so the transaction runs again with its next Charging."""
+    session, _, central = await start(make_central)
+    async with ocpp_client(central, CBID) as charger:
+        tx = await begin(charger)
+        connector = session.state.connectors[1]
+        await status(charger, "Available")
+        assert connector.running_transaction is None
+        await status(charger, "Charging")
+        assert connector.running_transaction is not None
+        assert connector.running_transaction.transaction_id == tx

@@ -130,6 +130,14 @@ MAX_SUPERSEDED_REMEMBERED: Final = 32
 TAG_WINDOW: Final = 300.0
 # Tags remembered per charger for that (a charger cannot have more drivers at once).
 MAX_RECENT_TAGS: Final = 16
+# ChargePointStatus values (section 7.7) only a connector with a running transaction reports.
+_RUNNING_STATUSES: Final = frozenset(
+    {
+        ChargePointStatus.charging,
+        ChargePointStatus.suspended_ev,
+        ChargePointStatus.suspended_evse,
+    }
+)
 # Connector ids we accept (section 3.8 numbers them 1..n without gaps). A bound keeps a
 # misbehaving charger from creating thousands of connectors, each a set of entities.
 MAX_CONNECTOR_ID: Final = 128
@@ -629,6 +637,7 @@ class ChargerSession:
             connector.vendor_error_code,
         )
         running = connector.running_transaction
+        open_tx = connector.transaction
         if reported != known:
             (
                 connector.status,
@@ -638,11 +647,16 @@ class ChargerSession:
                 connector.vendor_error_code,
             ) = reported
             changed.add((connector_id, STATUS))
-        if running is not None and payload["status"] in ENDED_STATUSES:
-            # The connector says the transaction ended: shown as not running from now on;
-            # it stays open for its StopTransaction.
-            running.ended_by_status = True
-            changed.add((connector_id, TRANSACTION))
+        if open_tx is not None and open_tx.stop_time is None:
+            # The connector says whether its transaction runs: one that ended (a lost
+            # StopTransaction) stays open for a StopTransaction still queued; firmware that
+            # reports an idle status mid-session and then charges again is followed too.
+            if payload["status"] in ENDED_STATUSES:
+                open_tx.ended_by_status = True
+            elif payload["status"] in _RUNNING_STATUSES:
+                open_tx.ended_by_status = False
+            if (connector.running_transaction is None) != (running is None):
+                changed.add((connector_id, TRANSACTION))
         if (
             payload["status"] in _IDLE
             and connector.running_transaction is None
