@@ -71,11 +71,12 @@ async def test_session_end_without_final_sample(
         suppress=False,
     )
     await hass.async_block_till_done()
-    # Idle and never reported a reading: power is 0, not unknown (and nothing else is made
-    # up: the session's connector holds no other reading).
+    # Idle and never reported a reading: power and current are 0, not unknown (and nothing
+    # else is made up: the session's connector holds no other reading).
     assert shown(hass, "power") == "0.0"
+    assert shown(hass, "current") == "0.0"
     connector = entry.runtime_data.central.sessions["CP1"].state.connectors[1]
-    assert list(connector.readings) == ["Power.Active.Import"]
+    assert sorted(connector.readings) == ["Current.Import", "Power.Active.Import"]
 
     started = await cp.start_transaction("TAG1", meter_start=4000)
     await meter(cp, started.transaction_id, 10)

@@ -177,12 +177,12 @@ async def test_idle_status_during_a_transaction_keeps_live_values(
 async def test_idle_charger_that_never_reported_shows_power_zero(
     make_central: CentralFactory,
 ) -> None:
-    """Power 0 once idle; no reading is made up for what the charger never reports."""
+    """Power and current 0 once idle; nothing else is made up of what it never reports."""
     session, _, central = await start(make_central)
     async with ocpp_client(central, CBID) as charger:
         await status(charger, "Available")  # no timestamp: the charger's clock is unknown
         connector = session.state.connectors[1]
-        assert values(connector) == {POWER: 0}
+        assert values(connector) == {POWER: 0, "Current.Import": 0}
         # The zero never hides a sample of the charger, whatever its clock says.
         await meter(charger, -600, [sample("Power.Active.Import", 7, "W", phase="L1")])
         assert connector.reading(f"{POWER}.L1") == 7

@@ -116,6 +116,7 @@ _IDLE: Final = frozenset(
 )
 _TX_END: Final = ReadingContext.transaction_end.value  # section 7.39
 _POWER: Final = Measurand.power_active_import.value
+_CURRENT: Final = Measurand.current_import.value
 # How much later than the reading it replaces a 0 left by a session's end is timestamped.
 _TICK: Final = timedelta(microseconds=1)
 # The stop reason we give a transaction closed because a new one started on its connector
@@ -808,7 +809,7 @@ class ChargerSession:
         to 0 and the car's state of charge to unknown; what belongs to the charger
         (voltage, temperature, the energy register) stays. Current.Offered and
         Power.Offered go to 0 too: with no session the charger offers no car anything.
-        A charger that never reported its power gets a power of 0, nothing else.
+        A charger that never reported its power or current gets 0 for them, nothing else.
 
         The zeros are timestamped `moment` (the charger's time of the stop or idle
         status) but never before the reading they replace: any later sample of the
@@ -825,10 +826,13 @@ class ChargerSession:
                 when = after if moment is None or moment < after else moment
                 readings[key] = replace(reading, value=0.0, timestamp=when, context=_TX_END)
                 ended = True
-        if not any(measurand_of(key) == _POWER for key in readings):
-            when = EPOCH if moment is None else moment
-            readings[_POWER] = Reading(0.0, UnitOfMeasure.w.value, when, _TX_END, DEFAULT_LOCATION)
-            ended = True
+        # What the dashboard shows of every connector (power, current) reads 0 rather than
+        # unknown; nothing else is invented (state of charge, temperature: not reported).
+        when = EPOCH if moment is None else moment
+        for measurand, unit in ((_POWER, UnitOfMeasure.w.value), (_CURRENT, UnitOfMeasure.a.value)):
+            if not any(measurand_of(key) == measurand for key in readings):
+                readings[measurand] = Reading(0.0, unit, when, _TX_END, DEFAULT_LOCATION)
+                ended = True
         if ended:
             changed.add((connector.connector_id, READINGS))
 
