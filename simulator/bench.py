@@ -576,7 +576,6 @@ async def status_latency(
 HOSTILE_ID = f"{BUSY_PREFIX}0"
 # Bad frames sent between two Heartbeats: the Heartbeat's answer shows all were handled.
 HOSTILE_BATCH = 100
-HOSTILE_NOW = "2026-11-21T10:00:00Z"
 
 
 # The bad frames of the hostile mix, in turn; "@" becomes the frame's number (unique ids).
@@ -654,6 +653,24 @@ async def _flood(ws: ClientConnection, frames: int) -> tuple[int, int]:
     return replies - frames // HOSTILE_BATCH - (frames % HOSTILE_BATCH > 0), over
 
 
+async def start_without_stops(charger: RawCharger, count: int) -> None:
+    """Send `count` StartTransactions on connector 1 and never a StopTransaction.
+
+    Each start supersedes the one before it (its stop was "lost"), so what the server keeps
+    must not grow with `count`.
+    """
+    for n in range(count):
+        start = {
+            "connectorId": 1,
+            "idTag": "HOSTILE",
+            "meterStart": METER_START + n,
+            "timestamp": iso(datetime.now(UTC)),
+        }
+        reply = await charger.call("StartTransaction", json.dumps(start))
+        if not reply.startswith("[3,"):
+            raise RuntimeError(f"StartTransaction {n} refused: {reply}")
+
+
 async def hostile(frames: int, transactions: int) -> HostileFigures:
     """A charger sending only bad frames, then transactions it never stops."""
     server = await ServerProcess.start("central", 1)
@@ -664,14 +681,7 @@ async def hostile(frames: int, transactions: int) -> HostileFigures:
         replies, over = await _flood(charger.ws, frames)
         elapsed = time.monotonic() - started
         after = await settle(server)
-        for n in range(transactions):
-            start = {
-                "connectorId": 1,
-                "idTag": REMOTE_ID_TAG,
-                "meterStart": n,
-                "timestamp": HOSTILE_NOW,
-            }
-            await charger.call("StartTransaction", json.dumps(start))
+        await start_without_stops(charger, transactions)
         opened = await settle(server)
         await charger.close()
     finally:
@@ -729,16 +739,7 @@ async def open_transactions(kind: str, starts: int = HOSTILE_STARTS) -> OpenTran
         charger = await RawCharger.open(server.port, f"{BUSY_PREFIX}0")
         await charger.start_charging()
         before = await settle(server)
-        for n in range(starts):
-            start = {
-                "connectorId": 1,
-                "idTag": "HOSTILE",
-                "meterStart": METER_START + n,
-                "timestamp": iso(datetime.now(UTC)),
-            }
-            reply = await charger.call("StartTransaction", json.dumps(start))
-            if not reply.startswith("[3,"):
-                raise RuntimeError(f"StartTransaction {n} refused: {reply}")
+        await start_without_stops(charger, starts)
         after = await settle(server)
         await charger.close()
     finally:
