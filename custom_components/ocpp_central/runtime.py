@@ -64,6 +64,7 @@ from .const import (
     UNKNOWN_TAGS_ACCEPT,
 )
 from .entity import async_update_device
+from .load_runtime import LoadManagement
 from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
@@ -370,6 +371,8 @@ class OcppRuntime:
         self._unknown_seen: dict[str, float] = {}
         # Ids offered to the user: when (None once their flow was seen in progress).
         self._offers: dict[str, float | None] = {}
+        # Circuits: the chargers' current shared on one supply (load management).
+        self.load = LoadManagement(hass, self)
 
     # --- chargers ---
 
@@ -432,6 +435,7 @@ class OcppRuntime:
             self._remove_charger(subentry_id)
         for subentry in wanted.values():
             self._set_charger(subentry)
+        self.load.async_sync()
         if self.authorizer.update(self.entry):
             for running in self._chargers.values():
                 self._schedule_local_list_sync(running)
@@ -731,6 +735,7 @@ class OcppRuntime:
         if self._stopped:
             return
         self._stopped = True
+        self.load.async_stop()
         for running in self._chargers.values():
             running.stop()
         await self.central.stop()

@@ -415,6 +415,10 @@ class CurrentLimiter:
         self._request(connector_id, amps, waiter)
         return await waiter
 
+    def wanted(self, connector_id: int) -> float | None:
+        """The limit last asked for on the connector (None: never limited by us)."""
+        return self._wanted.get(connector_id)
+
     def restore(self, limits: Mapping[int, float]) -> None:
         """Take limits set before a restart: shown now, sent once the charger is ready."""
         for connector_id, amps in limits.items():
