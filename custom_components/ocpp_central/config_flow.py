@@ -78,6 +78,7 @@ ERROR_INVALID_NAME: Final = "invalid_name"
 # with the message of its status (TAG_STATUS_ACCEPTED or TAG_STATUS_BLOCKED).
 DESCRIPTION_CENTRAL_SYSTEM_CREATED: Final = "next_steps"
 DESCRIPTION_CHARGER_CREATED: Final = "charger_added"
+DESCRIPTION_CIRCUIT_CREATED: Final = "circuit_added"
 
 # Abort reasons.
 ABORT_ALREADY_CONFIGURED: Final = "already_configured"
@@ -421,6 +422,8 @@ class CircuitSubentryFlow(ConfigSubentryFlow):
                     title=name,
                     data={CONF_NAME: name, **data},
                     unique_id=circuit_unique_id(name),
+                    description=DESCRIPTION_CIRCUIT_CREATED,
+                    description_placeholders={"name": name},
                 )
         return self.async_show_form(
             step_id="user",

@@ -23,6 +23,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -320,7 +321,12 @@ def circuit_schema(hass: HomeAssistant, chargers: list[str], *, name: bool) -> p
         _int_field(MIN_MAX_CURRENT, MAX_CIRCUIT_CURRENT, "A")
     )
     fields[probatio.Required(CONF_CHARGERS, default=[])] = SelectSelector(
-        SelectSelectorConfig(options=chargers, multiple=True, mode=SelectSelectorMode.LIST)
+        SelectSelectorConfig(
+            # Labelled with the charge box id itself: nothing to translate.
+            options=[SelectOptionDict(value=cbid, label=cbid) for cbid in chargers],
+            multiple=True,
+            mode=SelectSelectorMode.LIST,
+        )
     )
     for key in CIRCUIT_CURRENT_KEYS:
         fields[probatio.Optional(key)] = current_sensor_selector()

@@ -119,6 +119,7 @@ class CircuitRuntime:
         self._stop: list[CALLBACK_TYPE] = []
         self._members: dict[str, RunningCharger] = {}
         self._mode_listeners: dict[str, CALLBACK_TYPE] = {}
+        self._modes_used: dict[str, Mode] = {}  # the charging modes of the last step
         self.update(subentry)
 
     @property
@@ -235,7 +236,12 @@ class CircuitRuntime:
 
     @callback
     def _mode_changed(self) -> None:
-        self.async_request_step()
+        """A charger's solar controller changed: step now if its charging mode did."""
+        if any(
+            _mode_of(running) != self._modes_used.get(cbid)
+            for cbid, running in self._members.items()
+        ):
+            self.async_request_step()
 
     @callback
     def async_request_step(self) -> None:
@@ -280,7 +286,7 @@ class CircuitRuntime:
         """One control period."""
         for cbid, running in self._members.items():
             member = self.controller.members[cbid]
-            mode = _mode_of(running)
+            mode = self._modes_used[cbid] = _mode_of(running)
             for connector_id in member.connector_ids():
                 member.modes[connector_id] = mode
         metered = self.controller.settings.metered

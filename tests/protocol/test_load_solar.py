@@ -152,9 +152,11 @@ async def test_a_watt_only_charger_gets_watts_for_the_phases_it_switched_to(
         for _ in range(5):
             await place.period(production=2500.0, solar=True)
         # Section 7.12: W = A x voltage x phases; numberPhases says how many (7.14).
-        period = place.sims["A"].profiles_received[-1].profile["chargingSchedule"][
-            "chargingSchedulePeriod"
-        ][0]
+        period = (
+            place.sims["A"]
+            .profiles_received[-1]
+            .profile["chargingSchedule"]["chargingSchedulePeriod"][0]
+        )
         assert period == {"startPeriod": 0, "limit": 2300.0, "numberPhases": 1}
         assert state(place)["A"] == (10.0, 1)
         with pytest.raises(ValueError, match="numberPhases"):
