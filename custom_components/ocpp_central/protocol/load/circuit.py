@@ -24,7 +24,7 @@ A step still waiting for chargers when the next is due is not started twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 import logging
 import math
@@ -341,15 +341,3 @@ class CircuitController:
                 )
                 changed |= switch.phases != before
         return changed
-
-    def status(self) -> Mapping[str, object]:
-        """Numbers for diagnostics and the circuit sensor."""
-        allocation = self.allocation
-        if allocation is None:
-            return {}
-        return {
-            "budget": allocation.budget,
-            "allocated": allocation.allocated,
-            "fallback": allocation.fallback,
-            "surplus": allocation.surplus,
-        }
