@@ -360,7 +360,7 @@ class _ChargerEntities[D: OcppEntityDescription]:
         )
 
     def _on_charger_device(self) -> list[tuple[er.RegistryEntry, int, D]]:
-        """This platform's registry entries of connectors (1..n) on the charger's device.
+        """The platform's registry entries of connectors (1..n) on the charger's device.
 
         Disabled ones too: they move with the others.
         """
