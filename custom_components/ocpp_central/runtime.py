@@ -407,8 +407,14 @@ class OcppRuntime:
         return lambda: self._listeners.remove(listener)
 
     def session_for_device(self, device_id: str) -> ChargerSession:
-        """The session of the charger behind `device_id`, or ServiceValidationError."""
-        device = dr.async_get(self.hass).async_get(device_id)
+        """The session of the charger behind `device_id`, or ServiceValidationError.
+
+        A connector's device (see entity.py) stands for its charger.
+        """
+        registry = dr.async_get(self.hass)
+        device = registry.async_get(device_id)
+        if device is not None and device.via_device_id is not None:
+            device = registry.async_get(device.via_device_id)
         if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:
                 running = self._by_charge_box_id.get(charge_box_id)

@@ -229,3 +229,23 @@ async def test_installation_from_0_1_0_moves_to_connector_devices(
         assert state.attributes["friendly_name"] == f"{CHARGER} Connector 1 Power"
     finally:
         await link.close()
+
+
+async def test_action_on_a_connector_device_reaches_its_charger(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    """Actions list the connector devices too: one picked there acts on its charger."""
+    h = await make_harness([Platform.SENSOR])
+    await h.boot(connectors=2)
+    connector = _device(hass, h.entry.entry_id, f"{CHARGER}_connector_2")
+    response = await hass.services.async_call(
+        DOMAIN,
+        "get_configuration",
+        {"device_id": connector.id, "keys": ["NumberOfConnectors"]},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert response["configuration"] == [
+        {"key": "NumberOfConnectors", "value": "2", "readonly": False}
+    ]
