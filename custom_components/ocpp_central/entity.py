@@ -1,4 +1,4 @@
-"""Base entity of the integration: one device per charger, entities that follow ChargerState keys.
+"""Base entity of the integration: charger and connector devices, entities that follow state keys.
 
 Every platform describes its entities with a tuple of descriptions and lets
 `async_setup_charger_entities` create them for each charger (charger-wide ones once,
@@ -177,6 +177,19 @@ def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState)
             serial_number=fields.get("serial_number"),
             sw_version=fields.get("sw_version"),
         )
+
+
+@callback
+def async_remove_devices(hass: HomeAssistant, entry_id: str, charge_box_id: str) -> None:
+    """Remove a charger's device and its connectors' devices, with their entities."""
+    registry = dr.async_get(hass)
+    device = registry.async_get_device_by_identifier((DOMAIN, charge_box_id), entry_id)
+    if device is None:
+        return
+    for connector in dr.async_entries_for_config_entry(registry, entry_id):
+        if connector.via_device_id == device.id:
+            registry.async_remove_device(connector.id)
+    registry.async_remove_device(device.id)
 
 
 class Keep(Enum):

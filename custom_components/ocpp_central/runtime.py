@@ -63,7 +63,7 @@ from .const import (
     UNKNOWN_CHARGERS_OFFER,
     UNKNOWN_TAGS_ACCEPT,
 )
-from .entity import async_update_device
+from .entity import async_remove_devices, async_update_device
 from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
@@ -483,12 +483,7 @@ class OcppRuntime:
             ISSUE_LOCAL_LIST_REFUSED,
         ):
             ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device_by_identifier(
-            (DOMAIN, charge_box_id), self.entry.entry_id
-        )
-        if device is not None:
-            registry.async_remove_device(device.id)
+        async_remove_devices(self.hass, self.entry.entry_id, charge_box_id)
         self.entry.async_create_task(
             self.hass, self.central.remove_charger(charge_box_id), f"remove {charge_box_id}"
         )

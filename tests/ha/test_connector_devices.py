@@ -19,7 +19,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.entity_platform import async_get_platforms
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ocpp_central.const import DOMAIN
+from custom_components.ocpp_central.const import CONF_CHARGE_BOX_ID, DOMAIN
 
 from .conftest import (
     CHARGER,
@@ -249,3 +249,25 @@ async def test_action_on_a_connector_device_reaches_its_charger(
     assert response["configuration"] == [
         {"key": "NumberOfConnectors", "value": "2", "readonly": False}
     ]
+
+
+async def test_new_charge_box_id_removes_the_connector_devices_too(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    """A charger replaced by another id leaves none of its devices or entities behind."""
+    h = await make_harness([Platform.SENSOR])
+    await h.boot(connectors=2)
+    entry_id = h.entry.entry_id
+    old = [
+        _device(hass, entry_id, identifier).id
+        for identifier in (CHARGER, f"{CHARGER}_connector_1", f"{CHARGER}_connector_2")
+    ]
+    power = h.entity_id("sensor", f"{CHARGER}_2_power")
+    subentry = subentry_of(h.entry, CHARGER)
+    hass.config_entries.async_update_subentry(
+        h.entry, subentry, data={**subentry.data, CONF_CHARGE_BOX_ID: "CP-9"}
+    )
+    await hass.async_block_till_done()
+    devices = dr.async_get(hass)
+    assert [device_id for device_id in old if devices.async_get(device_id) is not None] == []
+    assert er.async_get(hass).async_get(power) is None
