@@ -413,7 +413,7 @@ class OcppRuntime:
         """
         registry = dr.async_get(self.hass)
         device = registry.async_get(device_id)
-        if device is not None and device.via_device_id is not None:
+        if isinstance(device, dr.DeviceEntry) and device.via_device_id is not None:
             device = registry.async_get(device.via_device_id)
         if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:

@@ -271,3 +271,27 @@ async def test_new_charge_box_id_removes_the_connector_devices_too(
     devices = dr.async_get(hass)
     assert [device_id for device_id in old if devices.async_get(device_id) is not None] == []
     assert er.async_get(hass).async_get(power) is None
+
+
+async def test_connector_devices_kept_after_a_restart_that_knows_one_connector(
+    hass: HomeAssistant, make_harness: HarnessFactory
+) -> None:
+    """After a reload the state knows no connector: connector 1's entities stay on its device."""
+    h = await make_harness([Platform.SENSOR])
+    await h.boot(connectors=2)
+    connector = _device(hass, h.entry.entry_id, f"{CHARGER}_connector_1")
+    power = h.entity_id("sensor", f"{CHARGER}_1_power")
+    await h.link.close()
+    assert await hass.config_entries.async_reload(h.entry.entry_id)
+    await hass.async_block_till_done()
+    h.runtime = h.entry.runtime_data
+    await h.connect()
+    await h.status(1, "Available")
+    await hass.async_block_till_done()
+    assert h.session.state.connector_ids == [1]
+    entry = er.async_get(hass).async_get(power)
+    assert entry is not None
+    assert entry.device_id == connector.id
+    state = hass.states.get(power)
+    assert state is not None
+    assert state.attributes["friendly_name"] == f"{CHARGER} Connector 1 Power"
