@@ -102,8 +102,9 @@ class Charger:
 def connector_identifier(charge_box_id: str, connector_id: int) -> str:
     """The device identifier of a connector: `{chargeBoxId}_connector_{n}`.
 
-    Never the identifier of another charger's device in practice, and never another
-    connector's: the number is the part after the last underscore.
+    Unlike `{chargeBoxId}_{n}`, it does not meet the device of a charger whose id only adds
+    `_{n}` (CP and CP_1 side by side); and two connectors never share one, the number
+    being what follows the last `_connector_`.
     """
     return f"{charge_box_id}_connector_{connector_id}"
 
