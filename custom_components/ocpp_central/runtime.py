@@ -63,7 +63,7 @@ from .const import (
     UNKNOWN_CHARGERS_OFFER,
     UNKNOWN_TAGS_ACCEPT,
 )
-from .entity import async_update_device
+from .entity import async_remove_devices, async_update_device
 from .protocol import local_list, logs
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
@@ -407,8 +407,14 @@ class OcppRuntime:
         return lambda: self._listeners.remove(listener)
 
     def session_for_device(self, device_id: str) -> ChargerSession:
-        """The session of the charger behind `device_id`, or ServiceValidationError."""
-        device = dr.async_get(self.hass).async_get(device_id)
+        """The session of the charger behind `device_id`, or ServiceValidationError.
+
+        A connector's device (see entity.py) stands for its charger.
+        """
+        registry = dr.async_get(self.hass)
+        device = registry.async_get(device_id)
+        if isinstance(device, dr.DeviceEntry) and device.via_device_id is not None:
+            device = registry.async_get(device.via_device_id)
         if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:
                 running = self._by_charge_box_id.get(charge_box_id)
@@ -477,12 +483,7 @@ class OcppRuntime:
             ISSUE_LOCAL_LIST_REFUSED,
         ):
             ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device_by_identifier(
-            (DOMAIN, charge_box_id), self.entry.entry_id
-        )
-        if device is not None:
-            registry.async_remove_device(device.id)
+        async_remove_devices(self.hass, self.entry.entry_id, charge_box_id)
         self.entry.async_create_task(
             self.hass, self.central.remove_charger(charge_box_id), f"remove {charge_box_id}"
         )

@@ -478,7 +478,7 @@ def _reported(
 
 
 def _sensor(
-    charger: Charger, connector_id: int, description: OcppSensorEntityDescription, multi: bool
+    charger: Charger, connector_id: int, description: OcppSensorEntityDescription
 ) -> OcppEntity:
     """The sensor class a description asks for (a register, a session value, a tag)."""
     cls: type[OcppSensor | OcppRegisterSensor] = OcppSensor
@@ -488,7 +488,7 @@ def _sensor(
         cls = OcppSessionSensor
     elif description.tag_name:
         cls = OcppIdTagSensor
-    return cls(charger, connector_id, description, multi)
+    return cls(charger, connector_id, description)
 
 
 async def async_setup_entry(

@@ -22,7 +22,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import Charger, OcppEntityDescription
+from .entity import OcppEntityDescription
 from .solar import ControllerState
 from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
 
@@ -83,16 +83,12 @@ SOLAR_SENSORS: tuple[SolarSensorEntityDescription, ...] = (
 )
 
 
-def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
-    return [SolarSensor(charger, control, 0, description) for description in SOLAR_SENSORS]
-
-
 @callback
 def async_setup_solar_sensors(
     entry: OcppConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Create the controller sensors of every charger with a configured solar controller."""
-    async_setup_solar_entities(entry, async_add_entities, _make)
+    async_setup_solar_entities(entry, async_add_entities, SOLAR_SENSORS, SolarSensor)
 
 
 class SolarSensor(SolarEntity, SensorEntity):

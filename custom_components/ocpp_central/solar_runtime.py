@@ -36,7 +36,7 @@ from homeassistant.core import (
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .entity import Charger, OcppEntity
+from .entity import Charger, OcppEntity, OcppEntityDescription
 from .protocol.errors import OcppError
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
@@ -287,12 +287,16 @@ class SolarEntity(OcppEntity):
 
 
 @callback
-def async_setup_solar_entities(
+def async_setup_solar_entities[D: OcppEntityDescription](
     entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    factory: Callable[[Charger, SolarCharging], list[SolarEntity]],
+    descriptions: tuple[D, ...],
+    entity_class: Callable[[Charger, SolarCharging, int, D], SolarEntity],
 ) -> None:
-    """Create a platform's solar entities of each charger once its controller is configured."""
+    """Create a platform's solar entities of each charger once its controller is configured.
+
+    One `entity_class` entity per description, on the charger (connector 0).
+    """
     runtime = entry.runtime_data
 
     @callback
@@ -309,7 +313,10 @@ def async_setup_solar_entities(
             if added or not control.configured:
                 return
             added = True
-            async_add_entities(factory(charger, control), config_subentry_id=subentry.subentry_id)
+            async_add_entities(
+                [entity_class(charger, control, 0, d) for d in descriptions],
+                config_subentry_id=subentry.subentry_id,
+            )
 
         entry.async_on_unload(control.async_add_listener(add_when_configured))
         add_when_configured()

@@ -103,11 +103,11 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
 
 
 def _switch(
-    charger: Charger, connector_id: int, description: OcppSwitchEntityDescription, multi: bool
+    charger: Charger, connector_id: int, description: OcppSwitchEntityDescription
 ) -> OcppEntity:
     """The charging switch has its own class (see ChargingSwitch)."""
     switch = ChargingSwitch if description.key == "charging" else OcppSwitch
-    return switch(charger, connector_id, description, multi)
+    return switch(charger, connector_id, description)
 
 
 async def async_setup_entry(

@@ -205,9 +205,9 @@ def _charger() -> Charger:
 def _entity_keys(description: EntityDescription) -> Iterator[DescribedEntity]:
     """The translation keys the entities of a description get, as the entity itself names them.
 
-    A per-connector description is named plainly on a one-connector charger, with its
-    connector number on a charger with more, and (when reported there) as the charger's
-    own twin on connector 0.
+    A per-connector description is named plainly, on the charger's device or (a charger
+    with more than one connector) on its connector's device, and (when reported there) as
+    the charger's own twin on connector 0.
     """
     platform = _platform(description)
     if not isinstance(description, OcppEntityDescription):
@@ -215,13 +215,13 @@ def _entity_keys(description: EntityDescription) -> Iterator[DescribedEntity]:
         yield DescribedEntity(platform, description, description.translation_key, frozenset())
         return
     charger = _charger()
-    variants = [(0, False)]
+    variants = [0]
     if description.per_connector:
-        variants = [(1, False), (1, True)]
+        variants = [1]
         if description.on_charger_when_reported:
-            variants.append((0, False))
-    for connector_id, multi in variants:
-        entity = OcppEntity(charger, connector_id, description, multi_connector=multi)
+            variants.append(0)
+    for connector_id in variants:
+        entity = OcppEntity(charger, connector_id, description)
         key = entity.translation_key
         assert key is not None, f"{platform} {description.key} has no translation key"
         yield DescribedEntity(
