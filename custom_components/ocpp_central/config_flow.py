@@ -94,7 +94,7 @@ from .const import (
     UNKNOWN_TAGS_REJECT,
 )
 from .protocol.server import valid_charge_box_id as protocol_valid_charge_box_id
-from .solar import (
+from .surplus_controller import (
     CONF_BATTERY_CHARGE_POSITIVE,
     CONF_BATTERY_POWER_ENTITY,
     CONF_BATTERY_PRIORITY,

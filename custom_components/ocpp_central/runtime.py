@@ -88,7 +88,7 @@ from .protocol.vocabulary import (
     UnitOfMeasure,
     succeeded,
 )
-from .solar_runtime import SolarCharging
+from .solar_charging import SolarCharging
 from .store import OcppStore
 
 _LOGGER = logging.getLogger(__name__)

@@ -52,7 +52,7 @@ from .protocol.state import (
     ConnectorState,
     Transaction,
 )
-from .solar_entity import async_setup_solar_sensors
+from .solar_sensors import async_setup_solar_sensors
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry

@@ -1,6 +1,6 @@
 """Runs one charger's solar surplus controller in Home Assistant: sensor states in, limits out.
 
-`SolarCharging` is the thin adapter around `solar.SurplusController`: it turns the
+`SolarCharging` is the thin adapter around `surplus_controller.SurplusController`: it turns the
 state changes of the configured grid (and battery) power sensors into samples, records
 when the charger's power reading arrives, steps the controller once per control period
 and asks the charger's `CurrentLimiter` for the target whenever the limit the charger
@@ -41,7 +41,7 @@ from .protocol.errors import OcppError
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
-from .solar import (
+from .surplus_controller import (
     CONF_BATTERY_POWER_ENTITY,
     CONF_GRID_POWER_ENTITY,
     ChargingMode,
