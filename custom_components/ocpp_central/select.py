@@ -12,8 +12,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .entity import OcppEntityDescription
-from .solar import ChargingMode
-from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging, SolarEntity, async_setup_solar_entities
+from .surplus_controller import ChargingMode
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry

@@ -44,6 +44,7 @@ from .entity import (
     OcppEntityDescription,
     async_setup_charger_entities,
 )
+from .protocol.measurands import active_power, total_or_phases
 from .protocol.state import (
     READINGS,
     STATUS,
@@ -52,7 +53,7 @@ from .protocol.state import (
     ConnectorState,
     Transaction,
 )
-from .solar_entity import async_setup_solar_sensors
+from .solar_sensors import async_setup_solar_sensors
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -147,29 +148,23 @@ def _first_of(*keys: str) -> Callable[[ChargerState, ConnectorState], float | No
     return value
 
 
+def _active_power(_state: ChargerState, connector: ConnectorState) -> float | None:
+    """The connector's power: `measurands.active_power`, the rule the solar controller uses."""
+    found = active_power(connector.readings)
+    return None if found is None else found.value
+
+
 def _total_or_phases(
     total: str, combine: Callable[[list[float]], float], *, phases_first: bool
 ) -> Callable[[ChargerState, ConnectorState], float | None]:
     """The phase-less `total` reading or `combine` of the per-phase ones: the newer of the two.
 
-    Sent together (the same timestamp), `phases_first` decides: the phase-less value of a
-    measurand may be a sum or an average of the phases (section 7.31 leaves it open).
-    The newer wins otherwise, e.g. over the 0 a session's end leaves on the phase-less key
-    of a charger that then sends phases only.
+    The rule is `measurands.total_or_phases`, shared with the solar controller (power).
     """
-    phase_keys = tuple(f"{total}.{phase}" for phase in PHASES)
 
     def value(_state: ChargerState, connector: ConnectorState) -> float | None:
-        readings = connector.readings
-        phases = [r for key in phase_keys if (r := readings.get(key)) is not None]
-        found = readings.get(total)
-        if phases and found is not None:
-            newest = max(r.timestamp for r in phases)
-            if newest > found.timestamp or (phases_first and newest == found.timestamp):
-                found = None
-        if found is not None:
-            return found.value
-        return combine([r.value for r in phases]) if phases else None
+        found = total_or_phases(connector.readings, total, combine, phases_first=phases_first)
+        return None if found is None else found.value
 
     return value
 
@@ -354,7 +349,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
     # The power drawn is the total over all phases: the charger's total, or the sum.
     _meter(
         "power",
-        _total_or_phases(POWER, sum, phases_first=False),
+        _active_power,
         SensorDeviceClass.POWER,
         UnitOfPower.WATT,
         twin=True,

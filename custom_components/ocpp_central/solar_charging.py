@@ -1,6 +1,6 @@
 """Runs one charger's solar surplus controller in Home Assistant: sensor states in, limits out.
 
-`SolarCharging` is the thin adapter around `solar.SurplusController`: it turns the
+`SolarCharging` is the thin adapter around `surplus_controller.SurplusController`: it turns the
 state changes of the configured grid (and battery) power sensors into samples, records
 when the charger's power reading arrives, steps the controller once per control period
 and asks the charger's `CurrentLimiter` for the target whenever the limit the charger
@@ -38,10 +38,11 @@ from homeassistant.util import dt as dt_util
 
 from .entity import Charger, OcppEntity, OcppEntityDescription
 from .protocol.errors import OcppError
+from .protocol.measurands import active_power
 from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
-from .solar import (
+from .surplus_controller import (
     CONF_BATTERY_POWER_ENTITY,
     CONF_GRID_POWER_ENTITY,
     ChargingMode,
@@ -68,8 +69,6 @@ _POWER_FACTORS: Final = {
     UnitOfPower.KILO_WATT: 1000.0,
     UnitOfPower.MEGA_WATT: 1_000_000.0,
 }
-_POWER: Final = "Power.Active.Import"
-_PHASE_POWERS: Final = tuple(f"{_POWER}.{phase}" for phase in ("L1", "L2", "L3"))
 
 
 def power_of(state: State | None) -> float | None:
@@ -82,22 +81,6 @@ def power_of(state: State | None) -> float | None:
     except ValueError:
         return None
     return None if factor is None else value * factor
-
-
-def _charger_power(readings: Mapping[str, Reading]) -> Reading | None:
-    """The charger's Power.Active.Import reading (the total, or the L1 one standing for all)."""
-    found = readings.get(_POWER)
-    if found is not None:
-        return found
-    return next((r for key in _PHASE_POWERS if (r := readings.get(key)) is not None), None)
-
-
-def _charger_power_value(readings: Mapping[str, Reading]) -> float | None:
-    found = readings.get(_POWER)
-    if found is not None:
-        return found.value
-    phases = [r.value for key in _PHASE_POWERS if (r := readings.get(key)) is not None]
-    return sum(phases) if phases else None
 
 
 class SolarCharging:
@@ -218,16 +201,17 @@ class SolarCharging:
 
     def _record_power(self) -> None:
         """Note when a new power reading arrived (the charger's own clock may be off)."""
-        reading = _charger_power(self.state.connector(self.connector_id).readings)
-        if reading is not None and reading is not self._power_reading:
-            self._power_reading = reading
+        power = active_power(self.state.connector(self.connector_id).readings)
+        if power is not None and power.reading is not self._power_reading:
+            self._power_reading = power.reading
             self._power_time = dt_util.utcnow().timestamp()
 
     def _charging_power(self) -> ChargingPower | None:
-        power = _charger_power_value(self.state.connector(self.connector_id).readings)
+        # The power sensor's figure (`measurands.active_power`: one rule for both).
+        power = active_power(self.state.connector(self.connector_id).readings)
         if power is None or self._power_time is None:
             return None
-        return ChargingPower(power, self._power_time)
+        return ChargingPower(power.value, self._power_time)
 
     # ------------------------------------------------------------------ control
 

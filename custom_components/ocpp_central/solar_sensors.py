@@ -1,7 +1,7 @@
 """Sensors of a charger's solar controller: the current it aims for and what it does, and why.
 
 They exist once the charger has a grid power sensor configured (see
-`solar_runtime.async_setup_solar_entities`) and follow the controller's steps, not the
+`solar_charging.async_setup_solar_entities`) and follow the controller's steps, not the
 charger's messages: the sensor platform only hooks `async_setup_solar_sensors` in.
 """
 
@@ -23,8 +23,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .entity import OcppEntityDescription
-from .solar import ControllerState
-from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging, SolarEntity, async_setup_solar_entities
+from .surplus_controller import ControllerState
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
