@@ -31,9 +31,10 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import async_get_current_platform
 
 from .const import DOMAIN
+from .devices import charger_device_info, connector_identifier
 
 # The error mapping shared with the services; re-exported for the modules that import it here.
-from .helpers import ACCEPTED, command_error, run_command, send_command
+from .helpers import command_error, run_command, send_command
 from .protocol.session import ChargerSession
 from .protocol.state import (
     CONNECTED,
@@ -48,8 +49,9 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .runtime import OcppConfigEntry
+    from .solar_charging import SolarCharging
 
-__all__ = ["ACCEPTED", "command_error", "run_command", "send_command"]
+__all__ = ["command_error", "run_command", "send_command"]
 
 
 @dataclass(slots=True)
@@ -84,7 +86,7 @@ class Charger:
         """The device of the charger, with what its last BootNotification told."""
         boot = self.session.state.boot
         if self._device is None or self._device[0] is not boot:
-            self._device = (boot, device_info(self))
+            self._device = (boot, charger_device_info(self.name, self.state))
         return self._device[1]
 
     def device_info_for(self, connector_id: int) -> DeviceInfo:
@@ -97,16 +99,6 @@ class Charger:
             translation_placeholders={"charger": self.name, "connector": str(connector_id)},
             via_device_id=self.device_id,
         )
-
-
-def connector_identifier(charge_box_id: str, connector_id: int) -> str:
-    """The device identifier of a connector: `{chargeBoxId}_connector_{n}`.
-
-    Unlike `{chargeBoxId}_{n}`, it does not meet the device of a charger whose id only adds
-    `_{n}` (CP and CP_1 side by side); and two connectors never share one, the number
-    being what follows the last `_connector_`.
-    """
-    return f"{charge_box_id}_connector_{connector_id}"
 
 
 def _no_value(_state: ChargerState, _connector: ConnectorState) -> Any:
@@ -139,58 +131,6 @@ def unique_id(charge_box_id: str, connector_id: int, description: OcppEntityDesc
     if description.per_connector and connector_id > 0:
         return f"{charge_box_id}_{connector_id}_{description.key}"
     return f"{charge_box_id}_{description.key}"
-
-
-def device_info(charger: Charger) -> DeviceInfo:
-    """The device of a charger, with what its BootNotification told (OCPP 1.6 section 4.2)."""
-    state = charger.state
-    info = DeviceInfo(identifiers={(DOMAIN, state.charge_box_id)}, name=charger.name)
-    info.update(_boot_fields(state))
-    return info
-
-
-def _boot_fields(state: ChargerState) -> DeviceInfo:
-    """The device registry fields that come from the BootNotification."""
-    boot = state.boot
-    if boot is None:
-        return DeviceInfo()
-    return DeviceInfo(
-        manufacturer=boot.vendor,
-        model=boot.model,
-        serial_number=boot.charge_box_serial_number or boot.serial_number,
-        sw_version=boot.firmware_version,
-    )
-
-
-@callback
-def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState) -> None:
-    """Bring the charger's device up to date after a (later) BootNotification.
-
-    Called by the runtime for each BootNotification, whichever entities are enabled.
-    """
-    registry = dr.async_get(hass)
-    device = registry.async_get_device_by_identifier((DOMAIN, state.charge_box_id), entry_id)
-    if device is not None and (fields := _boot_fields(state)):
-        registry.async_update_device(
-            device.id,
-            manufacturer=fields.get("manufacturer"),
-            model=fields.get("model"),
-            serial_number=fields.get("serial_number"),
-            sw_version=fields.get("sw_version"),
-        )
-
-
-@callback
-def async_remove_devices(hass: HomeAssistant, entry_id: str, charge_box_id: str) -> None:
-    """Remove a charger's device and its connectors' devices, with their entities."""
-    registry = dr.async_get(hass)
-    device = registry.async_get_device_by_identifier((DOMAIN, charge_box_id), entry_id)
-    if device is None:
-        return
-    for connector in dr.async_entries_for_config_entry(registry, entry_id):
-        if connector.via_device_id == device.id:
-            registry.async_remove_device(connector.id)
-    registry.async_remove_device(device.id)
 
 
 class Keep(Enum):
@@ -508,3 +448,60 @@ def async_setup_charger_entities[D: OcppEntityDescription](
         entry.async_on_unload(entities.start())
 
     entry.async_on_unload(entry.runtime_data.async_add_charger_listener(add_charger))
+
+
+class SolarEntity(OcppEntity):
+    """An entity of a charger's solar controller: available while a grid sensor is configured."""
+
+    def __init__(self, charger: Charger, control: SolarCharging, *args: Any, **kwargs: Any) -> None:
+        """Bind the entity to the charger's controller."""
+        self._control = control
+        super().__init__(charger, *args, **kwargs)
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Follow the controller too."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._control.async_add_listener(self._handle_change))
+
+    @override
+    def _is_available(self) -> bool:
+        return self._control.configured
+
+
+@callback
+def async_setup_solar_entities[D: OcppEntityDescription](
+    entry: OcppConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: tuple[D, ...],
+    entity_class: Callable[[Charger, SolarCharging, int, D], SolarEntity],
+) -> None:
+    """Create a platform's solar entities of each charger once its controller is configured.
+
+    One `entity_class` entity per description, on the charger (connector 0).
+    """
+    runtime = entry.runtime_data
+
+    @callback
+    def add_charger(subentry: ConfigSubentry, session: ChargerSession) -> None:
+        control = runtime.solar.get(session.state.charge_box_id)
+        if control is None:
+            return
+        charger = Charger(entry, subentry, session)
+        added = False
+
+        @callback
+        def add_when_configured() -> None:
+            nonlocal added
+            if added or not control.configured:
+                return
+            added = True
+            async_add_entities(
+                [entity_class(charger, control, 0, d) for d in descriptions],
+                config_subentry_id=subentry.subentry_id,
+            )
+
+        entry.async_on_unload(control.async_add_listener(add_when_configured))
+        add_when_configured()
+
+    entry.async_on_unload(runtime.async_add_charger_listener(add_charger))

@@ -46,8 +46,8 @@ from .const import (
     DOMAIN,
     SUBENTRY_CHARGER,
 )
+from .devices import async_remove_devices, async_update_device
 from .discovery import UnknownChargers
-from .entity import async_remove_devices, async_update_device
 from .protocol import local_list
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
@@ -292,8 +292,8 @@ class OcppRuntime:
             listener(self.entry.subentries[subentry_id], running.session)
         return lambda: self._listeners.remove(listener)
 
-    def session_for_device(self, device_id: str) -> ChargerSession:
-        """The session of the charger behind `device_id`, or ServiceValidationError.
+    def session_of_device(self, device_id: str) -> ChargerSession | None:
+        """The session of the charger behind `device_id`, None for no charger of this entry.
 
         A connector's device (see entity.py) stands for its charger.
         """
@@ -306,11 +306,18 @@ class OcppRuntime:
                 running = self._by_charge_box_id.get(charge_box_id)
                 if domain == DOMAIN and running is not None:
                     return running.session
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="unknown_device",
-            translation_placeholders={"device_id": device_id},
-        )
+        return None
+
+    def session_for_device(self, device_id: str) -> ChargerSession:
+        """The session of the charger behind `device_id`, or ServiceValidationError."""
+        session = self.session_of_device(device_id)
+        if session is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_device",
+                translation_placeholders={"device_id": device_id},
+            )
+        return session
 
     @callback
     def async_sync_entry(self) -> None:

@@ -11,8 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .entity import OcppEntityDescription
-from .solar_charging import SolarCharging, SolarEntity, async_setup_solar_entities
+from .entity import OcppEntityDescription, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging
 from .surplus_controller import ChargingMode
 
 if TYPE_CHECKING:

@@ -1,4 +1,11 @@
-"""Sensors of a charger: connector status, meter values, the running session, diagnostics."""
+"""Sensors of a charger: connector status, meter values, the running session, diagnostics.
+
+Longer than the other platforms on purpose: half of it is the `SENSORS` table, one
+declarative description per sensor (about 30, with their display rules), and the rest the
+three sensor kinds that need more than a value function: the id tag (named by its subentry),
+the session values (kept once the session ended) and the energy register (never below what
+the recorder holds). Adding a measurand sensor is one description here plus its strings.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +60,13 @@ from .protocol.state import (
     ConnectorState,
     Transaction,
 )
+from .protocol.vocabulary import (
+    ChargePointErrorCode,
+    ChargePointStatus,
+    FirmwareStatus,
+    Measurand,
+    Phase,
+)
 from .solar_sensors import async_setup_solar_sensors
 
 if TYPE_CHECKING:
@@ -77,57 +91,23 @@ def _enum(*values: str) -> dict[str, str]:
 # ChargePointStatus, OCPP 1.6 section 7.7. Unavailable (taken out of service, e.g. by
 # ChangeAvailability Inoperative) shows as "out_of_service": "unavailable" is the state Home
 # Assistant gives an entity it cannot read, such as those of a charger that went offline.
-CONNECTOR_STATUS = _enum(
-    "Available",
-    "Preparing",
-    "Charging",
-    "SuspendedEV",
-    "SuspendedEVSE",
-    "Finishing",
-    "Reserved",
-    "Unavailable",
-    "Faulted",
-)
-CONNECTOR_STATUS["Unavailable"] = "out_of_service"
+CONNECTOR_STATUS = _enum(*ChargePointStatus)
+CONNECTOR_STATUS[ChargePointStatus.unavailable] = "out_of_service"
 # ChargePointErrorCode, OCPP 1.6 section 7.6.
-ERROR_CODE = _enum(
-    "ConnectorLockFailure",
-    "EVCommunicationError",
-    "GroundFailure",
-    "HighTemperature",
-    "InternalError",
-    "LocalListConflict",
-    "NoError",
-    "OtherError",
-    "OverCurrentFailure",
-    "PowerMeterFailure",
-    "PowerSwitchFailure",
-    "ReaderFailure",
-    "ResetFailure",
-    "UnderVoltage",
-    "OverVoltage",
-    "WeakSignal",
-)
-# FirmwareStatus, OCPP 1.6 section 7.25.
-FIRMWARE_STATUS = _enum(
-    "Downloaded",
-    "DownloadFailed",
-    "Downloading",
-    "Idle",
-    "InstallationFailed",
-    "Installing",
-    "Installed",
-)
+ERROR_CODE = _enum(*ChargePointErrorCode)
+# FirmwareStatus, OCPP 1.6 section 7.25, with the security whitepaper's signed-firmware
+# statuses (SignedFirmwareStatusNotification, whitepaper section 4.2.1).
+FIRMWARE_STATUS = _enum(*FirmwareStatus)
 
 # Measurands (OCPP 1.6 section 7.31), keyed as in ConnectorState.readings.
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
-CURRENT = "Current.Import"
-CURRENT_OFFERED = "Current.Offered"
-VOLTAGE = "Voltage"
-SOC = "SoC"
-TEMPERATURE = "Temperature"
-PHASES = ("L1", "L2", "L3")
+ENERGY_REGISTER = Measurand.energy_active_import_register
+POWER = Measurand.power_active_import
+CURRENT = Measurand.current_import
+CURRENT_OFFERED = Measurand.current_offered
+VOLTAGE = Measurand.voltage
+SOC = Measurand.soc
+TEMPERATURE = Measurand.temperature
+PHASES = (Phase.l1, Phase.l2, Phase.l3)
 
 
 def _voltage_keys(phase: str) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 import logging
-from typing import TYPE_CHECKING, Any, Final, override
+from typing import Any, Final
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -36,10 +36,8 @@ from homeassistant.core import (
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .entity import Charger, OcppEntity, OcppEntityDescription
 from .protocol.errors import OcppError
 from .protocol.measurands import active_power
-from .protocol.session import ChargerSession
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
 from .surplus_controller import (
@@ -52,12 +50,6 @@ from .surplus_controller import (
     SolarSettings,
     SurplusController,
 )
-
-if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigSubentry
-    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-
-    from .runtime import OcppConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -249,60 +241,3 @@ class SolarCharging:
         finally:
             self._running = False
         self._notify()
-
-
-class SolarEntity(OcppEntity):
-    """An entity of a charger's solar controller: available while a grid sensor is configured."""
-
-    def __init__(self, charger: Charger, control: SolarCharging, *args: Any, **kwargs: Any) -> None:
-        """Bind the entity to the charger's controller."""
-        self._control = control
-        super().__init__(charger, *args, **kwargs)
-
-    @override
-    async def async_added_to_hass(self) -> None:
-        """Follow the controller too."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self._control.async_add_listener(self._handle_change))
-
-    @override
-    def _is_available(self) -> bool:
-        return self._control.configured
-
-
-@callback
-def async_setup_solar_entities[D: OcppEntityDescription](
-    entry: OcppConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-    descriptions: tuple[D, ...],
-    entity_class: Callable[[Charger, SolarCharging, int, D], SolarEntity],
-) -> None:
-    """Create a platform's solar entities of each charger once its controller is configured.
-
-    One `entity_class` entity per description, on the charger (connector 0).
-    """
-    runtime = entry.runtime_data
-
-    @callback
-    def add_charger(subentry: ConfigSubentry, session: ChargerSession) -> None:
-        control = runtime.solar.get(session.state.charge_box_id)
-        if control is None:
-            return
-        charger = Charger(entry, subentry, session)
-        added = False
-
-        @callback
-        def add_when_configured() -> None:
-            nonlocal added
-            if added or not control.configured:
-                return
-            added = True
-            async_add_entities(
-                [entity_class(charger, control, 0, d) for d in descriptions],
-                config_subentry_id=subentry.subentry_id,
-            )
-
-        entry.async_on_unload(control.async_add_listener(add_when_configured))
-        add_when_configured()
-
-    entry.async_on_unload(runtime.async_add_charger_listener(add_charger))

@@ -22,8 +22,8 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import OcppEntityDescription
-from .solar_charging import SolarCharging, SolarEntity, async_setup_solar_entities
+from .entity import OcppEntityDescription, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging
 from .surplus_controller import ControllerState
 
 if TYPE_CHECKING:
