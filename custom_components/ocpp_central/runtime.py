@@ -26,9 +26,9 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
-    issue_registry as ir,
 )
 
+from . import repairs
 from .authorization import Authorizer
 from .const import (
     CONF_CHARGE_BOX_ID,
@@ -71,6 +71,11 @@ from .protocol.vocabulary import (
     UnitOfMeasure,
     succeeded,
 )
+from .repairs import (
+    ISSUE_CHARGER_REJECTED_CONFIGURATION,
+    ISSUE_CHARGER_WITHOUT_PASSWORD,
+    ISSUE_LOCAL_LIST_REFUSED,
+)
 from .solar_charging import SolarCharging
 from .store import OcppStore
 
@@ -84,11 +89,6 @@ INTERVAL_KEYS: Final = frozenset(
     {ConfigurationKey.heartbeat_interval, ConfigurationKey.meter_value_sample_interval}
 )
 # Repair issues.
-ISSUE_PORT_IN_USE: Final = "port_in_use"
-ISSUE_TLS_INVALID: Final = "tls_invalid"
-ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
-ISSUE_CHARGER_WITHOUT_PASSWORD: Final = "charger_without_password"
-ISSUE_LOCAL_LIST_REFUSED: Final = "local_list_refused"
 
 
 def listen_data(entry: ConfigEntry[Any]) -> tuple[Any, ...]:
@@ -370,12 +370,7 @@ class OcppRuntime:
         del self._by_charge_box_id[charge_box_id]
         running.stop()
         self.store.remove_charger(charge_box_id)
-        for issue in (
-            ISSUE_CHARGER_REJECTED_CONFIGURATION,
-            ISSUE_CHARGER_WITHOUT_PASSWORD,
-            ISSUE_LOCAL_LIST_REFUSED,
-        ):
-            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
+        repairs.async_clear_charger(self.hass, charge_box_id)
         async_remove_devices(self.hass, self.entry.entry_id, charge_box_id)
         self.entry.async_create_task(
             self.hass, self.central.remove_charger(charge_box_id), f"remove {charge_box_id}"
@@ -481,11 +476,11 @@ class OcppRuntime:
                 self.store.forget_local_list(charge_box_id)
         elif known is None or result.held != known:
             self.store.set_local_list(charge_box_id, result.held.version, result.held.entries)
-        issue_id = f"{ISSUE_LOCAL_LIST_REFUSED}_{charge_box_id}"
         if not result.refused:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            repairs.async_clear(self.hass, ISSUE_LOCAL_LIST_REFUSED, charge_box_id)
             return
-        if ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id) is None:
+        placeholders = {"charge_box_id": charge_box_id, "status": result.status}
+        if repairs.async_raise(self.hass, ISSUE_LOCAL_LIST_REFUSED, charge_box_id, placeholders):
             # Once per problem; the repair issue shows it for as long as it lasts.
             _LOGGER.warning(
                 "%s refused the local authorisation list (%s): %s",
@@ -493,34 +488,18 @@ class OcppRuntime:
                 result.update_type or Action.get_local_list_version,
                 result.status,
             )
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_LOCAL_LIST_REFUSED,
-            translation_placeholders={"charge_box_id": charge_box_id, "status": result.status},
-        )
 
     # --- repairs ---
 
     @callback
     def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
         """Raise or clear the repair issue of a charger refusing our interval settings."""
-        issue_id = f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
+        kind = ISSUE_CHARGER_REJECTED_CONFIGURATION
         if succeeded(Action.change_configuration, status):
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            repairs.async_clear(self.hass, kind, charge_box_id)
             return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_CHARGER_REJECTED_CONFIGURATION,
-            translation_placeholders={"charge_box_id": charge_box_id, "key": key, "status": status},
-        )
+        placeholders = {"charge_box_id": charge_box_id, "key": key, "status": status}
+        repairs.async_raise(self.hass, kind, charge_box_id, placeholders)
 
     @callback
     def _async_password_issue(self, config: ChargerConfig) -> None:
@@ -531,20 +510,12 @@ class OcppRuntime:
         issue is not persistent (raised again at each start from the configuration), so
         one the user ignored stays ignored.
         """
-        issue_id = f"{ISSUE_CHARGER_WITHOUT_PASSWORD}_{config.charge_box_id}"
+        charge_box_id = config.charge_box_id
         if config.password is not None:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            repairs.async_clear(self.hass, ISSUE_CHARGER_WITHOUT_PASSWORD, charge_box_id)
             return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_CHARGER_WITHOUT_PASSWORD,
-            translation_placeholders={"charge_box_id": config.charge_box_id},
-        )
+        placeholders = {"charge_box_id": charge_box_id}
+        repairs.async_raise(self.hass, ISSUE_CHARGER_WITHOUT_PASSWORD, charge_box_id, placeholders)
 
     # --- life cycle ---
 
