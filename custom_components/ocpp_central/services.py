@@ -2,8 +2,8 @@
 
 Each action targets a charger by `device_id`, checks the charger is ours and online,
 sends one command and answers with what the charger returned where the protocol
-returns data. Charger failures become translated errors through `entity.run_command`
-and `entity.send_command`, the one place that maps them; which statuses of an answer mean
+returns data. Charger failures become translated errors through `helpers.run_command`
+and `helpers.send_command`, the one place that maps them; which statuses of an answer mean
 success is the vocabulary's (`protocol.vocabulary.SUCCESS`).
 """
 
