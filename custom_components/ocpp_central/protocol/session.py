@@ -68,6 +68,12 @@ class ChargerSession(ChargerHandlers, Readiness, CsmsCommands, Transactions):
     Its constructor is `SessionCore`'s (boot policy, resync delay, the tags that may run
     concurrently or start remotely, the tag window); it then restores the transactions its
     hooks still have open.
+
+    A tag presented at the charger is announced once (ChargerEvent "id_tag"): by its
+    Authorize, or by its StartTransaction when no Authorize of it came within
+    `tag_window` seconds (or it came with another verdict, e.g. ConcurrentTx). Tags in
+    `remote_tags` (the one remote starts from Home Assistant use) and tags of our own
+    RemoteStartTransaction within the window were never presented: no "id_tag" event.
     """
 
     @override
