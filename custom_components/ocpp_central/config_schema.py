@@ -81,7 +81,7 @@ from .const import (
     UNKNOWN_TAGS_ACCEPT,
     UNKNOWN_TAGS_REJECT,
 )
-from .solar import (
+from .surplus_controller import (
     CONF_BATTERY_CHARGE_POSITIVE,
     CONF_BATTERY_POWER_ENTITY,
     CONF_BATTERY_PRIORITY,

@@ -54,8 +54,7 @@ from .protocol.load.allocation import (
 from .protocol.load.circuit import CircuitController, Member, MemberSettings
 from .protocol.load.phase_switch import PhaseMode
 from .protocol.smart_charging import NOMINAL_VOLTAGE
-from .solar import ChargingMode
-from .solar_runtime import power_of
+from .solar_charging import power_of
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigSubentry
@@ -95,7 +94,7 @@ def current_of(hass: HomeAssistant, entity_id: str) -> float | None:
 def _mode_of(running: RunningCharger) -> Mode:
     """The charger's charging mode; fast without a configured solar controller."""
     solar = running.solar
-    return Mode(solar.mode.value) if solar.configured else Mode.FAST
+    return solar.mode if solar.configured else Mode.FAST
 
 
 class CircuitRuntime:
@@ -459,12 +458,11 @@ class LoadManagement:
         limit = running.session.state.connector(connector_id).current_limit
         attributes = {ATTR_LIMIT: limit, ATTR_CHARGER_MAX: charger_max}
         solar = running.solar
-        solar_modes = {ChargingMode(mode.value) for mode in SOLAR_MODES}
         if limit is None or limit >= charger_max:
             return LimitSource.CHARGER, attributes
         if limit <= 0:
             return LimitSource.PAUSED, attributes
-        if solar.configured and solar.mode in solar_modes:
+        if solar.configured and solar.mode in SOLAR_MODES:
             return LimitSource.SOLAR, attributes
         if running.limiter.wanted(connector_id) is not None:
             return LimitSource.USER, attributes | {ATTR_USER_LIMIT: limit}

@@ -11,10 +11,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .entity import Charger, OcppEntityDescription
+from .entity import OcppEntityDescription, SolarEntity, async_setup_solar_entities
 from .load_entity import async_setup_load_selects
-from .solar import ChargingMode
-from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging
+from .surplus_controller import ChargingMode
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -45,17 +45,13 @@ SELECTS: tuple[OcppSelectEntityDescription, ...] = (
 )
 
 
-def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
-    return [OcppSelect(charger, control, 0, description) for description in SELECTS]
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the charging mode and phase mode selects of the chargers that have them."""
-    async_setup_solar_entities(entry, async_add_entities, _make)
+    async_setup_solar_entities(entry, async_add_entities, SELECTS, OcppSelect)
     async_setup_load_selects(hass, entry, async_add_entities)
 
 
