@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
+from homeassistant.util import dt as dt_util
 
 from .const import (
     CIRCUIT_CURRENT_KEYS,
@@ -112,7 +113,10 @@ class CircuitRuntime:
         self.runtime = runtime
         self.subentry_id = subentry.subentry_id
         self.data: Mapping[str, Any] = {}
-        self.controller = CircuitController(self._settings(subentry.data))
+        # Home Assistant's clock, as the solar controller's (delays and hold times).
+        self.controller = CircuitController(
+            self._settings(subentry.data), clock=lambda: dt_util.utcnow().timestamp()
+        )
         self.phase_modes = phase_modes  # the chargers' phase_mode selects, by charge box id
         self._listeners: list[Callable[[], None]] = []
         self._stop: list[CALLBACK_TYPE] = []
@@ -327,6 +331,7 @@ class LoadManagement:
             circuit = self.circuits.get(sid)
             if circuit is not None:
                 circuit.update(subentry)
+                self._follow_sensors(circuit)  # the meter's sensors may have changed
                 continue
             circuit = self.circuits[sid] = CircuitRuntime(
                 self.hass, self.runtime, subentry, self.phase_modes
@@ -339,6 +344,8 @@ class LoadManagement:
 
     def _follow_sensors(self, circuit: CircuitRuntime) -> None:
         """A meter sensor that loses its value makes the circuit fall back at once."""
+        for unsubscribe in self._unsubscribe.pop(circuit.subentry_id, []):
+            unsubscribe()
 
         @callback
         def on_sensor(event: Event[EventStateChangedData]) -> None:

@@ -8,6 +8,7 @@ period (30 s).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,8 @@ from custom_components.ocpp_central.runtime import OcppRuntime
 from simulator import SimulatedCharger
 
 from .conftest import (
+    GRID,
+    SOLAR_OPTIONS,
     Chargers,
     ConfigEntryFactory,
     charger_subentry,
@@ -80,6 +83,15 @@ def only_circuit(runtime: OcppRuntime) -> CircuitRuntime:
     return circuit
 
 
+async def step_done(circuit: CircuitRuntime) -> None:
+    """Let a step that waits for the chargers finish (time is frozen: no timers)."""
+    for _ in range(10_000):
+        if not circuit.controller.busy:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the circuit's step did not finish")
+
+
 async def period(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, *sims: SimulatedCharger
 ) -> None:
@@ -91,7 +103,9 @@ async def period(
         for connector_id in sim.connectors:
             await sim.send_meter_values(connector_id)
     runtime: OcppRuntime = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
-    await only_circuit(runtime).async_step()
+    circuit = only_circuit(runtime)
+    await step_done(circuit)  # one asked for by a change (a mode, a limit) may still run
+    await circuit.async_step()
     for sim in sims:
         await sim.tick()
     await hass.async_block_till_done()
@@ -147,8 +161,9 @@ async def test_a_circuit_shares_its_budget_and_shows_why(
     # The circuit steps once per control period by itself.
     freezer.tick(timedelta(seconds=31))
     async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await hass.async_block_till_done()
     assert circuit.allocation is not None
+    await step_done(circuit)
     await period(hass, freezer, cp1, cp2)
     # Idle connectors get 0 A: a car arriving cannot take more than its share.
     assert (offered(cp1), offered(cp2)) == (0.0, 0.0)
@@ -260,3 +275,80 @@ async def test_phase_mode_of_a_charger_that_switches(
     state = hass.states.get(select)
     assert state is not None
     assert (state.state, state.attributes["phases"]) == ("1", 1)
+
+
+async def test_a_power_meter_solar_modes_and_a_changed_circuit(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    # The house meter as one power sensor (kW, import positive): also the solar surplus.
+    hass.states.async_set(GRID, "2.76", {"unit_of_measurement": "kW"})
+    entry = mock_config_entry(
+        port=free_port,
+        chargers=[
+            charger_subentry("CP1", meter_interval=0, **SOLAR_OPTIONS),
+            charger_subentry("CP2", meter_interval=0, max_current=16),
+        ],
+        id_tags=["TAG1", "TAG2"],
+    )
+    circuit_data = circuit_subentry(
+        "Main",
+        ["CP1", "CP2"],
+        current_l1_entity=None,
+        current_l2_entity=None,
+        current_l3_entity=None,
+        power_entity=GRID,
+    )
+    circuit_data["data"] = {k: v for k, v in circuit_data["data"].items() if v is not None}
+    hass.config_entries.async_add_subentry(entry, _as_subentry(circuit_data))
+    runtime = await setup_entry(hass, entry)
+    spaced_limits_off(runtime)
+    cp1 = await chargers.connect(free_port, "CP1", rate_unit="A", max_current=16.0)
+    cp2 = await chargers.connect(free_port, "CP2", rate_unit="A", max_current=16.0)
+    await hass.async_block_till_done()
+    await cp2.start_transaction(1, "TAG2", authorize=False)
+    await period(hass, freezer, cp1, cp2)
+    # 2760 W over three phases at 230 V: 4 A a phase for the house, 12 A left for CP2.
+    assert offered(cp2) == 12.0
+
+    # CP1 charges from the sun only (its own solar section makes the select).
+    mode = entity_id(hass, "select", "CP1_charging_mode")
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": mode, "option": "solar"}, blocking=True
+    )
+    await cp1.start_transaction(1, "TAG1", authorize=False)
+    hass.states.async_set(GRID, "-1.5", {"unit_of_measurement": "kW"})  # exporting
+    for _ in range(3):
+        await period(hass, freezer, cp1, cp2)
+    # 1.5 kW of export plus nothing drawn by CP1: 2 A on three phases, below the minimum.
+    assert offered(cp1) == 0.0
+    assert state_of(hass, "sensor", "CP1_1_limit_source").state == "paused"
+    hass.states.async_set(GRID, "-6", {"unit_of_measurement": "kW"})
+    for _ in range(3):
+        await period(hass, freezer, cp1, cp2)
+    assert offered(cp1) >= 6.0
+    assert state_of(hass, "sensor", "CP1_1_limit_source").state in {"solar", "circuit"}
+    assert offered(cp1) + offered(cp2) <= 16.0
+
+    # The meter goes away: the circuit falls back at once, without waiting for a period.
+    circuit = only_circuit(runtime)
+    hass.states.async_set(GRID, "unavailable")
+    await hass.async_block_till_done()
+    await step_done(circuit)
+    allocation = circuit.allocation
+    assert allocation is not None
+    assert allocation.fallback
+
+    # Changing the circuit applies at once: a static 10 A supply now.
+    sub = next(s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_CIRCUIT)
+    hass.config_entries.async_update_subentry(
+        entry, sub, data={CONF_NAME: "Main", CONF_CIRCUIT_MAX_CURRENT: 10, CONF_CHARGERS: ["CP2"]}
+    )
+    await hass.async_block_till_done()
+    await period(hass, freezer, cp1, cp2)
+    assert offered(cp2) == 10.0
+    assert circuit.member("CP1") is None
+    assert runtime.solar["CP1"].managed is False

@@ -170,6 +170,11 @@ class CircuitController:
         return self.balancer.settings
 
     @property
+    def busy(self) -> bool:
+        """Whether a step is still waiting for the chargers (the next one is skipped)."""
+        return self._running
+
+    @property
     def allocation(self) -> Allocation | None:
         """The last allocation (None before the first step)."""
         return self.balancer.last
