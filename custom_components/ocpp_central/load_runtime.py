@@ -32,6 +32,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import (
     CIRCUIT_CURRENT_KEYS,
+    CONF_CHARGE_BOX_ID,
     CONF_CHARGERS,
     CONF_CIRCUIT_MAX_CURRENT,
     CONF_CIRCUIT_POWER_ENTITY,
@@ -41,6 +42,7 @@ from .const import (
     CONF_PRIORITY,
     DEFAULT_MAX_CURRENT,
     DEFAULT_PRIORITY,
+    SUBENTRY_CHARGER,
     SUBENTRY_CIRCUIT,
 )
 from .protocol.load.allocation import (
@@ -327,6 +329,20 @@ class LoadManagement:
             for unsubscribe in self._unsubscribe.pop(sid, []):
                 unsubscribe()
             self._notify_step()
+        chargers = {
+            sub.data.get(CONF_CHARGE_BOX_ID)
+            for sub in entry.subentries.values()
+            if sub.subentry_type == SUBENTRY_CHARGER
+        }
+        for subentry in wanted.values():
+            listed = list(subentry.data.get(CONF_CHARGERS, ()))
+            kept = [cbid for cbid in listed if cbid in chargers]
+            if kept != listed:
+                # A charger removed from the central system leaves its circuit too
+                # (this update comes back here through the update listener).
+                self.hass.config_entries.async_update_subentry(
+                    entry, subentry, data={**subentry.data, CONF_CHARGERS: kept}
+                )
         for sid, subentry in wanted.items():
             circuit = self.circuits.get(sid)
             if circuit is not None:

@@ -352,3 +352,11 @@ async def test_a_power_meter_solar_modes_and_a_changed_circuit(
     assert offered(cp2) == 10.0
     assert circuit.member("CP1") is None
     assert runtime.solar["CP1"].managed is False
+
+    # A charger removed from the central system leaves the circuit's list too.
+    cp2_sub = next(s for s in entry.subentries.values() if s.title == "CP2")
+    hass.config_entries.async_remove_subentry(entry, cp2_sub.subentry_id)
+    await hass.async_block_till_done()
+    sub = next(s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_CIRCUIT)
+    assert sub.data[CONF_CHARGERS] == []
+    assert circuit.controller.members == {}
