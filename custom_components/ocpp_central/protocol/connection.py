@@ -29,7 +29,7 @@ import itertools
 import logging
 from typing import Any, Final, Protocol
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.connection import Connection as WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
@@ -95,8 +95,14 @@ def silence_limit(heartbeat_interval: float, margin: float | None) -> float | No
 class CallHandler(Protocol):
     """What a connection drives: the charger's session (see docs/architecture.md)."""
 
-    def handle_call(self, action: str, payload: Payload) -> Payload:
-        """Answer a CALL synchronously; raise CallError to answer with a CallError."""
+    def handle_call(self, action: str, payload: Payload) -> Payload | Awaitable[Payload]:
+        """Answer a CALL; raise CallError to answer with a CallError.
+
+        Synchronously as a rule (the hot path). An awaitable is answered when it is
+        done, in a task of its own, while the next frames are read: a handler that
+        needs another party's answer (forwarding to an upstream central system) must
+        not hold up our own CALLs' results.
+        """
         ...
 
     def connection_made(self, connection: Connection) -> None:
@@ -113,7 +119,7 @@ class Connection:
 
     def __init__(
         self,
-        websocket: ServerConnection,
+        websocket: WebSocket,
         handler: CallHandler,
         core: RpcCore,
         *,
@@ -309,11 +315,37 @@ class Connection:
             frame = self._reply(call)
         finally:
             self._after = None
+        if isinstance(frame, bytes):
+            await self._send(frame)
+            for fn in after:
+                self._start(fn)
+            return
+        # A deferred answer: sent by a task of its own, the reader goes on meanwhile.
+        task = asyncio.get_running_loop().create_task(self._answer_later(call, frame, after))
+        self._tasks.add(task)
+        task.add_done_callback(self._work_done)
+
+    async def _answer_later(
+        self,
+        call: IncomingCall,
+        pending: Awaitable[Payload],
+        after: list[Callable[[], object]],
+    ) -> None:
+        """Await a handler's deferred answer, send it, then start its scheduled work."""
+        try:
+            result = await pending
+        except CallError as error:
+            frame = self._core.error_frame(call.id, error.code, error.description, error.details)
+        except Exception as error:  # a bug in the handler, as in `_reply`
+            self._log_error("handler failed", "handling %s failed", call.action, error)
+            frame = self._core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
+        else:
+            frame = self._result(call, result)
         await self._send(frame)
         for fn in after:
             self._start(fn)
 
-    def _reply(self, call: IncomingCall) -> bytes:
+    def _reply(self, call: IncomingCall) -> bytes | Awaitable[Payload]:
         core = self._core
         try:
             result = self._handler.handle_call(call.action, call.payload)
@@ -324,6 +356,12 @@ class Connection:
             # InternalError (section 4.2.3) and keep the traceback in the log.
             self._log_error("handler failed", "handling %s failed", call.action, error)
             return core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
+        if not isinstance(result, dict):
+            return result
+        return self._result(call, result)
+
+    def _result(self, call: IncomingCall, result: Payload) -> bytes:
+        core = self._core
         try:
             return core.result_frame(call, result)
         except ValidationFailed as error:

@@ -95,6 +95,7 @@ __all__ = [
     "ChargerSession",
     "ConfigurationResult",
     "DataTransferResult",
+    "Forwarder",
     "SessionConnection",
     "VendorHandler",
 ]
@@ -147,6 +148,11 @@ type BootPolicy = Callable[[str, BootInfo], str]
 """Decide a BootNotification: (charge_box_id, boot info) -> Accepted, Pending or Rejected."""
 type VendorHandler = Callable[[str | None, str | None], DataTransferResult]
 """Answer an incoming DataTransfer of one vendorId: (messageId, data) -> result."""
+type Forwarder = Callable[
+    [str, dict[str, Any], dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]
+]
+"""See a charger's CALL after the session answered it: (action, payload, our answer) -> the
+answer to send, or an awaitable of it (`protocol.upstream`)."""
 type _Handler = Callable[[dict[str, Any], set[StateKey]], dict[str, Any]]
 
 
@@ -249,6 +255,8 @@ class ChargerSession:
         self._presented = _RecentTags(tag_window)
         self._remote_started = _RecentTags(tag_window)
         self._connection: SessionConnection | None = None
+        # Hears every CALL the session answered and may replace the answer (upstream.py).
+        self.forwarder: Forwarder | None = None
         self._booted = False  # a BootNotification arrived on the current connection
         self._boot_triggered = False  # we asked for that boot (TriggerMessage)
         self.setup_retry = SetupRetry(config.charge_box_id)
@@ -360,8 +368,14 @@ class ChargerSession:
             self.state.connected = False
             self.state.notify((CONNECTED,))
 
-    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer one CALL of the charger; raise CallError to answer with a CallError."""
+    def handle_call(
+        self, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """Answer one CALL of the charger; raise CallError to answer with a CallError.
+
+        The answer is this session's, unless a `forwarder` is set: it gets the CALL and
+        our answer and returns the answer to send (or an awaitable of it).
+        """
         handler = self._handlers.get(action)
         if handler is None:
             if action in KNOWN_ACTIONS:
@@ -398,6 +412,10 @@ class ChargerSession:
             events, self._events = self._events, []
         for event in events:
             self.state.emit(event)
+        forwarder = self.forwarder
+        if forwarder is not None:
+            # Another central system hears of it too and may give the answer (upstream.py).
+            return forwarder(action, payload, response)
         return response
 
     def _check_registration(self, action: str) -> None:
