@@ -10,113 +10,33 @@ messages queued while offline), 5.11/5.12 (remote start/stop), 5.16 and 3.13 (pr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-import contextlib
-from typing import Any
-
 from ocpp.exceptions import SecurityError
 from ocpp.v16 import call
-import orjson
 import pytest
 
-from custom_components.ocpp_central.protocol.config import ChargerConfig
-from custom_components.ocpp_central.protocol.hooks import MemoryHooks
 from custom_components.ocpp_central.protocol.server import CentralSystem
-from custom_components.ocpp_central.protocol.session import ChargerSession
 from custom_components.ocpp_central.protocol.smart_charging import (
     CAPABILITY_KEYS,
     CurrentLimiter,
     profile_id,
 )
 from custom_components.ocpp_central.protocol.upstream import (
-    UpstreamConfig,
-    UpstreamLink,
     UpstreamMode,
     UpstreamStatus,
 )
-from simulator import SimulatedCharger
 
-from .conftest import CentralFactory, client_tls_context, tls_context
-from .upstream_backend import HOST, Backend
-
-CHARGER = "CP-UP"
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait (bounded) until `predicate()` holds."""
-    backend = Backend()
-    await backend.wait(predicate, seconds)
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[Backend]:
-    """A started upstream central system."""
-    upstream = Backend()
-    await upstream.start()
-    yield upstream
-    await upstream.stop()
-
-
-@pytest.fixture
-async def hub(make_central: CentralFactory) -> CentralSystem:
-    """The central system in between (real sessions, in-memory hooks)."""
-    return await make_central(
-        [ChargerConfig(charge_box_id=CHARGER, meter_interval=0)],
-        hooks=MemoryHooks(tags={"LOCALONLY": {"status": "Accepted"}}),
-        ping_interval=None,
-    )
-
-
-@contextlib.asynccontextmanager
-async def forwarded(
-    hub: CentralSystem, backend: Backend, **options: Any
-) -> AsyncIterator[UpstreamLink]:
-    """An `UpstreamLink` for the charger, started; stopped at the end."""
-    mode = options.pop("mode", UpstreamMode.FULL)
-    password = options.pop("password", None)
-    options.setdefault("min_backoff", 0.05)
-    options.setdefault("max_backoff", 0.2)
-    session = hub.sessions[CHARGER]
-    assert isinstance(session, ChargerSession)
-    link = UpstreamLink(
-        UpstreamConfig(url=backend.url, charge_box_id=CHARGER, password=password, mode=mode),
-        session,
-        **options,
-    )
-    link.start()
-    try:
-        yield link
-    finally:
-        await link.stop()
-
-
-@contextlib.asynccontextmanager
-async def charger(hub: CentralSystem, **options: Any) -> AsyncIterator[SimulatedCharger]:
-    sim = SimulatedCharger(f"ws://{HOST}:{hub.port}", CHARGER, **options)
-    async with sim:
-        yield sim
-
-
-def installed_on(sim: SimulatedCharger, connector_id: int) -> list[Any]:
-    """The profiles installed on a connector of the simulated charger."""
-    return [p for p in sim.profiles.profiles if p.connector_id == connector_id]
-
-
-def record_ids(sim: SimulatedCharger) -> list[str]:
-    """Start recording the message id of every CALL the charger receives."""
-    ids: list[str] = []
-    link = sim._link
-    assert link is not None
-    original = link.route_message
-
-    async def recording(raw: str | bytes) -> None:
-        message = orjson.loads(raw)
-        if message[0] == 2:
-            ids.append(message[1])
-        await original(raw)
-
-    link.route_message = recording
-    return ids
+from .conftest import client_tls_context, tls_context
+from .upstream_backend import (  # noqa: F401 - fixtures
+    CHARGER,
+    Backend,
+    backend_fixture,
+    charger,
+    eventually,
+    forwarded,
+    hub_fixture,
+    installed_on,
+    record_ids,
+)
 
 
 async def test_boot_status_and_a_full_session_follow_the_upstream(
@@ -331,9 +251,7 @@ async def test_message_ids_never_collide_between_sides(
         assert not any(message_id.startswith("up-") for message_id in charger_ids)
 
 
-async def test_observe_mode_refuses_upstream_commands(
-    hub: CentralSystem, backend: Backend
-) -> None:
+async def test_observe_mode_refuses_upstream_commands(hub: CentralSystem, backend: Backend) -> None:
     """Observe: copies only; commands get SecurityError (OCPP-J 4.2.3) and reach nobody."""
     backend.tags["DRIVER"] = "Blocked"
     async with (

@@ -6,13 +6,18 @@ project's own RPC code is on this side. It records every CALL it receives, raw (
 message id, payload as on the wire), gives transaction ids from its own counter, decides
 tags by its own table and checks HTTP Basic credentials (OCPP-J 1.6 section 3, security
 whitepaper profile 1).
+
+Also the shared pieces of the tests: the fixtures `backend` (started upstream) and `hub`
+(the central system in between), `forwarded(hub, backend, ...)` (a started `UpstreamLink`),
+`charger(hub)` (the simulator connected to the hub), `eventually`, `installed_on`,
+`record_ids`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 import contextlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -23,8 +28,22 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 import orjson
+import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+
+from custom_components.ocpp_central.protocol.config import ChargerConfig
+from custom_components.ocpp_central.protocol.hooks import MemoryHooks
+from custom_components.ocpp_central.protocol.server import CentralSystem
+from custom_components.ocpp_central.protocol.session import ChargerSession
+from custom_components.ocpp_central.protocol.upstream import (
+    UpstreamConfig,
+    UpstreamLink,
+    UpstreamMode,
+)
+from simulator import SimulatedCharger
+
+from .conftest import CentralFactory
 
 HOST = "127.0.0.1"
 NOW = "2026-12-01T10:00:00Z"
@@ -115,9 +134,7 @@ class Backend:
 
     async def wait(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Until `condition()` holds (bounded)."""
-        async with asyncio.timeout(timeout):
-            while not condition():  # noqa: ASYNC110 - state changes in other tasks
-                await asyncio.sleep(0.01)
+        await eventually(condition, timeout)
 
 
 class UpstreamChargePoint(ChargePoint):  # type: ignore[misc]
@@ -180,3 +197,84 @@ class UpstreamChargePoint(ChargePoint):  # type: ignore[misc]
 
     def _status(self, id_tag: str) -> str:
         return self.backend.tags.get(id_tag, "Accepted")
+
+
+CHARGER = "CP-UP"
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (bounded) until `predicate()` holds."""
+    async with asyncio.timeout(seconds):
+        while not predicate():  # noqa: ASYNC110 - state changes in other tasks
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture(name="backend")
+async def backend_fixture() -> AsyncIterator[Backend]:
+    """A started upstream central system."""
+    upstream = Backend()
+    await upstream.start()
+    yield upstream
+    await upstream.stop()
+
+
+@pytest.fixture(name="hub")
+async def hub_fixture(make_central: CentralFactory) -> CentralSystem:
+    """The central system in between (real sessions, in-memory hooks)."""
+    return await make_central(
+        [ChargerConfig(charge_box_id=CHARGER, meter_interval=0)],
+        hooks=MemoryHooks(tags={"LOCALONLY": {"status": "Accepted"}}),
+        ping_interval=None,
+    )
+
+
+@contextlib.asynccontextmanager
+async def forwarded(
+    hub: CentralSystem, backend: Backend, **options: Any
+) -> AsyncIterator[UpstreamLink]:
+    """An `UpstreamLink` for the charger, started; stopped at the end."""
+    mode = options.pop("mode", UpstreamMode.FULL)
+    password = options.pop("password", None)
+    options.setdefault("min_backoff", 0.05)
+    options.setdefault("max_backoff", 0.2)
+    session = hub.sessions[CHARGER]
+    assert isinstance(session, ChargerSession)
+    link = UpstreamLink(
+        UpstreamConfig(url=backend.url, charge_box_id=CHARGER, password=password, mode=mode),
+        session,
+        **options,
+    )
+    link.start()
+    try:
+        yield link
+    finally:
+        await link.stop()
+
+
+@contextlib.asynccontextmanager
+async def charger(hub: CentralSystem, **options: Any) -> AsyncIterator[SimulatedCharger]:
+    sim = SimulatedCharger(f"ws://{HOST}:{hub.port}", CHARGER, **options)
+    async with sim:
+        yield sim
+
+
+def installed_on(sim: SimulatedCharger, connector_id: int) -> list[Any]:
+    """The profiles installed on a connector of the simulated charger."""
+    return [p for p in sim.profiles.profiles if p.connector_id == connector_id]
+
+
+def record_ids(sim: SimulatedCharger) -> list[str]:
+    """Start recording the message id of every CALL the charger receives."""
+    ids: list[str] = []
+    link = sim._link
+    assert link is not None
+    original = link.route_message
+
+    async def recording(raw: str | bytes) -> None:
+        message = orjson.loads(raw)
+        if message[0] == 2:
+            ids.append(message[1])
+        await original(raw)
+
+    link.route_message = recording
+    return ids

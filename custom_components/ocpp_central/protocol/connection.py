@@ -128,12 +128,17 @@ class Connection:
         ping_interval: float | None = None,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         silence_limit: Callable[[], float | None] | None = None,
+        calls_wait_for_replies: bool = True,
     ) -> None:
         """Serve `handler` over `websocket` with `core` (which validates, if given a validator).
 
         `ping_interval` (None: no pings) and `ping_timeout` drive the keepalive;
         `silence_limit()` (read at every check, so a new heartbeat interval applies at
         once) is how long a charger that does not answer pings may send nothing.
+        With `calls_wait_for_replies` our CALLs wait while a deferred answer (see
+        `CallHandler.handle_call`) is being prepared, as they would behind a synchronous
+        one: a CALL naming a transaction never overtakes the StartTransaction.conf that
+        tells the charger its id (OCPP 1.6 section 4.8).
         """
         self.websocket = websocket
         self.charge_box_id = charge_box_id
@@ -155,6 +160,11 @@ class Connection:
         self._attached = False
         self._running = False
         self._finished = asyncio.Event()
+        # Deferred answers being prepared; our CALLs wait for them when asked to.
+        self._deferred = 0
+        self._replied = asyncio.Event()
+        self._replied.set()
+        self._calls_wait_for_replies = calls_wait_for_replies
 
     @property
     def connected(self) -> bool:
@@ -177,6 +187,8 @@ class Connection:
         timeout), NotConnectedError when not connected or disconnected meanwhile.
         """
         async with self._call_lock:
+            if self._calls_wait_for_replies:
+                await self._replied.wait()
             if not self._attached:
                 raise NotConnectedError(f"{self.charge_box_id}: not connected")
             _message_id, frame = self._core.call_frame(action, payload)
@@ -321,6 +333,8 @@ class Connection:
                 self._start(fn)
             return
         # A deferred answer: sent by a task of its own, the reader goes on meanwhile.
+        self._deferred += 1
+        self._replied.clear()
         task = asyncio.get_running_loop().create_task(self._answer_later(call, frame, after))
         self._tasks.add(task)
         task.add_done_callback(self._work_done)
@@ -333,15 +347,21 @@ class Connection:
     ) -> None:
         """Await a handler's deferred answer, send it, then start its scheduled work."""
         try:
-            result = await pending
-        except CallError as error:
-            frame = self._core.error_frame(call.id, error.code, error.description, error.details)
-        except Exception as error:  # a bug in the handler, as in `_reply`
-            self._log_error("handler failed", "handling %s failed", call.action, error)
-            frame = self._core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
-        else:
-            frame = self._result(call, result)
-        await self._send(frame)
+            try:
+                result = await pending
+            except CallError as error:
+                core = self._core
+                frame = core.error_frame(call.id, error.code, error.description, error.details)
+            except Exception as error:  # a bug in the handler, as in `_reply`
+                self._log_error("handler failed", "handling %s failed", call.action, error)
+                frame = self._core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
+            else:
+                frame = self._result(call, result)
+            await self._send(frame)
+        finally:
+            self._deferred -= 1
+            if not self._deferred:
+                self._replied.set()
         for fn in after:
             self._start(fn)
 

@@ -592,6 +592,9 @@ class UpstreamLink:
             response_timeout=self.response_timeout,
             ping_interval=self.ping_interval,
             ping_timeout=DEFAULT_PING_TIMEOUT,
+            # The upstream's commands wait for the charger; the charger's messages must
+            # not wait for them (in FULL their answers are bounded by answer_timeout).
+            calls_wait_for_replies=False,
         )
 
     @property
