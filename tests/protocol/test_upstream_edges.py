@@ -269,3 +269,29 @@ async def test_a_link_added_to_a_running_charger_sends_its_known_boot(
             assert meter
             assert all("transactionId" not in m for m in meter)
             assert not backend.calls("StopTransaction")
+
+
+async def test_our_calls_wait_behind_a_deferred_answer(central: CentralSystem) -> None:
+    """OCPP 1.6 section 4.8: no CALL of ours overtakes the answer being prepared."""
+    async with connect_raw(central) as websocket:
+        handler = central.sessions["CP1"]
+        gate = asyncio.Event()
+
+        async def later(payload: dict[str, Any]) -> dict[str, Any]:
+            await gate.wait()
+            return {"currentTime": "2026-12-01T10:00:00Z"}
+
+        handler.answers["Heartbeat"] = later  # type: ignore[attr-defined]
+        await websocket.send('[2, "h1", "Heartbeat", {}]')
+        await eventually(lambda: bool(handler.calls))  # type: ignore[attr-defined]
+        connection = handler.connection  # type: ignore[attr-defined]
+        ours = asyncio.create_task(connection.call("ClearCache", {}))
+        for _ in range(20):  # let the CALL go out if nothing held it
+            await asyncio.sleep(0)
+        gate.set()
+        first = await recv_json(websocket)
+        second = await recv_json(websocket)
+        assert (first[0], first[1]) == (3, "h1")
+        assert (second[0], second[2]) == (2, "ClearCache")
+        await websocket.send(f'[3, "{second[1]}", {{"status": "Accepted"}}]')
+        assert await ours == {"status": "Accepted"}
