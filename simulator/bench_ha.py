@@ -227,7 +227,7 @@ def _central_entry(port: int, charge_box_ids: list[str]) -> ConfigEntry:
     """A central system entry as the config flow creates it, with charger subentries."""
     from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigSubentryData
 
-    from custom_components.ocpp_central.config_flow import central_title
+    from custom_components.ocpp_central.config_values import central_title
     from custom_components.ocpp_central.const import (
         CONF_HOST,
         CONF_PORT,

@@ -11,7 +11,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .config_flow import load_server_ssl_context
+from .config_checks import load_server_ssl_context
 from .const import CONF_HOST, CONF_PORT, CONF_SSL_CERTFILE, CONF_SSL_KEYFILE, DOMAIN
 from .runtime import (
     ISSUE_PORT_IN_USE,

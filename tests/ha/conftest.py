@@ -56,7 +56,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from custom_components.ocpp_central.config_flow import (
+from custom_components.ocpp_central.config_values import (
     central_title,
     id_tag_title,
     id_tag_unique_id,

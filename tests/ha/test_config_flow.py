@@ -28,7 +28,7 @@ from homeassistant.helpers.json import json_dumps
 import probatio
 import pytest
 
-from custom_components.ocpp_central import config_flow
+from custom_components import ocpp_central
 from custom_components.ocpp_central.const import (
     CONF_CHARGE_BOX_ID,
     CONF_CLEAR_PASSWORD,
@@ -85,7 +85,7 @@ from .conftest import LOOPBACK, ConfigEntryFactory, TlsFiles, charger_subentry
 # Every flow that finishes checks that the central system can listen: real sockets.
 pytestmark = pytest.mark.usefixtures("socket_enabled", "mock_setup_entry")
 
-PACKAGE = Path(config_flow.__file__).parent
+PACKAGE = Path(ocpp_central.__file__).parent
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
 # Long enough for the AuthorizationKey: 16..40 bytes (security whitepaper 7.2).

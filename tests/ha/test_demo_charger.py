@@ -19,7 +19,7 @@ from homeassistant.core import Event, EventStateChangedData, HomeAssistant, call
 from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 
-from custom_components.ocpp_central.config_flow import id_tag_unique_id
+from custom_components.ocpp_central.config_values import id_tag_unique_id
 from custom_components.ocpp_central.const import CONF_ID_TAG, CONF_STATUS, SUBENTRY_ID_TAG
 from simulator.__main__ import auto_charge, parse_args
 

@@ -41,7 +41,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import RecorderInstanceContextManager
 
-from custom_components.ocpp_central.config_flow import central_title
+from custom_components.ocpp_central.config_values import central_title
 from custom_components.ocpp_central.const import (
     CONF_HOST,
     CONF_PORT,

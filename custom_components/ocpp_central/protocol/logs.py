@@ -16,6 +16,17 @@ bounded amount whatever it does. Every such line goes through `problem()`:
 - **memory**: at most `MAX_TRACKED` (charger, kind) pairs are remembered, the least
   recently seen forgotten first (a forgotten kind logs its next line at once).
 
+Two variants of the rate, for problems that are not the charger's frames:
+
+- **once until resolved**: `interval=ONCE` logs a kind once; its repeats are only counted
+  until `resolved(charger, kind)` says it went away (a setup call that failed for good,
+  `protocol.retry`).
+- **summary**: with `summary=`, the count is not left for the next problem of the kind
+  but told when its interval ends, by a timer of the running event loop: "... 4 failed
+  attempts in the last 60 s" (failed authentication, `protocol.server.AuthFailures`).
+  An interval without repeats ends the window: the next problem logs its line at once.
+  `forget()` drops a charger's windows and their timers.
+
 Kinds name the problem, never the charger's input (an unknown action is "unknown
 action", not its name), so they come from a set the code bounds.
 
@@ -25,9 +36,12 @@ request headers and frames) the same redaction and length bound.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 import logging
+import math
 import re
 import time
 import traceback
@@ -41,6 +55,8 @@ MAX_LINE: Final = 500
 MAX_TRACEBACK: Final = 2000
 # Seconds during which further problems of a kind are only counted.
 INTERVAL: Final = 60.0
+# An interval that never ends: a kind logged once, until `resolved()`.
+ONCE: Final = math.inf
 # (charger, kind) pairs remembered for the rate limit.
 MAX_TRACKED: Final = 1024
 # Longest kind kept as a key (kinds are the code's words; this only guards against misuse).
@@ -98,19 +114,33 @@ def _traceback_tail(error: BaseException) -> str:
     return text
 
 
+@dataclass(slots=True)
+class _Summary:
+    """What a window's summary line needs: where it goes, its text and the latest args."""
+
+    logger: logging.Logger
+    level: int
+    charger: str
+    text: str
+    interval: float
+    args: tuple[object, ...]
+    timer: asyncio.TimerHandle | None = None
+
+
 class _Window:
     """The rate limit of one (charger, kind).
 
     When its last line went out, until when further problems are only counted, and how
-    many were.
+    many were; for a summarised kind, what its summary needs.
     """
 
-    __slots__ = ("count", "end", "logged")
+    __slots__ = ("count", "end", "logged", "summary")
 
     def __init__(self, logged: float, end: float) -> None:
         self.logged = logged
         self.end = end
         self.count = 0
+        self.summary: _Summary | None = None
 
 
 class ProblemLog:
@@ -150,10 +180,15 @@ class ProblemLog:
         *args: object,
         exc_info: BaseException | None = None,
         interval: float | None = None,
+        summary: str | None = None,
     ) -> bool:
         """Log `msg % args` unless a line of this kind went out lately; whether it was logged.
 
-        `interval` overrides the log's own for this kind.
+        `interval` overrides the log's own for this kind (`ONCE`: until `resolved`).
+        `summary`, a `str.format` text, is logged when an interval with repeats ends, with
+        the latest problem's `args` as positional fields and `count` and `seconds` (the
+        interval) as named ones; it needs a running event loop (without one, the count
+        goes with the next line as usual).
         """
         if not logger.isEnabledFor(level):
             return False
@@ -164,21 +199,76 @@ class ProblemLog:
             self._windows.move_to_end(key)
             if now < window.end:
                 window.count += 1
+                if window.summary is not None:
+                    window.summary.args = args
                 return False
         line = bounded_line(msg % args if args else msg)
         if window is not None and window.count:
             line = f"{line} ({window.count} more in the last {now - window.logged:.0f} s)"
         if exc_info is not None:
             line = f"{line}\n{_traceback_tail(exc_info)}"
-        end = now + (self._interval if interval is None else interval)
+        seconds = self._interval if interval is None else interval
+        end = now + seconds
         if window is None:
-            self._windows[key] = _Window(now, end)
+            window = self._windows[key] = _Window(now, end)
             if len(self._windows) > self._capacity:
-                self._windows.popitem(last=False)
+                _cancel(self._windows.popitem(last=False)[1])
         else:
             window.logged, window.end, window.count = now, end, 0
+        if summary is not None and seconds < ONCE:
+            self._summarise_later(
+                key, window, _Summary(logger, level, key[0], summary, seconds, args)
+            )
         logger.log(level, "%s", line, stacklevel=3)  # the caller of `problem()`
         return True
+
+    def resolved(self, charger: str, kind: str) -> None:
+        """The problem went away: its next occurrence logs a line at once."""
+        _cancel(self._windows.pop((charger, kind[:_MAX_KIND]), None))
+
+    def forget(self, charger: str | None = None, kind: str | None = None) -> None:
+        """Drop the windows of `charger` (None: every charger) and `kind` (None: every kind).
+
+        Pending summaries are dropped with them, untold.
+        """
+        for key in [
+            key
+            for key in self._windows
+            if (charger is None or key[0] == charger) and (kind is None or key[1] == kind)
+        ]:
+            _cancel(self._windows.pop(key))
+
+    def _summarise_later(self, key: tuple[str, str], window: _Window, summary: _Summary) -> None:
+        """Count until the interval ends, then tell the count (see `log`)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to tell it: the next line carries the count
+        _cancel(window)
+        window.end = ONCE  # the timer ends the window
+        window.summary = summary
+        summary.timer = loop.call_later(summary.interval, self._summarise, key, window)
+
+    def _summarise(self, key: tuple[str, str], window: _Window) -> None:
+        summary = window.summary
+        if summary is None or self._windows.get(key) is not window:
+            return
+        if window.count == 0:  # a whole interval without repeat: the next logs at once
+            del self._windows[key]
+            return
+        text = summary.text.format(*summary.args, count=window.count, seconds=summary.interval)
+        window.logged, window.count = self._clock(), 0
+        if summary.logger.isEnabledFor(summary.level):
+            summary.logger.log(summary.level, "%s", bounded_line(text))
+        summary.timer = asyncio.get_running_loop().call_later(
+            summary.interval, self._summarise, key, window
+        )
+
+
+def _cancel(window: _Window | None) -> None:
+    """Stop the summary timer of a window no longer kept."""
+    if window is not None and window.summary is not None and window.summary.timer is not None:
+        window.summary.timer.cancel()
 
 
 _problems = ProblemLog()
@@ -193,14 +283,36 @@ def problem(
     level: int = logging.WARNING,
     exc_info: BaseException | None = None,
     interval: float | None = None,
-) -> None:
-    """Log a line about charger `charger`'s input (or "" for no charger in particular).
+    summary: str | None = None,
+) -> bool:
+    """Log a line about charger `charger` (or "" for no charger in particular); whether it was.
 
     `kind` names the problem, from a set the code bounds; `msg % args` is redacted and cut.
     `exc_info` adds the end of the exception's traceback, redacted too; `interval`
-    replaces `INTERVAL` for this kind.
+    replaces `INTERVAL` for this kind (`ONCE`: logged once until `resolved`); `summary`
+    tells the count when an interval ends (see `ProblemLog.log`).
     """
-    _problems.log(logger, level, charger, kind, msg, *args, exc_info=exc_info, interval=interval)
+    return _problems.log(
+        logger,
+        level,
+        charger,
+        kind,
+        msg,
+        *args,
+        exc_info=exc_info,
+        interval=interval,
+        summary=summary,
+    )
+
+
+def resolved(charger: str, kind: str) -> None:
+    """Problem `kind` of `charger` went away: the next one logs its line at once."""
+    _problems.resolved(charger, kind)
+
+
+def forget(charger: str | None = None, kind: str | None = None) -> None:
+    """Drop the rate limit (and pending summaries) of a charger, a kind, or both."""
+    _problems.forget(charger, kind)
 
 
 class RedactingLogger(logging.LoggerAdapter[logging.Logger]):

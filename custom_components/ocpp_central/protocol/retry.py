@@ -4,7 +4,8 @@ What the central system sends on its own after a charger connects (reading the
 configuration, aligning intervals, the local authorisation list, current limits) must
 not be lost to one timeout or a charger busy while booting: `SetupRetry.run` tries a
 call a few times with growing pauses, and logs a failure at WARNING once per charger and
-problem (later repeats at DEBUG, until the same call succeeds again).
+problem (later repeats at DEBUG, until the same call succeeds again): the rule of
+`protocol.logs` (`logs.problem` with `interval=logs.ONCE`, `logs.resolved`).
 
 A CallError meaning "never" (NotImplemented, NotSupported: OCPP-J 1.6 section 4.2.3,
 table 7) and a lost connection are not retried: asking again cannot change the answer,
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import logging
 from typing import Final
 
+from . import logs
 from .errors import CallErrorCode, CallErrorReceived, NotConnectedError, OcppError
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "FINAL_CODES", "SetupRetry"]
@@ -38,7 +40,6 @@ class SetupRetry:
         """Retry after each pause of `delays` (an empty sequence: one try only)."""
         self.charge_box_id = charge_box_id
         self.delays: tuple[float, ...] = tuple(delays)
-        self._reported: set[str] = set()
 
     async def run[T](self, problem: str, call: Callable[[], Awaitable[T]]) -> T:
         """Await `call()` until it succeeds or the tries run out; raise the last error.
@@ -57,7 +58,16 @@ class SetupRetry:
                 pause = None if final else next(pauses, None)
                 if final:
                     # The charger does not do this at all: the caller decides what it means.
-                    _LOGGER.info("%s: %s not supported: %s", self.charge_box_id, problem, err)
+                    logs.problem(
+                        _LOGGER,
+                        self.charge_box_id,
+                        f"{problem} not supported",
+                        "%s: %s not supported: %s",
+                        self.charge_box_id,
+                        problem,
+                        err,
+                        level=logging.INFO,
+                    )
                     raise
                 if pause is None:
                     self.report(problem, str(err))
@@ -76,12 +86,23 @@ class SetupRetry:
 
     def report(self, problem: str, detail: str) -> None:
         """Log `problem` at WARNING the first time, at DEBUG while it persists."""
-        if problem in self._reported:
+        if not logs.problem(
+            _LOGGER,
+            self.charge_box_id,
+            _kind(problem),
+            "Charger %s: %s failed: %s",
+            self.charge_box_id,
+            problem,
+            detail,
+            interval=logs.ONCE,
+        ):
             _LOGGER.debug("%s: %s failed again: %s", self.charge_box_id, problem, detail)
-            return
-        self._reported.add(problem)
-        _LOGGER.warning("Charger %s: %s failed: %s", self.charge_box_id, problem, detail)
 
     def resolved(self, problem: str) -> None:
         """`problem` went away: a new failure is worth a WARNING again."""
-        self._reported.discard(problem)
+        logs.resolved(self.charge_box_id, _kind(problem))
+
+
+def _kind(problem: str) -> str:
+    """The `logs` kind of a failed setup call."""
+    return f"{problem} failed"

@@ -19,7 +19,6 @@ from base64 import b64decode
 import binascii
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 import hmac
 from http import HTTPStatus
 import logging
@@ -118,23 +117,19 @@ def basic_auth_matches(authorization: str | None, user: str, password: str) -> b
     return bool(colon) and user_ok and password_ok
 
 
-@dataclass(slots=True)
-class _Window:
-    """Failures of one charger since its last log line."""
-
-    count: int
-    address: str
-    report: asyncio.TimerHandle
+# The kind of `logs.problem` line a failed authentication gives.
+_AUTH_FAILED: Final = "HTTP Basic authentication failed"
 
 
 class AuthFailures:
     """Failed HTTP Basic authentication: a rate-limited log and a slowdown per address.
 
     The log gets one line at a charger's first failure, then at most one per
-    `log_interval` with the number of failures in it, so a charger with a wrong password
-    (or somebody guessing) cannot flood it. An address that keeps failing waits longer
-    before each 401: `base_delay` doubled with every failure, at most `max_delay` (below
-    the handshake's 10 s timeout), forgotten after `forget_after` seconds without one.
+    `log_interval` with the number of failures in it (`logs.problem` with a summary), so
+    a charger with a wrong password (or somebody guessing) cannot flood it. An address
+    that keeps failing waits longer before each 401: `base_delay` doubled with every
+    failure, at most `max_delay` (below the handshake's 10 s timeout), forgotten after
+    `forget_after` seconds without one.
     At most `max_addresses` addresses are remembered, the least recently failing ones are
     forgotten first. Neither the password nor the Authorization header is ever logged.
     """
@@ -154,7 +149,6 @@ class AuthFailures:
         self.max_delay = max_delay
         self.forget_after = forget_after
         self.max_addresses = max_addresses
-        self._windows: dict[str, _Window] = {}
         # address -> (failures, loop time of the latest), least recently failing first.
         self._addresses: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
@@ -169,20 +163,19 @@ class AuthFailures:
         self._addresses[address] = (failures, now)
         while len(self._addresses) > self.max_addresses:
             self._addresses.popitem(last=False)
-        window = self._windows.get(charge_box_id)
-        if window is None:
-            _LOGGER.warning(
-                "Charger %s failed HTTP Basic authentication from %s (a wrong or missing "
-                "password; further failures are counted every %g s)",
-                charge_box_id,
-                address,
-                self.log_interval,
-            )
-            report = loop.call_later(self.log_interval, self._report, charge_box_id)
-            self._windows[charge_box_id] = _Window(0, address, report)
-        else:
-            window.count += 1
-            window.address = address
+        logs.problem(
+            _LOGGER,
+            charge_box_id,
+            _AUTH_FAILED,
+            "Charger %s failed HTTP Basic authentication from %s (a wrong or missing "
+            "password; further failures are counted every %g s)",
+            charge_box_id,
+            address,
+            self.log_interval,
+            interval=self.log_interval,
+            summary="Charger {0}: {count} failed HTTP Basic authentication attempts in the "
+            "last {seconds:g} s (latest from {1})",
+        )
         delay: float = min(self.base_delay * 2 ** min(failures - 1, 32), self.max_delay)
         return delay
 
@@ -193,31 +186,11 @@ class AuthFailures:
 
     def forget(self, charge_box_id: str) -> None:
         """Drop a charger's pending report (it was removed)."""
-        if (window := self._windows.pop(charge_box_id, None)) is not None:
-            window.report.cancel()
+        logs.forget(charge_box_id, _AUTH_FAILED)
 
     def close(self) -> None:
         """Cancel every pending report."""
-        for charge_box_id in list(self._windows):
-            self.forget(charge_box_id)
-
-    def _report(self, charge_box_id: str) -> None:
-        window = self._windows[charge_box_id]
-        if window.count == 0:  # quiet for a whole interval: the next failure logs at once
-            del self._windows[charge_box_id]
-            return
-        _LOGGER.warning(
-            "Charger %s: %d failed HTTP Basic authentication attempts in the last %g s "
-            "(latest from %s)",
-            charge_box_id,
-            window.count,
-            self.log_interval,
-            window.address,
-        )
-        window.count = 0
-        window.report = asyncio.get_running_loop().call_later(
-            self.log_interval, self._report, charge_box_id
-        )
+        logs.forget(kind=_AUTH_FAILED)
 
 
 def _peer(connection: ServerConnection) -> str:

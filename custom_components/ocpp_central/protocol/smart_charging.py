@@ -48,6 +48,15 @@ key `(connector_id, "current_limit")`.
    of every limit the charger accepted (to persist it).
 7. `start_profile(connector_id)`: the TxProfile a RemoteStartTransaction carries
    (sections 5.11 and 5.16.2) so a transaction starts within the limit set.
+
+The profiles themselves (their form, ids, the charger's capabilities, reading a
+composite schedule) are built in `protocol.charging_profiles`; this module holds the
+limiter's state machine: strategies, coalescing, re-applying and verifying when ready.
+It is longer than our usual 600 lines on purpose: it is one class whose parts share the
+state of one connection (what is installed, refused, wanted, waiting), and cut apart they
+would each need all of it. `CurrentLimiter`'s public API (`set_limit`, `restore`,
+`start_profile`, `composite_schedule`, `close`, `state`, `on_accepted`) is what load
+management across chargers builds on.
 """
 
 from __future__ import annotations
@@ -55,16 +64,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
 import math
 import time
 from typing import Any, Final, Protocol
 
-from .config_keys import list_contains, lookup, lookup_int, lookup_list
-from .errors import CallErrorCode, CallErrorReceived, CallTimeoutError, OcppError
-from .messages import ConfigurationResult, format_timestamp, parse_timestamp
+from .charging_profiles import (
+    CAPABILITY_KEYS,
+    CHARGE_POINT_MAX_PROFILE,
+    DEFAULT_STACK_LEVEL,
+    MIN_CURRENT,
+    NOMINAL_VOLTAGE,
+    PROFILE_ID_BASE,
+    PURPOSES,
+    TX_DEFAULT_PROFILE,
+    TX_PROFILE,
+    Capabilities,
+    LimitRefused,
+    build_profile,
+    profile_id,
+    reported_phases,
+    schedule_limit,
+)
+from .config_keys import lookup
+from .errors import CallErrorReceived, CallTimeoutError, OcppError
+from .messages import ConfigurationResult
 from .retry import SetupRetry
 from .state import (
     BOOT,
@@ -74,23 +99,12 @@ from .state import (
     READY,
     TRANSACTION,
     ChargerState,
-    ConfigurationValue,
     ConnectorState,
 )
-from .vocabulary import (
-    Action,
-    ChargingProfileKindType,
-    ChargingProfilePurposeType,
-    ChargingProfileStatus,
-    ChargingRateUnitType,
-    ConfigurationKey,
-    FeatureProfile,
-    Measurand,
-    Phase,
-    succeeded,
-)
+from .vocabulary import Action, succeeded
 
 __all__ = [
+    "CAPABILITY_KEYS",
     "CHARGE_POINT_MAX_PROFILE",
     "DEFAULT_STACK_LEVEL",
     "MIN_CURRENT",
@@ -101,81 +115,23 @@ __all__ = [
     "Capabilities",
     "CurrentLimiter",
     "LimitRefused",
+    "LimitSession",
     "profile_id",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 
-# ChargingProfilePurposeType (section 7.10).
-CHARGE_POINT_MAX_PROFILE: Final = ChargingProfilePurposeType.charge_point_max_profile
-TX_DEFAULT_PROFILE: Final = ChargingProfilePurposeType.tx_default_profile
-TX_PROFILE: Final = ChargingProfilePurposeType.tx_profile
-# Our purposes in the order they are tried; the index is part of the profile id.
-_PURPOSES: Final = (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE, TX_PROFILE)
-
-# Profile ids of ours: 1_616_000 + 100 x purpose index + connector id. Far from the small
-# ids vendor apps and other central systems use, stable across restarts (so a profile
-# left by an earlier run is replaced or cleared, never duplicated).
-PROFILE_ID_BASE: Final = 1_616_000
 _MAX_CONNECTOR_ID: Final = 99
-# The least current a car charges with, per phase (IEC 61851-1): a limit below it pauses.
-# The one definition, for the limiter, the solar controller and the charger forms.
-MIN_CURRENT: Final = 6.0
-# The nominal phase voltage that turns amperes into W where no voltage is configured.
-NOMINAL_VOLTAGE: Final = 230.0
-# Stack level when the charger does not report ChargeProfileMaxStackLevel.
-DEFAULT_STACK_LEVEL: Final = 1
-# startSchedule this far in the past: no gap while a profile replaces another, and
-# tolerant of a charger clock a little behind ours (section 5.16.4 note).
-_START_IN_THE_PAST: Final = timedelta(minutes=1)
-# Section 7.12: W limits assume this many phases when numberPhases is absent.
-_SPEC_DEFAULT_PHASES: Final = 3
-
-# Configuration keys (sections 9.1 and 9.4).
-NUMBER_OF_CONNECTORS: Final = ConfigurationKey.number_of_connectors
-SUPPORTED_FEATURE_PROFILES: Final = ConfigurationKey.supported_feature_profiles
-SMART_CHARGING_PROFILE: Final = FeatureProfile.SMART_CHARGING
-CHARGE_PROFILE_MAX_STACK_LEVEL: Final = ConfigurationKey.charge_profile_max_stack_level
-ALLOWED_CHARGING_RATE_UNIT: Final = ConfigurationKey.charging_schedule_allowed_charging_rate_unit
-MAX_CHARGING_PROFILES_INSTALLED: Final = ConfigurationKey.max_charging_profiles_installed
-CAPABILITY_KEYS: Final = (
-    CHARGE_PROFILE_MAX_STACK_LEVEL,
-    ALLOWED_CHARGING_RATE_UNIT,
-    MAX_CHARGING_PROFILES_INSTALLED,
-    NUMBER_OF_CONNECTORS,
-    SUPPORTED_FEATURE_PROFILES,
-)
-# Section 9.4.2 allows "Current" and "Power"; some firmware writes the unit itself.
-_AMPS: Final[str] = ChargingRateUnitType.amps
-_WATTS: Final[str] = ChargingRateUnitType.watts
-_RATE_UNITS: Final = {"current": _AMPS, "a": _AMPS, "power": _WATTS, "w": _WATTS}
 
 # How long a composite schedule we ask for lasts (we only read what is in force now).
 _COMPOSITE_DURATION: Final = 60
 # A composite limit this far from ours (in A, after a W conversion) is not ours.
 _VERIFY_TOLERANCE: Final = 1.0
 
-# The phases a charger may supply, and the readings that show it does (voltage to
-# neutral, or plain, and current; OCPP 1.6 sections 7.30 and 7.31).
-_LINE_PHASES: Final = (Phase.l1, Phase.l2, Phase.l3)
-
-
-def _phase_keys(phase: Phase) -> tuple[str, ...]:
-    return (
-        f"{Measurand.voltage}.{phase}-N",
-        f"{Measurand.voltage}.{phase}",
-        f"{Measurand.current_import}.{phase}",
-    )
-
 
 type Clock = Callable[[], float]
 type Sleep = Callable[[float], Awaitable[None]]
 type AcceptedHook = Callable[[int, float], None]
-
-
-def profile_id(purpose: str, connector_id: int) -> int:
-    """The chargingProfileId we use for `purpose` on `connector_id`."""
-    return PROFILE_ID_BASE + 100 * _PURPOSES.index(purpose) + connector_id
 
 
 class LimitSession(Protocol):
@@ -215,72 +171,6 @@ class LimitSession(Protocol):
     ) -> dict[str, Any]:
         """GetCompositeSchedule (section 5.7): the response as sent."""
         ...
-
-
-class LimitRefused(CallErrorReceived):
-    """The charger refused every strategy for a current limit.
-
-    `attempts` lists (purpose, status) in the order tried; status is the
-    ChargingProfileStatus (section 7.11) or the CallError code the charger answered.
-    """
-
-    def __init__(self, connector_id: int, amps: float, attempts: list[tuple[str, str]]) -> None:
-        """Describe the refusal for the log and the user."""
-        if attempts:
-            tried = ", ".join(f"{purpose} {status}" for purpose, status in attempts)
-        else:
-            tried = "the charger supports no charging profile for it"
-        not_supported = {
-            CallErrorCode.NOT_SUPPORTED,
-            CallErrorCode.NOT_IMPLEMENTED,
-            ChargingProfileStatus.not_supported,
-        }
-        code = (
-            CallErrorCode.NOT_SUPPORTED
-            if all(status in not_supported for _purpose, status in attempts)
-            else CallErrorCode.GENERIC_ERROR
-        )
-        super().__init__(code, f"limit {amps:g} A on connector {connector_id} refused: {tried}")
-        self.connector_id = connector_id
-        self.amps = amps
-        self.attempts = attempts
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What the charger says of its smart charging (None: it did not say)."""
-
-    smart_charging: bool | None = None
-    max_stack_level: int | None = None
-    rate_units: frozenset[str] = frozenset()  # "A" and/or "W"; empty: not reported
-    max_profiles: int | None = None
-    connectors: int | None = None
-
-    @classmethod
-    def from_configuration(cls, configuration: Mapping[str, ConfigurationValue]) -> Capabilities:
-        """Read the keys of sections 3.13.5 and 9.4 (and the feature profiles, 9.1)."""
-        units = lookup_list(configuration, ALLOWED_CHARGING_RATE_UNIT) or []
-        return cls(
-            smart_charging=list_contains(
-                configuration, SUPPORTED_FEATURE_PROFILES, SMART_CHARGING_PROFILE
-            ),
-            max_stack_level=lookup_int(configuration, CHARGE_PROFILE_MAX_STACK_LEVEL),
-            rate_units=frozenset(
-                unit for item in units if (unit := _RATE_UNITS.get(item.casefold())) is not None
-            ),
-            max_profiles=lookup_int(configuration, MAX_CHARGING_PROFILES_INSTALLED),
-            connectors=lookup_int(configuration, NUMBER_OF_CONNECTORS),
-        )
-
-    @property
-    def rate_unit(self) -> str:
-        """The unit our schedules use: A when allowed (or not reported), else W."""
-        return _WATTS if self.rate_units == {_WATTS} else _AMPS
-
-    @property
-    def stack_level(self) -> int:
-        """Our stack level: the highest the charger allows."""
-        return DEFAULT_STACK_LEVEL if self.max_stack_level is None else self.max_stack_level
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,7 +430,7 @@ class CurrentLimiter:
             return (TX_DEFAULT_PROFILE, CHARGE_POINT_MAX_PROFILE)
         connectors = capabilities.connectors or len(self.state.connector_ids)
         if connectors <= 1:
-            return _PURPOSES
+            return PURPOSES
         return (TX_DEFAULT_PROFILE, TX_PROFILE)
 
     async def _send(
@@ -569,46 +459,22 @@ class CurrentLimiter:
         capabilities: Capabilities,
         transaction_id: int | None,
     ) -> dict[str, Any]:
-        """A csChargingProfiles object (sections 7.8, 7.13, 7.14)."""
-        unit = capabilities.rate_unit
-        period: dict[str, Any] = {"startPeriod": 0}
-        if unit == _AMPS:
-            period["limit"] = amps
-        else:
-            phases = self._phases(target)
-            period["limit"] = round(amps * self.voltage * phases, 1)
-            period["numberPhases"] = phases
-        start = datetime.now(UTC).replace(microsecond=0) - _START_IN_THE_PAST
-        profile: dict[str, Any] = {
-            "chargingProfileId": profile_id(purpose, target),
-            "stackLevel": capabilities.stack_level,
-            "chargingProfilePurpose": purpose,
-            "chargingProfileKind": ChargingProfileKindType.absolute,
-            "chargingSchedule": {
-                "startSchedule": format_timestamp(start),
-                "chargingRateUnit": unit,
-                "chargingSchedulePeriod": [period],
-            },
-        }
-        if purpose == TX_PROFILE and transaction_id is not None:
-            # Section 5.16: a TxProfile names the transaction it is meant for (one sent
-            # with RemoteStartTransaction has none yet, section 5.16.2).
-            profile["transactionId"] = transaction_id
-        return profile
+        """A csChargingProfiles object for `amps` on `target` (`build_profile`)."""
+        return build_profile(
+            purpose,
+            target,
+            amps,
+            capabilities,
+            transaction_id,
+            voltage=self.voltage,
+            phases=self._phases(target),
+        )
 
     def _phases(self, connector_id: int) -> int:
         """Phases for W: the setting, else the phases the charger reports voltages for."""
         if self.phases is not None:
             return self.phases
-        for connector in (self.state.connector(connector_id), self.state.connectors[0]):
-            seen = {
-                phase
-                for phase in _LINE_PHASES
-                if any(key in connector.readings for key in _phase_keys(phase))
-            }
-            if seen:
-                return len(seen)
-        return _SPEC_DEFAULT_PHASES
+        return reported_phases((self.state.connector(connector_id), self.state.connectors[0]))
 
     async def _make_room(self, capabilities: Capabilities, connector_id: int, purpose: str) -> None:
         """Clear our other profiles first when the charger could not hold one more."""
@@ -754,27 +620,12 @@ class CurrentLimiter:
         except CallErrorReceived as err:
             _LOGGER.debug("%s: no composite schedule: %s", self.state.charge_box_id, err)
             return None
-        accepted = succeeded(Action.get_composite_schedule, reply.get("status"))
-        schedule = reply.get("chargingSchedule") if accepted else None
-        if not isinstance(schedule, dict):
+        in_force = schedule_limit(reply)
+        if in_force is None:
             return None
-        periods = sorted(
-            schedule.get("chargingSchedulePeriod") or (), key=lambda p: p.get("startPeriod", 0)
-        )
-        start = reply.get("scheduleStart") or schedule.get("startSchedule")
-        elapsed = 0.0
-        if isinstance(start, str):
-            elapsed = max(0.0, (datetime.now(UTC) - parse_timestamp(start)).total_seconds())
-        current = next(
-            (p for p in reversed(periods) if p.get("startPeriod", 0) <= elapsed),
-            periods[0] if periods else None,
-        )
-        if current is None:
-            return None
-        limit = float(current["limit"])
-        if schedule.get("chargingRateUnit") == _WATTS:
-            phases = int(current.get("numberPhases") or self._phases(connector_id))
-            limit /= self.voltage * phases
+        limit, in_watts, phases = in_force
+        if in_watts:
+            limit /= self.voltage * (phases or self._phases(connector_id))
         return self._normalise(limit)
 
     def _watch(self, connector_id: int) -> None:

@@ -1,0 +1,277 @@
+"""Config form values to and from storage, and what is derived from stored config data.
+
+Form input becomes entry and subentry data (with its errors) and stored data becomes form
+values again; titles, unique ids, subentry look-ups and the URL a charger connects to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+import ipaddress
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.util import dt as dt_util
+from yarl import URL
+
+from .config_checks import valid_id_tag, valid_password
+from .config_schema import SECTION_SOLAR, SOLAR_DEFAULTS, SOLAR_KEYS, own_sensors
+from .const import (
+    CONF_CHARGE_BOX_ID,
+    CONF_CLEAR_PASSWORD,
+    CONF_EXPIRY,
+    CONF_HOST,
+    CONF_ID_TAG,
+    CONF_MAX_CURRENT,
+    CONF_NAME,
+    CONF_PARENT_ID_TAG,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SSL_CERTFILE,
+    CONF_SSL_KEYFILE,
+    CONF_STATUS,
+    DEFAULT_HOST,
+    SUBENTRY_CHARGER,
+    SUBENTRY_ID_TAG,
+)
+from .solar import CONF_BATTERY_POWER_ENTITY, CONF_GRID_POWER_ENTITY, CONF_MIN_CURRENT, CONF_PHASES
+
+# Error keys (translated in strings.json: config_subentries.*.error).
+ERROR_INVALID_PASSWORD: Final = "invalid_password"
+ERROR_PASSWORD_WITH_COLON_ID: Final = "password_with_colon_id"
+ERROR_PASSWORD_CONFLICT: Final = "password_conflict"
+ERROR_INVALID_PARENT_ID_TAG: Final = "invalid_parent_id_tag"
+ERROR_MIN_CURRENT_ABOVE_MAX: Final = "min_current_above_max"
+ERROR_BATTERY_WITHOUT_GRID: Final = "battery_without_grid"
+ERROR_SAME_POWER_ENTITY: Final = "same_power_entity"
+ERROR_OWN_POWER_ENTITY: Final = "own_power_entity"
+
+# The form of a Home Assistant DateTimeSelector value (local time, no zone).
+_DATETIME_SELECTOR_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+
+
+def central_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise the central system form: trimmed text, TLS paths only when given."""
+    data: dict[str, Any] = {
+        CONF_HOST: user_input[CONF_HOST].strip(),
+        CONF_PORT: user_input[CONF_PORT],
+    }
+    for key in (CONF_SSL_CERTFILE, CONF_SSL_KEYFILE):
+        if value := user_input.get(key, "").strip():
+            data[key] = value
+    return data
+
+
+def central_title(port: int) -> str:
+    """Return the title of a central system entry."""
+    return f"OCPP Central System (port {port})"
+
+
+def charger_settings(
+    hass: HomeAssistant,
+    user_input: Mapping[str, Any],
+    charge_box_id: str,
+    current: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Turn a charger form into subentry data (without the charge box id) and errors.
+
+    An empty password keeps the current one (there is none for a new charger); the
+    clear-password box removes it. The password is stored only when there is one. The
+    solar controller's options are stored flat (see `solar_options`); the integration's
+    own sensors, as they are at submission, are refused as its inputs.
+    """
+    settings = {
+        key: value
+        for key, value in user_input.items()
+        if key not in (CONF_CHARGE_BOX_ID, CONF_PASSWORD, CONF_CLEAR_PASSWORD, SECTION_SOLAR)
+    }
+    solar, errors = solar_options(user_input, current, own_sensors(hass))
+    settings |= solar
+    password: str | None = user_input.get(CONF_PASSWORD) or None
+    clear = bool(user_input.get(CONF_CLEAR_PASSWORD))
+    if password is not None and clear:
+        errors[CONF_CLEAR_PASSWORD] = ERROR_PASSWORD_CONFLICT
+    elif password is not None and not valid_password(password):
+        errors[CONF_PASSWORD] = ERROR_INVALID_PASSWORD
+    elif password is None and not clear and current is not None:
+        password = current.get(CONF_PASSWORD)
+    if password is not None and not clear:
+        if ":" in charge_box_id:
+            # RFC 7617: an HTTP Basic user-id cannot contain a colon, so such a charger
+            # could never log in with a password.
+            errors[CONF_PASSWORD] = ERROR_PASSWORD_WITH_COLON_ID
+        settings[CONF_PASSWORD] = password
+    return settings, errors
+
+
+def solar_options(
+    user_input: Mapping[str, Any], current: Mapping[str, Any] | None, refused: Collection[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the solar controller's options of a charger form, flat, and their errors.
+
+    The section replaces every option (a sensor cleared on the form is removed); a
+    submission without it (an API caller) keeps the current ones, defaults for a new
+    charger. Errors are keyed by the section, where the frontend shows them. A sensor in
+    refused (the integration's own) is an error.
+    """
+    section_input = user_input.get(SECTION_SOLAR)
+    if section_input is None:
+        options = {key: value for key, value in (current or {}).items() if key in SOLAR_KEYS}
+    else:
+        options = dict(section_input)
+    grid = options.get(CONF_GRID_POWER_ENTITY)
+    battery = options.get(CONF_BATTERY_POWER_ENTITY)
+    error: str | None = None
+    if options.get(CONF_MIN_CURRENT, SOLAR_DEFAULTS.min_current) > user_input[CONF_MAX_CURRENT]:
+        error = ERROR_MIN_CURRENT_ABOVE_MAX
+    elif battery is not None and grid is None:
+        # The controller works from the grid power; a battery alone cannot tell the surplus.
+        error = ERROR_BATTERY_WITHOUT_GRID
+    elif battery is not None and battery == grid:
+        error = ERROR_SAME_POWER_ENTITY
+    elif grid in refused or battery in refused:
+        error = ERROR_OWN_POWER_ENTITY
+    return options, {} if error is None else {SECTION_SOLAR: error}
+
+
+def charger_form_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return form values fit to show again: no password, the solar options in their section.
+
+    `values` is a submitted form or a subentry's data (solar options flat).
+    """
+    shown = {
+        key: value
+        for key, value in (values or {}).items()
+        if key != CONF_PASSWORD and key not in SOLAR_KEYS
+    }
+    solar = dict(shown.get(SECTION_SOLAR) or {})
+    solar |= {key: value for key, value in (values or {}).items() if key in SOLAR_KEYS}
+    if CONF_PHASES in solar:
+        solar[CONF_PHASES] = str(solar[CONF_PHASES])  # the drop-down's options are text
+    shown[SECTION_SOLAR] = solar
+    return shown
+
+
+def expiry_to_storage(value: str) -> str:
+    """Turn a DateTimeSelector value (local time) into an ISO 8601 UTC timestamp."""
+    moment = dt_util.parse_datetime(value, raise_on_error=True)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt_util.get_default_time_zone())
+    return dt_util.as_utc(moment).isoformat()
+
+
+def expiry_to_form(value: str) -> str:
+    """Turn a stored ISO 8601 timestamp back into a DateTimeSelector value (local time)."""
+    return dt_util.as_local(dt_util.parse_datetime(value, raise_on_error=True)).strftime(
+        _DATETIME_SELECTOR_FORMAT
+    )
+
+
+def id_tag_details(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Turn the id-tag form (without the tag) into subentry data and errors."""
+    details: dict[str, Any] = {CONF_STATUS: user_input[CONF_STATUS]}
+    errors: dict[str, str] = {}
+    if name := user_input.get(CONF_NAME, "").strip():
+        details[CONF_NAME] = name
+    if parent := user_input.get(CONF_PARENT_ID_TAG, "").strip():
+        # parentIdTag is an IdToken as well (OCPP 1.6 7.27).
+        if valid_id_tag(parent):
+            details[CONF_PARENT_ID_TAG] = parent
+        else:
+            errors[CONF_PARENT_ID_TAG] = ERROR_INVALID_PARENT_ID_TAG
+    if expiry := user_input.get(CONF_EXPIRY):
+        details[CONF_EXPIRY] = expiry_to_storage(expiry)
+    return details, errors
+
+
+def id_tag_title(data: Mapping[str, Any]) -> str:
+    """Return the title of an id-tag subentry: its name and tag, or the tag alone."""
+    if name := data.get(CONF_NAME):
+        return f"{name} ({data[CONF_ID_TAG]})"
+    return str(data[CONF_ID_TAG])
+
+
+def id_tag_unique_id(id_tag: str) -> str:
+    """Return an id-tag subentry's unique id.
+
+    Subentry unique ids are shared by all subentry types of an entry, so the prefix keeps a
+    tag apart from a charger of the same name; IdToken is case insensitive (OCPP 1.6 7.28).
+    """
+    return f"{SUBENTRY_ID_TAG}_{id_tag.upper()}"
+
+
+# --- subentry look-ups ----------------------------------------------------------------------
+
+
+def find_charger(entry: ConfigEntry, charge_box_id: str) -> ConfigSubentry | None:
+    """Return the charger subentry of that charge box id (case sensitive: a URL path)."""
+    return next(
+        (
+            subentry
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_CHARGER
+            and subentry.data.get(CONF_CHARGE_BOX_ID) == charge_box_id
+        ),
+        None,
+    )
+
+
+def find_id_tag(entry: ConfigEntry, id_tag: str) -> ConfigSubentry | None:
+    """Return the id-tag subentry of that tag, compared case insensitively (OCPP 1.6 7.28)."""
+    wanted = id_tag.upper()
+    return next(
+        (
+            subentry
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_ID_TAG
+            and str(subentry.data.get(CONF_ID_TAG, "")).upper() == wanted
+        ),
+        None,
+    )
+
+
+# Listen addresses that mean "every interface": no address a charger could connect to.
+_WILDCARD_HOSTS: Final = frozenset({"", "0.0.0.0", "::"})
+# Shown when Home Assistant does not know its own address.
+_UNKNOWN_HOST: Final = "<home-assistant-ip>"
+
+
+@callback
+def charger_host(hass: HomeAssistant, bind_host: str) -> str:
+    """Return the host a charger reaches a central system listening on bind_host at.
+
+    A central system bound to one address is reached there only. One listening on every
+    interface is reached where Home Assistant says it is reached on the local network (its
+    internal URL, else its own IP address); a placeholder when it does not know.
+    """
+    host: str | None = bind_host
+    if bind_host in _WILDCARD_HOSTS:
+        try:
+            host = URL(get_url(hass, allow_external=False, allow_cloud=False)).host
+        except NoURLAvailableError:
+            host = None
+    if not host:
+        return _UNKNOWN_HOST
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{host}]" if address.version == 6 else host
+
+
+@callback
+def charger_url(
+    hass: HomeAssistant, data: Mapping[str, Any] | None, charge_box_id: str = "<chargeBoxId>"
+) -> str:
+    """Return the URL a charger connects to (OCPP-J 3.1.1), for the form descriptions.
+
+    data is a central system entry's data; None before it exists (host and port unknown).
+    Passed as a placeholder: the frontend would read the angle brackets in a translation
+    as markup.
+    """
+    if data is None:
+        return f"ws://{charger_host(hass, DEFAULT_HOST)}:<port>/{charge_box_id}"
+    scheme = "wss" if data.get(CONF_SSL_CERTFILE) else "ws"
+    return f"{scheme}://{charger_host(hass, data[CONF_HOST])}:{data[CONF_PORT]}/{charge_box_id}"
