@@ -68,7 +68,7 @@ from __future__ import annotations
 import asyncio
 from base64 import b64encode
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 import logging
@@ -378,11 +378,14 @@ class UpstreamLink:
         ping_interval: float | None = DEFAULT_PING_INTERVAL,
         on_status: StatusListener | None = None,
         on_save: StatusListener | None = None,
+        local_tags: Iterable[str] = (),
     ) -> None:
         """Prepare the link; nothing connects before `start()`.
 
         `ssl_context` replaces the default verifying context for wss:// (tests trust
-        their own certificate with it).
+        their own certificate with it). Id tags in `local_tags` (this central system's
+        own, for its remote starts) are answered by the local policy in mode FULL too:
+        the upstream gets the copy but cannot stop a start it never asked for.
         """
         self.config = config
         self.session = session
@@ -396,6 +399,7 @@ class UpstreamLink:
         self.ping_interval = ping_interval
         self.on_status = on_status
         self.on_save = on_save
+        self.local_tags = frozenset(tag.casefold() for tag in local_tags)
         self.queue = OutboundQueue(queue_limit)
         self.transactions = TransactionIds()
         # The upstream's charging profiles installed through us: id -> criteria fields.
@@ -656,7 +660,10 @@ class UpstreamLink:
         local_tx = answer.get("transactionId") if action == Action.start_transaction else None
         item = Outgoing(action, dict(payload), local_tx)
         decides = (
-            self.config.mode is UpstreamMode.FULL and action in ANSWERED_UPSTREAM and self.online
+            self.config.mode is UpstreamMode.FULL
+            and action in ANSWERED_UPSTREAM
+            and self.online
+            and str(payload.get("idTag", "")).casefold() not in self.local_tags
         )
         if decides:
             item.waiter = asyncio.get_running_loop().create_future()
