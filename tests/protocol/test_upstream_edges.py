@@ -295,3 +295,19 @@ async def test_our_calls_wait_behind_a_deferred_answer(central: CentralSystem) -
         assert (second[0], second[2]) == (2, "ClearCache")
         await websocket.send(f'[3, "{second[1]}", {{"status": "Accepted"}}]')
         assert await ours == {"status": "Accepted"}
+
+
+async def test_no_heartbeats_of_our_own_while_the_charger_is_offline(
+    hub: CentralSystem, backend: Backend
+) -> None:
+    """Section 4.6: an upstream that watches heartbeats sees an absent charger offline."""
+    backend.heartbeat_interval = 1
+    async with forwarded(hub, backend) as link:
+        hub.sessions[CHARGER].handle_call(
+            "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
+        )
+        await eventually(lambda: link.online)
+        await asyncio.sleep(2.5)  # more than two of the upstream's intervals pass
+        assert "Heartbeat" not in backend.actions()
+        async with charger(hub):
+            await backend.wait(lambda: "Heartbeat" in backend.actions())

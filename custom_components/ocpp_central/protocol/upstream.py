@@ -14,6 +14,8 @@ the charger's own connection to this central system stays what it is:
   403 or 404 make the status REFUSED (the credentials or identity are wrong), every other
   failure UNREACHABLE; `long_unreachable` turns True after `unreachable_after` seconds
   without a connection. The link keeps trying either way.
+- **Heartbeats** (section 4.6): the charger's go up while online; when nothing was sent for
+  the upstream's interval the link sends one, but only while the charger is connected.
 - **Boot first** (OCPP 1.6 section 4.2): on every connection the link sends the charger's
   latest BootNotification and nothing else (except answers to the upstream's calls)
   until the upstream accepted it; Pending and Rejected are retried after the interval
@@ -35,7 +37,8 @@ the charger's own connection to this central system stays what it is:
   `answer_timeout` seconds (`ANSWER_TIMEOUT`, 5 s), and the upstream's `idTagInfo`
   (sections 6.2, 6.46, 6.50) goes to the charger, so its authorisation and billing
   decide. Without an answer in time, or while the upstream is offline, the local policy
-  answers: the charger's connection never waits on the upstream for long.
+  answers: the charger's connection never waits on the upstream for long. Tags in
+  `local_tags` (this central system's own remote starts) are always answered locally.
 - **Transaction ids**: the charger always gets this central system's transaction id, so
   the local state and the charger agree whatever the upstream does. The upstream's id
   from its StartTransaction.conf is mapped to it (`TransactionIds`), and every later
@@ -746,7 +749,8 @@ class UpstreamLink:
         """Wait for a message; send a Heartbeat when none came for the upstream's interval.
 
         Section 4.6: the upstream expects a message every heartbeat interval; the
-        charger's own heartbeats go to this central system at its interval.
+        charger's own heartbeats go to this central system at its interval. None while
+        the charger is offline: an upstream that watches heartbeats then sees it offline.
         """
         interval = self.heartbeat_interval or None
         try:
@@ -754,7 +758,7 @@ class UpstreamLink:
                 await self.queue.head()
         except TimeoutError:
             connection = self._connection
-            if connection is not None:
+            if connection is not None and self.session.connected:
                 try:
                     await connection.call(Action.heartbeat, {})
                 except (CallErrorReceived, CallTimeoutError, ValidationFailed) as error:
