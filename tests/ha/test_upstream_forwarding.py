@@ -84,7 +84,9 @@ async def test_full_mode_session_remote_commands_and_the_sensor(
     assert reply.status == "Accepted"
     switch = state_of(hass, "switch", SWITCH).entity_id
     await wait_for_state(hass, switch, lambda s: s.state == "on")
-    await backend.wait(lambda: len(backend.calls("StartTransaction")) == 1)
+    link = runtime.upstreams.link(CHARGER)
+    assert link is not None
+    await eventually(lambda: link.transactions.local(5000) is not None)
     reply = await upstream.call(call.RemoteStopTransaction(transaction_id=5000))
     assert reply.status == "Accepted"
     await wait_for_state(hass, switch, lambda s: s.state == "off")

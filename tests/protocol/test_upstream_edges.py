@@ -170,7 +170,7 @@ async def test_tx_profiles_are_mapped_and_guarded(hub: CentralSystem, backend: B
         )
         assert refused.status == "Rejected"
         local_id = await sim.start_transaction(1, "DRIVER")
-        await backend.wait(lambda: len(backend.calls("StartTransaction")) == 1)
+        await eventually(lambda: link.transactions.upstream(local_id) == 5000)
         unknown = await upstream.call(
             call.SetChargingProfile(
                 connector_id=1, cs_charging_profiles={**TX_PROFILE, "transactionId": 1}
@@ -311,3 +311,37 @@ async def test_no_heartbeats_of_our_own_while_the_charger_is_offline(
         assert "Heartbeat" not in backend.actions()
         async with charger(hub):
             await backend.wait(lambda: "Heartbeat" in backend.actions())
+
+
+async def test_a_message_never_answered_is_sent_three_times_then_dropped(
+    hub: CentralSystem, backend: Backend
+) -> None:
+    """OCPP 1.6 section 4.8: resent like a transaction message, but not for ever."""
+    backend.data_transfer_delays = [1.0, 1.0, 1.0]
+    async with forwarded(hub, backend, response_timeout=0.3) as link, charger(hub) as sim:
+        await eventually(lambda: link.online and not len(link.queue))
+        await sim.data_transfer("vendor")
+        await eventually(lambda: not len(link.queue))
+        await backend.wait(lambda: len(backend.calls("DataTransfer")) == 3)
+        ids = [r.message_id for r in backend.received if r.action == "DataTransfer"]
+        assert len(set(ids)) == 3
+        await sim.send_meter_values(1)  # the queue goes on
+        await backend.wait(lambda: "MeterValues" in backend.actions())
+
+
+async def test_a_reboot_answered_pending_holds_the_queue_until_accepted(
+    hub: CentralSystem, backend: Backend
+) -> None:
+    """Section 4.2: after a Pending boot only BootNotification goes up until Accepted."""
+    backend.heartbeat_interval = 1
+    async with forwarded(hub, backend) as link, charger(hub) as sim:
+        await eventually(lambda: link.online and not len(link.queue))
+        backend.boot_status = "Pending"
+        await sim.reboot()
+        await eventually(lambda: link.status is UpstreamStatus.PENDING)
+        count = len(backend.calls("StatusNotification"))
+        await backend.wait(lambda: len(backend.calls("BootNotification")) >= 3)
+        assert len(backend.calls("StatusNotification")) == count
+        backend.boot_status = "Accepted"
+        await eventually(lambda: link.online and not len(link.queue))
+        assert len(backend.calls("StatusNotification")) > count

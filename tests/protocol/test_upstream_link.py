@@ -59,9 +59,8 @@ async def test_boot_status_and_a_full_session_follow_the_upstream(
         local_id = await sim.start_transaction(1, "DRIVER")
         session = hub.sessions[CHARGER]
         assert local_id in session.transactions  # the charger has our id
-        await backend.wait(lambda: len(backend.calls("StartTransaction")) == 1)
         upstream_id = 5000
-        assert link.transactions.upstream(local_id) == upstream_id
+        await eventually(lambda: link.transactions.upstream(local_id) == upstream_id)
         await sim.send_meter_values(1)
         await sim.stop_transaction(1)
         await backend.wait(lambda: len(backend.calls("StopTransaction")) == 1)
@@ -103,7 +102,8 @@ async def test_upstream_remote_start_and_stop_reach_the_charger(
         assert local.id_tag == "APP"
         await eventually(lambda: sim.connector(1).transaction is not None)
         assert sim.connector(1).transaction.transaction_id == local.transaction_id
-        upstream_id = backend.next_transaction_id - 1
+        upstream_id = 5000
+        await eventually(lambda: link.transactions.local(upstream_id) == local.transaction_id)
         # An id the upstream does not know is refused without asking the charger.
         unknown = await upstream.call(call.RemoteStopTransaction(transaction_id=upstream_id + 99))
         assert unknown.status == "Rejected"
@@ -186,9 +186,8 @@ async def test_upstream_away_mid_session_gets_the_queue_in_order(
     async with forwarded(hub, backend) as link, charger(hub) as sim:
         await eventually(lambda: link.online)
         first_local = await sim.start_transaction(1, "DRIVER")
-        await backend.wait(lambda: len(backend.calls("StartTransaction")) == 1)
-        first_upstream = link.transactions.upstream(first_local)
-        assert first_upstream == 5000
+        first_upstream = 5000
+        await eventually(lambda: link.transactions.upstream(first_local) == first_upstream)
         before = len(backend.received)
         await backend.stop()
         await eventually(lambda: not link.connected)
@@ -267,8 +266,8 @@ async def test_observe_mode_refuses_upstream_commands(hub: CentralSystem, backen
         assert not [a for a, _ in sim.calls_received if a == "RemoteStartTransaction"]
         # The upstream's verdict is only a copy: the local policy answers.
         local_id = await sim.start_transaction(1, "DRIVER")
-        await backend.wait(lambda: len(backend.calls("StartTransaction")) == 1)
-        assert link.transactions.upstream(local_id) == 5000
+        # Mapped once the upstream's answer is read (after it recorded the CALL).
+        await eventually(lambda: link.transactions.upstream(local_id) == 5000)
         await sim.stop_transaction(1)
         await backend.wait(lambda: len(backend.calls("StopTransaction")) == 1)
         assert backend.calls("StopTransaction")[0]["transactionId"] == 5000

@@ -70,6 +70,8 @@ class Backend:
     tags: dict[str, str] = field(default_factory=dict)
     # Seconds the Authorize answer is held back (an upstream slower than the bound).
     authorize_delay: float = 0.0
+    # Seconds each DataTransfer answer is held back, in turn (then none).
+    data_transfer_delays: list[float] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     charge_points: dict[str, UpstreamChargePoint] = field(default_factory=dict)
     # Identities that connected (after authentication), in order.
@@ -192,7 +194,9 @@ class UpstreamChargePoint(ChargePoint):  # type: ignore[misc]
         return call_result.StopTransaction(id_tag_info={"status": self._status(id_tag)})
 
     @on(Action.data_transfer)
-    def on_data_transfer(self, **_: Any) -> Any:
+    async def on_data_transfer(self, **_: Any) -> Any:
+        if self.backend.data_transfer_delays:
+            await asyncio.sleep(self.backend.data_transfer_delays.pop(0))
         return call_result.DataTransfer(status="Accepted")
 
     def _status(self, id_tag: str) -> str:
