@@ -14,13 +14,13 @@ from typing import Any
 import fastjsonschema
 import pytest
 
+from bench.closed import HEADER, MeterFeed, latency_line, throughput
+from bench.ha import status_and_churn, targets
 from custom_components.ocpp_central.protocol.schemas import (
     FORMATS,
     _MeterValuesCheck,
     load_schemas,
 )
-from simulator.bench import HEADER, MeterFeed, latency_line, throughput
-from simulator.bench_ha import status_and_churn, targets
 
 # Replacements tried for every field at every level (JSON types and near misses).
 ODD_VALUES: list[Any] = [None, 0, 1, 1.0, 1.5, True, "", "bogus", "Wh", "L1-N", [], {}, ["Raw"]]

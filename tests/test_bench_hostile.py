@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.closed import HOSTILE_TEMPLATES, hostile, hostile_frame, open_transactions
 from custom_components.ocpp_central.protocol.logs import MAX_LINE
-from simulator.bench import HOSTILE_TEMPLATES, hostile, hostile_frame, open_transactions
 
 # Enough for every kind of bad frame several times over.
 FRAMES = 20 * len(HOSTILE_TEMPLATES)

@@ -17,9 +17,7 @@ import time
 import fastjsonschema
 import pytest
 
-from custom_components.ocpp_central.protocol.measurands import parse_meter_values
-from custom_components.ocpp_central.protocol.schemas import FORMATS, load_schemas
-from simulator.bench_open import (
+from bench.open_loop import (
     OPEN_HEADER,
     WIDE_SAMPLES,
     OpenRun,
@@ -32,7 +30,9 @@ from simulator.bench_open import (
     stall_lines,
     startup,
 )
-from simulator.bench_stall import StallWatch
+from bench.stall import StallWatch
+from custom_components.ocpp_central.protocol.measurands import parse_meter_values
+from custom_components.ocpp_central.protocol.schemas import FORMATS, load_schemas
 
 slow = pytest.mark.skipif(
     os.environ.get("OCPP_BENCH_SLOW_TESTS") != "1",

@@ -1080,7 +1080,7 @@ def test_command_line_options() -> None:
 
 
 async def test_bench_floor_and_load_generator(socket_enabled: None) -> None:
-    from simulator.bench import BENCH_MEASURANDS, HEADER, meter_values_payload, throughput
+    from bench.closed import BENCH_MEASURANDS, HEADER, meter_values_payload, throughput
 
     payload = json.loads(meter_values_payload())
     assert len(payload["meterValue"][0]["sampledValue"]) == 10

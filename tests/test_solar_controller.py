@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from custom_components.ocpp_central.solar import (
+from custom_components.ocpp_central.surplus_controller import (
     BatteryPriority,
     ChargingMode,
     ChargingPower,

@@ -11,11 +11,11 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from . import repairs
 from .config_checks import load_server_ssl_context
 from .const import CONF_HOST, CONF_PORT, CONF_SSL_CERTFILE, CONF_SSL_KEYFILE, DOMAIN
+from .repairs import ISSUE_PORT_IN_USE, ISSUE_TLS_INVALID
 from .runtime import (
-    ISSUE_PORT_IN_USE,
-    ISSUE_TLS_INVALID,
     OcppConfigEntry,
     OcppRuntime,
     listen_data,
@@ -42,23 +42,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def _issue_id(kind: str, entry: OcppConfigEntry) -> str:
-    return f"{kind}_{entry.entry_id}"
-
-
 def _not_ready(
     hass: HomeAssistant, entry: OcppConfigEntry, kind: str, placeholders: dict[str, str]
 ) -> ConfigEntryNotReady:
     """Raise a repair issue and return the matching translated setup error."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        _issue_id(kind, entry),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=kind,
-        translation_placeholders=placeholders,
-    )
+    repairs.async_raise(hass, kind, entry.entry_id, placeholders, severity=ir.IssueSeverity.ERROR)
     return ConfigEntryNotReady(
         translation_domain=DOMAIN, translation_key=kind, translation_placeholders=placeholders
     )
@@ -99,7 +87,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: OcppConfigEntry) -> bool
         }
         raise _not_ready(hass, entry, ISSUE_PORT_IN_USE, placeholders) from err
     for kind in (ISSUE_PORT_IN_USE, ISSUE_TLS_INVALID):
-        ir.async_delete_issue(hass, DOMAIN, _issue_id(kind, entry))
+        repairs.async_clear(hass, kind, entry.entry_id)
     entry.runtime_data = runtime
 
     @callback

@@ -18,6 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .entity import OcppEntity, OcppEntityDescription, async_setup_charger_entities
 from .helpers import send_command
 from .protocol.session import ChargerSession
+from .protocol.vocabulary import Action
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -41,7 +42,7 @@ BUTTONS: tuple[OcppButtonEntityDescription, ...] = (
         per_connector=False,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
-        press_fn=lambda session, _c: send_command("reset", session.reset(False)),
+        press_fn=lambda session, _c: send_command(Action.reset, session.reset(False)),
     ),
     # Section 5.18: the charger answers Unlocked, UnlockFailed or NotSupported.
     OcppButtonEntityDescription(
@@ -49,7 +50,7 @@ BUTTONS: tuple[OcppButtonEntityDescription, ...] = (
         translation_key="unlock",
         entity_category=EntityCategory.CONFIG,
         press_fn=lambda session, connector_id: send_command(
-            "unlock_connector", session.unlock_connector(connector_id), ("Unlocked",)
+            Action.unlock_connector, session.unlock_connector(connector_id)
         ),
     ),
 )

@@ -76,7 +76,7 @@ from .const import (
     UPSTREAM_MODE_FULL,
     UPSTREAM_MODE_OBSERVE,
 )
-from .solar import (
+from .surplus_controller import (
     CONF_BATTERY_CHARGE_POSITIVE,
     CONF_BATTERY_POWER_ENTITY,
     CONF_BATTERY_PRIORITY,

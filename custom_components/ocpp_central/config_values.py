@@ -46,7 +46,12 @@ from .const import (
     UPSTREAM_MODE_FULL,
 )
 from .protocol.upstream import valid_upstream_url
-from .solar import CONF_BATTERY_POWER_ENTITY, CONF_GRID_POWER_ENTITY, CONF_MIN_CURRENT, CONF_PHASES
+from .surplus_controller import (
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_GRID_POWER_ENTITY,
+    CONF_MIN_CURRENT,
+    CONF_PHASES,
+)
 
 # Error keys (translated in strings.json: config_subentries.*.error).
 ERROR_INVALID_PASSWORD: Final = "invalid_password"

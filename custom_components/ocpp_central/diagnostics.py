@@ -14,7 +14,6 @@ from .const import (
     CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_SSL_KEYFILE,
-    DOMAIN,
     SUBENTRY_ID_TAG,
 )
 from .protocol.session import ChargerSession
@@ -134,9 +133,8 @@ async def async_get_config_entry_diagnostics(
 async def async_get_device_diagnostics(
     hass: HomeAssistant, entry: OcppConfigEntry, device: DeviceEntry
 ) -> dict[str, Any]:
-    """What is known of one charger, redacted."""
+    """What is known of one charger, redacted; a connector's device gives its charger's."""
     runtime = entry.runtime_data
-    for domain, charge_box_id in device.identifiers:
-        if domain == DOMAIN and (session := runtime.central.sessions.get(charge_box_id)):
-            return async_redact_data(_charger(runtime, session), TO_REDACT)
-    return {}
+    if (session := runtime.session_of_device(device.id)) is None:
+        return {}
+    return async_redact_data(_charger(runtime, session), TO_REDACT)

@@ -1,8 +1,11 @@
-"""Base entity of the integration: one device per charger, entities that follow ChargerState keys.
+"""Base entity of the integration: charger and connector devices, entities that follow state keys.
 
 Every platform describes its entities with a tuple of descriptions and lets
 `async_setup_charger_entities` create them for each charger (charger-wide ones once,
 per-connector ones for each connector, including connectors reported later). A
+charger with more than one connector has one device per connector, linked to the
+charger's device (`via_device_id`): its connector entities belong there and keep their
+plain translation key, so "<charger> Connector 2" + "Power" names them. A
 description marked `when_reported` waits until the charger reports its value, so values a
 charger never sends (a car's state of charge on many chargers, phases it does not have)
 leave no entity on the device page; one Home Assistant already knows is created at once. An
@@ -14,7 +17,6 @@ compare-and-set, and the platform classes only present `_value` (`native_value`,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -29,9 +31,10 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import async_get_current_platform
 
 from .const import DOMAIN
+from .devices import charger_device_info, connector_identifier
 
 # The error mapping shared with the services; re-exported for the modules that import it here.
-from .helpers import ACCEPTED, command_error, run_command, send_command
+from .helpers import command_error, run_command, send_command
 from .protocol.session import ChargerSession
 from .protocol.state import (
     CONNECTED,
@@ -46,8 +49,9 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .runtime import OcppConfigEntry
+    from .solar_charging import SolarCharging
 
-__all__ = ["ACCEPTED", "command_error", "run_command", "send_command"]
+__all__ = ["command_error", "run_command", "send_command"]
 
 
 @dataclass(slots=True)
@@ -57,6 +61,10 @@ class Charger:
     entry: OcppConfigEntry
     subentry: ConfigSubentry
     session: ChargerSession
+    # The charger's device in the registry (set once its entities are created), and
+    # whether its connectors have devices of their own (more than one connector).
+    device_id: str | None = None
+    connector_devices: bool = False
     # The device info for the BootNotification it was made from, shared by the entities
     # (one dict per charger and platform instead of one per entity).
     _device: tuple[BootInfo | None, DeviceInfo] | None = field(
@@ -69,12 +77,28 @@ class Charger:
         return self.session.state
 
     @property
+    def name(self) -> str:
+        """The charger's name: its subentry's title."""
+        return self.subentry.title or self.state.charge_box_id
+
+    @property
     def device_info(self) -> DeviceInfo:
         """The device of the charger, with what its last BootNotification told."""
         boot = self.session.state.boot
         if self._device is None or self._device[0] is not boot:
-            self._device = (boot, device_info(self))
+            self._device = (boot, charger_device_info(self.name, self.state))
         return self._device[1]
+
+    def device_info_for(self, connector_id: int) -> DeviceInfo:
+        """The device of connector `connector_id` (0: the charger's own device)."""
+        if connector_id == 0 or not self.connector_devices or self.device_id is None:
+            return self.device_info
+        return DeviceInfo(
+            identifiers={(DOMAIN, connector_identifier(self.state.charge_box_id, connector_id))},
+            translation_key="connector",
+            translation_placeholders={"charger": self.name, "connector": str(connector_id)},
+            via_device_id=self.device_id,
+        )
 
 
 def _no_value(_state: ChargerState, _connector: ConnectorState) -> Any:
@@ -109,48 +133,6 @@ def unique_id(charge_box_id: str, connector_id: int, description: OcppEntityDesc
     return f"{charge_box_id}_{description.key}"
 
 
-def device_info(charger: Charger) -> DeviceInfo:
-    """The device of a charger, with what its BootNotification told (OCPP 1.6 section 4.2)."""
-    state = charger.state
-    info = DeviceInfo(
-        identifiers={(DOMAIN, state.charge_box_id)},
-        name=charger.subentry.title or state.charge_box_id,
-    )
-    info.update(_boot_fields(state))
-    return info
-
-
-def _boot_fields(state: ChargerState) -> DeviceInfo:
-    """The device registry fields that come from the BootNotification."""
-    boot = state.boot
-    if boot is None:
-        return DeviceInfo()
-    return DeviceInfo(
-        manufacturer=boot.vendor,
-        model=boot.model,
-        serial_number=boot.charge_box_serial_number or boot.serial_number,
-        sw_version=boot.firmware_version,
-    )
-
-
-@callback
-def async_update_device(hass: HomeAssistant, entry_id: str, state: ChargerState) -> None:
-    """Bring the charger's device up to date after a (later) BootNotification.
-
-    Called by the runtime for each BootNotification, whichever entities are enabled.
-    """
-    registry = dr.async_get(hass)
-    device = registry.async_get_device_by_identifier((DOMAIN, state.charge_box_id), entry_id)
-    if device is not None and (fields := _boot_fields(state)):
-        registry.async_update_device(
-            device.id,
-            manufacturer=fields.get("manufacturer"),
-            model=fields.get("model"),
-            serial_number=fields.get("serial_number"),
-            sw_version=fields.get("sw_version"),
-        )
-
-
 class Keep(Enum):
     """Returned by `_read` when there is nothing new to show: the last value stays."""
 
@@ -166,21 +148,14 @@ class OcppEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     entity_description: OcppEntityDescription
-    # Told when Home Assistant will not add the entity (disabled in the entity registry;
-    # enabling it reloads the entry), so whoever keeps it can let it go.
-    on_abort: Callable[[OcppEntity], None] | None = None
     # What the entity shows, as `_read` last returned it; the platform's state properties
     # (`native_value`, `is_on`, ...) present it.
     _value: Any = None
 
     def __init__(
-        self,
-        charger: Charger,
-        connector_id: int,
-        description: OcppEntityDescription,
-        multi_connector: bool = False,
+        self, charger: Charger, connector_id: int, description: OcppEntityDescription
     ) -> None:
-        """Name the entity after its connector and compute its first value."""
+        """Bind the entity to its connector and compute its first value."""
         self.entity_description = description
         self._charger = charger
         self._state = charger.state
@@ -192,18 +167,20 @@ class OcppEntity(Entity):
         if description.per_connector and connector_id == 0:
             # Charger-wide twin of a per-connector entity (meter values on connector 0).
             self._attr_translation_key = f"charger_{description.translation_key}"
-        elif description.per_connector and multi_connector:
-            self._attr_translation_key = f"connector_{description.translation_key}"
-            self._attr_translation_placeholders = {"connector": str(connector_id)}
-        self._attr_device_info = charger.device_info
         self._keys = _state_keys(connector_id, description.fields)
         self._attr_available = self._is_available()
         self._update_value()
-        # Whether Home Assistant is done adding the entity: added, or never (disabled).
-        # The future exists only while someone waits: an Event per entity would cost
-        # each charger tens of kB.
-        self._settled = False
-        self._settled_waiter: asyncio.Future[None] | None = None
+
+    @property
+    @override
+    def device_info(self) -> DeviceInfo:
+        """The connector's device, or the charger's; read when Home Assistant adds the entity.
+
+        Read then, not at creation: a second connector reported meanwhile moves the
+        entity to its connector's device.
+        """
+        connector_id = self._connector_id if self.entity_description.per_connector else 0
+        return self._charger.device_info_for(connector_id)
 
     @override
     async def async_added_to_hass(self) -> None:
@@ -213,38 +190,6 @@ class OcppEntity(Entity):
         # The state may have changed between construction and now.
         self._attr_available = self._is_available()
         self._update_value()
-
-    @override
-    async def add_to_platform_finish(self) -> None:
-        """Mark the entity added once Home Assistant finished adding it (subclasses too)."""
-        await super().add_to_platform_finish()
-        self._settle()
-
-    @override
-    def add_to_platform_abort(self) -> None:
-        """Not added after all (e.g. disabled in the entity registry): nothing to remove."""
-        super().add_to_platform_abort()
-        self._settle()
-        if self.on_abort is not None:
-            self.on_abort(self)
-
-    def _settle(self) -> None:
-        self._settled = True
-        if self._settled_waiter is not None and not self._settled_waiter.done():
-            self._settled_waiter.set_result(None)
-
-    async def async_remove_when_settled(self) -> None:
-        """Remove the entity once its addition finished; one that was never added is skipped.
-
-        Adding runs in a task of Home Assistant's, so a connector's entities may still be
-        on their way (or disabled, hence never added) when they must be replaced.
-        """
-        if not self._settled:
-            if self._settled_waiter is None:
-                self._settled_waiter = asyncio.get_running_loop().create_future()
-            await self._settled_waiter
-        if self.hass is not None:
-            await self.async_remove()
 
     def _is_available(self) -> bool:
         return self._state.connected or self.entity_description.available_when_offline
@@ -297,37 +242,41 @@ class _ChargerEntities[D: OcppEntityDescription]:
         charger: Charger,
         descriptions: tuple[D, ...],
         *,
-        factory: Callable[[Charger, int, D, bool], OcppEntity],
+        factory: Callable[[Charger, int, D], OcppEntity],
         add: AddConfigEntryEntitiesCallback,
         reported: Callable[[D, ChargerState, ConnectorState], bool],
         domain: str,
     ) -> None:
-        self._hass = hass
         self._charger = charger
         self._factory = factory
         self._add = add
         self._reported = reported
         self._domain = domain
         self._registry = er.async_get(hass)
+        self._devices = dr.async_get(hass)
         # What each connector has (0: the charger itself and charger-wide twins).
         self._charger_wide = [
             d for d in descriptions if not d.per_connector or d.on_charger_when_reported
         ]
-        self._per_connector = [d for d in descriptions if d.per_connector]
-        self._connectors: dict[int, list[OcppEntity]] = {}
+        self._per_connector = {d.key: d for d in descriptions if d.per_connector}
+        # Connectors whose entities were made (those due; the others wait).
+        self._connectors: set[int] = set()
         # Descriptions waiting for their value, per connector, and the subscription that
         # watches their fields (dropped once none waits).
         self._pending: dict[int, list[D]] = {}
         self._watching: dict[int, CALLBACK_TYPE] = {}
-        self._multi = False
         self._unsubscribe: list[CALLBACK_TYPE] = []
 
     def start(self) -> CALLBACK_TYPE:
         """Create what is known now and follow new connectors; return the stop function."""
-        state = self._charger.state
-        self._connectors[0] = entities = self._make(0)
-        self._emit(entities)
-        self._unsubscribe.append(state.subscribe((CONNECTORS,), self._sync_connectors))
+        charger = self._charger
+        # The charger's device first: the connectors' devices are linked to it.
+        charger.device_id = self._device(0).id
+        if self._had_connector_devices():
+            self._use_connector_devices()
+        self._connectors.add(0)
+        self._emit(self._make(0))
+        self._unsubscribe.append(charger.state.subscribe((CONNECTORS,), self._sync_connectors))
         self._sync_connectors()
         return self._stop
 
@@ -337,27 +286,78 @@ class _ChargerEntities[D: OcppEntityDescription]:
         self._unsubscribe.clear()
         self._watching.clear()
 
+    def _device(self, connector_id: int) -> dr.DeviceEntry:
+        charger = self._charger
+        return self._devices.async_get_or_create(
+            config_entry_id=charger.entry.entry_id,
+            config_subentry_id=charger.subentry.subentry_id,
+            **charger.device_info_for(connector_id),
+        )
+
+    def _had_connector_devices(self) -> bool:
+        """Whether the charger had more than one connector before (its state may not know yet).
+
+        Its connectors have devices, or its entities carry the names that 0.1.0 gave
+        the entities of a charger with more than one connector (`connector_<key>`).
+        """
+        device_id = self._charger.device_id
+        if any(
+            device.via_device_id == device_id
+            for device in dr.async_entries_for_config_entry(
+                self._devices, self._charger.entry.entry_id
+            )
+        ):
+            return True
+        return any(
+            entry.translation_key == f"connector_{description.translation_key}"
+            for entry, _connector_id, description in self._on_charger_device()
+        )
+
+    def _on_charger_device(self) -> list[tuple[er.RegistryEntry, int, D]]:
+        """The platform's registry entries of connectors (1..n) on the charger's device.
+
+        Disabled ones too: they move with the others.
+        """
+        assert self._charger.device_id is not None
+        prefix = f"{self._charger.state.charge_box_id}_"
+        found: list[tuple[er.RegistryEntry, int, D]] = []
+        for entry in er.async_entries_for_device(
+            self._registry, self._charger.device_id, include_disabled_entities=True
+        ):
+            if entry.domain != self._domain or not entry.unique_id.startswith(prefix):
+                continue
+            # `{chargeBoxId}_{connector}_{key}` (see `unique_id`).
+            number, _, key = entry.unique_id.removeprefix(prefix).partition("_")
+            description = self._per_connector.get(key)
+            if description is not None and number.isascii() and number.isdigit():
+                found.append((entry, int(number), description))
+        return found
+
+    @callback
+    def _use_connector_devices(self) -> None:
+        """Give each connector its device and move the entities already made there.
+
+        The entities stay what they are (entity id, unique id, history): only their
+        registry entry's device changes, and Home Assistant renames them with it.
+        """
+        self._charger.connector_devices = True
+        for entry, connector_id, description in self._on_charger_device():
+            self._registry.async_update_entity(
+                entry.entity_id,
+                device_id=self._device(connector_id).id,
+                translation_key=description.translation_key,
+            )
+
     def _emit(self, entities: list[OcppEntity]) -> None:
         if entities:
-            # A copy: Home Assistant iterates over the list it is given while `_forget`
-            # removes the entities it does not add from ours.
-            self._add(list(entities), config_subentry_id=self._charger.subentry.subentry_id)
+            self._add(entities, config_subentry_id=self._charger.subentry.subentry_id)
 
     def _make(self, connector_id: int) -> list[OcppEntity]:
         """The connector's entities that are due; the others wait for their value."""
-        wanted = self._charger_wide if connector_id == 0 else self._per_connector
+        wanted = self._charger_wide if connector_id == 0 else list(self._per_connector.values())
         due = [d for d in wanted if not _deferred(connector_id, d) or self._due(connector_id, d)]
         self._wait_for(connector_id, [d for d in wanted if d not in due])
-        return self._build(connector_id, due)
-
-    def _build(self, connector_id: int, descriptions: list[D]) -> list[OcppEntity]:
-        entities = [
-            self._factory(self._charger, connector_id, d, self._multi) for d in descriptions
-        ]
-        forget = self._forget  # one bound method for all of them
-        for entity in entities:
-            entity.on_abort = forget
-        return entities
+        return [self._factory(self._charger, connector_id, d) for d in due]
 
     def _due(self, connector_id: int, description: D) -> bool:
         """Reported by the charger, or known to Home Assistant from before (its history)."""
@@ -391,40 +391,21 @@ class _ChargerEntities[D: OcppEntityDescription]:
         if not ready:
             return
         self._wait_for(connector_id, [d for d in pending if d not in ready])
-        entities = self._build(connector_id, ready)
-        self._connectors.setdefault(connector_id, []).extend(entities)
-        self._emit(entities)
-
-    def _forget(self, entity: OcppEntity) -> None:
-        """Let go of an entity Home Assistant did not add: a disabled one costs no memory."""
-        for entities in self._connectors.values():
-            if entity in entities:
-                entities.remove(entity)
-                return
+        self._emit([self._factory(self._charger, connector_id, d) for d in ready])
 
     @callback
     def _sync_connectors(self) -> None:
         ids = self._charger.state.connector_ids
-        if not self._multi and len(ids) > 1:
-            self._multi = True
-            # Entities named for a single-connector charger must now carry their number.
-            for connector_id, entities in self._connectors.items():
-                if connector_id > 0:
-                    self._charger.entry.async_create_task(
-                        self._hass, self._rename(connector_id, entities)
-                    )
+        # Connectors are numbered from 1 (OCPP 1.6 section 3.8): one above 1 means more
+        # than one connector.
+        if not self._charger.connector_devices and ids and ids[-1] > 1:
+            self._use_connector_devices()
         new: list[OcppEntity] = []
         for connector_id in ids:
             if connector_id not in self._connectors:
-                entities = self._connectors[connector_id] = self._make(connector_id)
-                new.extend(entities)
+                self._connectors.add(connector_id)
+                new.extend(self._make(connector_id))
         self._emit(new)
-
-    async def _rename(self, connector_id: int, old: list[OcppEntity]) -> None:
-        for entity in tuple(old):  # one not added after all leaves `old` meanwhile
-            await entity.async_remove_when_settled()
-        entities = self._connectors[connector_id] = self._make(connector_id)
-        self._emit(entities)
 
 
 def _has_value(
@@ -440,13 +421,13 @@ def async_setup_charger_entities[D: OcppEntityDescription](
     async_add_entities: AddConfigEntryEntitiesCallback,
     descriptions: tuple[D, ...],
     *,
-    factory: Callable[[Charger, int, D, bool], OcppEntity],
+    factory: Callable[[Charger, int, D], OcppEntity],
     reported: Callable[[D, ChargerState, ConnectorState], bool] | None = None,
 ) -> None:
     """Create a platform's entities for every charger, now and as chargers are added.
 
-    `factory(charger, connector_id, description, multi_connector)` builds one entity (the
-    platform's entity class); `reported(description, state, connector)` tells whether the
+    `factory(charger, connector_id, description)` builds one entity (the platform's entity
+    class); `reported(description, state, connector)` tells whether the
     charger reported the value of a `when_reported` description (or of a charger-wide
     twin) on `connector`: by default, whether its `value_fn` has a value there.
     """
@@ -467,3 +448,60 @@ def async_setup_charger_entities[D: OcppEntityDescription](
         entry.async_on_unload(entities.start())
 
     entry.async_on_unload(entry.runtime_data.async_add_charger_listener(add_charger))
+
+
+class SolarEntity(OcppEntity):
+    """An entity of a charger's solar controller: available while a grid sensor is configured."""
+
+    def __init__(self, charger: Charger, control: SolarCharging, *args: Any, **kwargs: Any) -> None:
+        """Bind the entity to the charger's controller."""
+        self._control = control
+        super().__init__(charger, *args, **kwargs)
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Follow the controller too."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._control.async_add_listener(self._handle_change))
+
+    @override
+    def _is_available(self) -> bool:
+        return self._control.configured
+
+
+@callback
+def async_setup_solar_entities[D: OcppEntityDescription](
+    entry: OcppConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: tuple[D, ...],
+    entity_class: Callable[[Charger, SolarCharging, int, D], SolarEntity],
+) -> None:
+    """Create a platform's solar entities of each charger once its controller is configured.
+
+    One `entity_class` entity per description, on the charger (connector 0).
+    """
+    runtime = entry.runtime_data
+
+    @callback
+    def add_charger(subentry: ConfigSubentry, session: ChargerSession) -> None:
+        control = runtime.solar.get(session.state.charge_box_id)
+        if control is None:
+            return
+        charger = Charger(entry, subentry, session)
+        added = False
+
+        @callback
+        def add_when_configured() -> None:
+            nonlocal added
+            if added or not control.configured:
+                return
+            added = True
+            async_add_entities(
+                [entity_class(charger, control, 0, d) for d in descriptions],
+                config_subentry_id=subentry.subentry_id,
+            )
+
+        entry.async_on_unload(control.async_add_listener(add_when_configured))
+        add_when_configured()
+
+    entry.async_on_unload(runtime.async_add_charger_listener(add_charger))

@@ -8,7 +8,7 @@ translated `HomeAssistantError`; everything else is a bug and propagates.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable
 
 from homeassistant.exceptions import HomeAssistantError
 
@@ -19,9 +19,7 @@ from .protocol.errors import (
     NotConnectedError,
     ValidationFailed,
 )
-
-# Statuses of a command's response that mean it was done (OCPP 1.6 section 7).
-ACCEPTED: Collection[str] = ("Accepted",)
+from .protocol.vocabulary import Action, succeeded
 
 
 def command_error(action: str, err: Exception) -> HomeAssistantError:
@@ -51,12 +49,14 @@ async def run_command[T](action: str, command: Awaitable[T]) -> T:
         raise command_error(action, err) from err
 
 
-async def send_command(
-    action: str, command: Awaitable[str], accepted: Collection[str] = ACCEPTED
-) -> str:
-    """Run `command`; a status outside `accepted` raises the translated `refused` error."""
+async def send_command(action: Action, command: Awaitable[str]) -> str:
+    """Run `command`, our `action`; a status that is not its success raises `refused`.
+
+    What counts as success is the vocabulary's (`succeeded`): Accepted, or Unlocked for
+    UnlockConnector, Scheduled too for ChangeAvailability, and so on (OCPP 1.6 section 6).
+    """
     status = await run_command(action, command)
-    if status not in accepted:
+    if not succeeded(action, status):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="refused",

@@ -80,15 +80,11 @@ class OcppNumber(OcppEntity, NumberEntity):
     entity_description: OcppNumberEntityDescription
 
     def __init__(
-        self,
-        charger: Charger,
-        connector_id: int,
-        description: OcppNumberEntityDescription,
-        multi_connector: bool = False,
+        self, charger: Charger, connector_id: int, description: OcppNumberEntityDescription
     ) -> None:
         """Take the range from the charger's configuration (before the first value)."""
         self._attr_native_max_value = description.max_value_fn(charger)
-        super().__init__(charger, connector_id, description, multi_connector)
+        super().__init__(charger, connector_id, description)
 
     @override
     def _read(self) -> float:

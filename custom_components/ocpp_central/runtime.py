@@ -3,8 +3,9 @@
 `OcppRuntime` is what `entry.runtime_data` holds. It keeps the running chargers in step
 with the entry's subentries without reloading the entry (so one charger's change never
 drops another's connection), answers the sessions' authorisation questions from the
-id-tag subentries, pushes those tags to chargers with SendLocalList, and offers unknown
-chargers to the user through a discovery flow.
+id-tag subentries (`authorization.Authorizer`), pushes those tags to chargers with
+SendLocalList, and offers unknown chargers to the user through a discovery flow
+(`discovery.UnknownChargers`).
 """
 
 from __future__ import annotations
@@ -12,59 +13,42 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 import logging
 import ssl
-import time
 from typing import Any, Final, override
 
 from homeassistant.config_entries import (
-    SOURCE_INTEGRATION_DISCOVERY,
     ConfigEntry,
     ConfigSubentry,
 )
-from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
-    discovery_flow,
-    issue_registry as ir,
 )
-from homeassistant.util import dt as dt_util
 
+from . import repairs
+from .authorization import Authorizer
 from .const import (
     CONF_CHARGE_BOX_ID,
-    CONF_EXPIRY,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
-    CONF_ID_TAG,
     CONF_LENIENT,
     CONF_METER_INTERVAL,
-    CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_SSL_CERTFILE,
     CONF_SSL_KEYFILE,
-    CONF_STATUS,
-    CONF_UNKNOWN_CHARGERS,
-    CONF_UNKNOWN_TAGS,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_METER_INTERVAL,
     DEFAULT_REMOTE_ID_TAG,
-    DEFAULT_UNKNOWN_CHARGERS,
-    DEFAULT_UNKNOWN_TAGS,
-    DISCOVERY_CHARGE_BOX_ID,
-    DISCOVERY_ENTRY_ID,
     DOMAIN,
     SUBENTRY_CHARGER,
-    SUBENTRY_ID_TAG,
-    TAG_STATUS_BLOCKED,
-    UNKNOWN_CHARGERS_OFFER,
-    UNKNOWN_TAGS_ACCEPT,
 )
-from .entity import async_update_device
-from .protocol import local_list, logs
+from .devices import async_remove_devices, async_update_device
+from .discovery import UnknownChargers
+from .protocol import local_list
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.hooks import SessionHooks
@@ -83,12 +67,16 @@ from .protocol.state import (
 )
 from .protocol.vocabulary import (
     Action,
-    AuthorizationStatus,
     ConfigurationKey,
     UnitOfMeasure,
     succeeded,
 )
-from .solar_runtime import SolarCharging
+from .repairs import (
+    ISSUE_CHARGER_REJECTED_CONFIGURATION,
+    ISSUE_CHARGER_WITHOUT_PASSWORD,
+    ISSUE_LOCAL_LIST_REFUSED,
+)
+from .solar_charging import SolarCharging
 from .store import OcppStore
 from .upstream_runtime import UpstreamForwarding
 
@@ -97,26 +85,11 @@ _LOGGER = logging.getLogger(__name__)
 type OcppConfigEntry = ConfigEntry[OcppRuntime]
 type ChargerListener = Callable[[ConfigSubentry, ChargerSession], None]
 
-# Offer an unknown charger again only after this long: it retries every few seconds.
-DISCOVERY_RETRY_SECONDS: Final = 300.0
-# Unknown ids remembered for rate limiting and logging; a scan must not grow memory.
-MAX_UNKNOWN_REMEMBERED: Final = 256
-# Unknown chargers offered to the user at a time (discovery flows waiting for an answer);
-# further unknown ids get 404 without a flow until one is added, ignored or dismissed.
-MAX_PENDING_OFFERS: Final = 5
-# An offer holds its slot this long before its flow shows in progress: the flow starts
-# in a task of its own (queued until Home Assistant has started, counted all that time).
-OFFER_START_SECONDS: Final = 30.0
 # The intervals a charger subentry sets (OCPP 1.6 sections 9.1.18 and 9.1.22).
 INTERVAL_KEYS: Final = frozenset(
     {ConfigurationKey.heartbeat_interval, ConfigurationKey.meter_value_sample_interval}
 )
 # Repair issues.
-ISSUE_PORT_IN_USE: Final = "port_in_use"
-ISSUE_TLS_INVALID: Final = "tls_invalid"
-ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
-ISSUE_CHARGER_WITHOUT_PASSWORD: Final = "charger_without_password"
-ISSUE_LOCAL_LIST_REFUSED: Final = "local_list_refused"
 
 
 def listen_data(entry: ConfigEntry[Any]) -> tuple[Any, ...]:
@@ -136,90 +109,6 @@ def charger_config(subentry: ConfigSubentry) -> ChargerConfig:
         meter_interval=int(data.get(CONF_METER_INTERVAL, DEFAULT_METER_INTERVAL)),
         lenient=bool(data.get(CONF_LENIENT, False)),
     )
-
-
-def _parse_expiry(value: Any) -> datetime | None:
-    """The expiry of an id-tag subentry (stored as an ISO 8601 UTC timestamp)."""
-    if not value:
-        return None
-    parsed = dt_util.parse_datetime(str(value))
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt_util.get_default_time_zone())
-    return parsed
-
-
-@dataclass(frozen=True, slots=True)
-class TagRule:
-    """One id tag of the configuration."""
-
-    id_tag: str
-    blocked: bool
-    expiry: datetime | None
-    parent_id_tag: str | None
-
-    def id_tag_info(self, now: datetime) -> dict[str, Any]:
-        """The IdTagInfo (OCPP 1.6 section 7.27) for this tag at `now`."""
-        status = AuthorizationStatus.blocked if self.blocked else AuthorizationStatus.accepted
-        if (
-            status == AuthorizationStatus.accepted
-            and self.expiry is not None
-            and self.expiry <= now
-        ):
-            status = AuthorizationStatus.expired
-        info: dict[str, Any] = {"status": status}
-        if self.expiry is not None:
-            info["expiryDate"] = self.expiry.isoformat()
-        if self.parent_id_tag:
-            info["parentIdTag"] = self.parent_id_tag
-        return info
-
-
-class Authorizer:
-    """Answers Authorize and StartTransaction from the id-tag subentries and the policy."""
-
-    def __init__(self) -> None:
-        """Start with no tags; `update` reads them from the entry."""
-        # IdToken is case-insensitive (OCPP 1.6 section 7.28).
-        self._tags: dict[str, TagRule] = {}
-        self._accept_unknown = False
-
-    def update(self, entry: ConfigEntry[Any]) -> bool:
-        """Read tags and the unknown-tag policy; return whether the tags changed."""
-        tags: dict[str, TagRule] = {}
-        for subentry in entry.subentries.values():
-            if subentry.subentry_type != SUBENTRY_ID_TAG:
-                continue
-            data = subentry.data
-            rule = TagRule(
-                id_tag=data[CONF_ID_TAG],
-                blocked=data.get(CONF_STATUS) == TAG_STATUS_BLOCKED,
-                expiry=_parse_expiry(data.get(CONF_EXPIRY)),
-                parent_id_tag=data.get(CONF_PARENT_ID_TAG) or None,
-            )
-            tags[rule.id_tag.casefold()] = rule
-        self._accept_unknown = (
-            entry.options.get(CONF_UNKNOWN_TAGS, DEFAULT_UNKNOWN_TAGS) == UNKNOWN_TAGS_ACCEPT
-        )
-        changed = tags != self._tags
-        self._tags = tags
-        return changed
-
-    def authorize(self, id_tag: str) -> dict[str, Any]:
-        """The IdTagInfo for `id_tag` now."""
-        if id_tag.casefold() == DEFAULT_REMOTE_ID_TAG.casefold():
-            return {"status": AuthorizationStatus.accepted}
-        rule = self._tags.get(id_tag.casefold())
-        if rule is None:
-            unknown = self._accept_unknown
-            return {
-                "status": AuthorizationStatus.accepted if unknown else AuthorizationStatus.invalid
-            }
-        return rule.id_tag_info(dt_util.utcnow())
-
-    def local_list(self) -> dict[str, dict[str, Any]]:
-        """The local authorisation list every capable charger should hold."""
-        now = dt_util.utcnow()
-        return {rule.id_tag: rule.id_tag_info(now) for rule in self._tags.values()}
 
 
 class OcppHooks:
@@ -361,7 +250,7 @@ class OcppRuntime:
             port=entry.data[CONF_PORT],
             hooks=self.hooks,
             ssl_context=ssl_context,
-            unknown_charger=self._unknown_charger,
+            unknown_charger=UnknownChargers(hass, entry),
             session_factory=self._new_session,
         )
         # Chargers forwarded to an upstream central system ("Keep your backend").
@@ -370,9 +259,6 @@ class OcppRuntime:
         self._chargers: dict[str, RunningCharger] = {}
         self._by_charge_box_id: dict[str, RunningCharger] = {}
         self._listeners: list[ChargerListener] = []
-        self._unknown_seen: dict[str, float] = {}
-        # Ids offered to the user: when (None once their flow was seen in progress).
-        self._offers: dict[str, float | None] = {}
 
     # --- chargers ---
 
@@ -409,19 +295,32 @@ class OcppRuntime:
             listener(self.entry.subentries[subentry_id], running.session)
         return lambda: self._listeners.remove(listener)
 
-    def session_for_device(self, device_id: str) -> ChargerSession:
-        """The session of the charger behind `device_id`, or ServiceValidationError."""
-        device = dr.async_get(self.hass).async_get(device_id)
+    def session_of_device(self, device_id: str) -> ChargerSession | None:
+        """The session of the charger behind `device_id`, None for no charger of this entry.
+
+        A connector's device (see entity.py) stands for its charger.
+        """
+        registry = dr.async_get(self.hass)
+        device = registry.async_get(device_id)
+        if isinstance(device, dr.DeviceEntry) and device.via_device_id is not None:
+            device = registry.async_get(device.via_device_id)
         if device is not None and device.config_entry_id == self.entry.entry_id:
             for domain, charge_box_id in device.identifiers:
                 running = self._by_charge_box_id.get(charge_box_id)
                 if domain == DOMAIN and running is not None:
                     return running.session
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="unknown_device",
-            translation_placeholders={"device_id": device_id},
-        )
+        return None
+
+    def session_for_device(self, device_id: str) -> ChargerSession:
+        """The session of the charger behind `device_id`, or ServiceValidationError."""
+        session = self.session_of_device(device_id)
+        if session is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_device",
+                translation_placeholders={"device_id": device_id},
+            )
+        return session
 
     @callback
     def async_sync_entry(self) -> None:
@@ -477,18 +376,8 @@ class OcppRuntime:
         running.stop()
         self.upstreams.async_remove(charge_box_id)
         self.store.remove_charger(charge_box_id)
-        for issue in (
-            ISSUE_CHARGER_REJECTED_CONFIGURATION,
-            ISSUE_CHARGER_WITHOUT_PASSWORD,
-            ISSUE_LOCAL_LIST_REFUSED,
-        ):
-            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device_by_identifier(
-            (DOMAIN, charge_box_id), self.entry.entry_id
-        )
-        if device is not None:
-            registry.async_remove_device(device.id)
+        repairs.async_clear_charger(self.hass, charge_box_id)
+        async_remove_devices(self.hass, self.entry.entry_id, charge_box_id)
         self.entry.async_create_task(
             self.hass, self.central.remove_charger(charge_box_id), f"remove {charge_box_id}"
         )
@@ -595,11 +484,11 @@ class OcppRuntime:
                 self.store.forget_local_list(charge_box_id)
         elif known is None or result.held != known:
             self.store.set_local_list(charge_box_id, result.held.version, result.held.entries)
-        issue_id = f"{ISSUE_LOCAL_LIST_REFUSED}_{charge_box_id}"
         if not result.refused:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            repairs.async_clear(self.hass, ISSUE_LOCAL_LIST_REFUSED, charge_box_id)
             return
-        if ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id) is None:
+        placeholders = {"charge_box_id": charge_box_id, "status": result.status}
+        if repairs.async_raise(self.hass, ISSUE_LOCAL_LIST_REFUSED, charge_box_id, placeholders):
             # Once per problem; the repair issue shows it for as long as it lasts.
             _LOGGER.warning(
                 "%s refused the local authorisation list (%s): %s",
@@ -607,106 +496,18 @@ class OcppRuntime:
                 result.update_type or Action.get_local_list_version,
                 result.status,
             )
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_LOCAL_LIST_REFUSED,
-            translation_placeholders={"charge_box_id": charge_box_id, "status": result.status},
-        )
-
-    # --- unknown chargers ---
-
-    def _unknown_charger(self, charge_box_id: str) -> bool:
-        """Offer an unknown charger to the user (or log it once); never admit it yet."""
-        policy = self.entry.options.get(CONF_UNKNOWN_CHARGERS, DEFAULT_UNKNOWN_CHARGERS)
-        now = time.monotonic()
-        last = self._unknown_seen.get(charge_box_id)
-        if len(self._unknown_seen) >= MAX_UNKNOWN_REMEMBERED and last is None:
-            self._unknown_seen.pop(next(iter(self._unknown_seen)))
-        if policy == UNKNOWN_CHARGERS_OFFER:
-            if (last is None or now - last >= DISCOVERY_RETRY_SECONDS) and self._may_offer(
-                charge_box_id, now
-            ):
-                self._unknown_seen[charge_box_id] = now
-                self._offers[charge_box_id] = now
-                discovery_flow.async_create_flow(
-                    self.hass,
-                    DOMAIN,
-                    context={"source": SOURCE_INTEGRATION_DISCOVERY},
-                    data={
-                        DISCOVERY_CHARGE_BOX_ID: charge_box_id,
-                        DISCOVERY_ENTRY_ID: self.entry.entry_id,
-                    },
-                )
-        elif last is None:
-            self._unknown_seen[charge_box_id] = now
-            # Any id can knock: one line per interval for all of them, with a count.
-            logs.problem(
-                _LOGGER,
-                "",
-                "unknown charger rejected",
-                "Refused unknown charger %s (unknown chargers are rejected)",
-                charge_box_id,
-            )
-        return False
-
-    def _may_offer(self, charge_box_id: str, now: float) -> bool:
-        """Whether a flow may be started for `charge_box_id`: a slot of MAX_PENDING_OFFERS.
-
-        The slots are the discovery flows in progress (whoever started them) and our
-        offers whose flow has not started yet; a flow the user completes, ignores or
-        dismisses leaves the progress list, and its slot with it.
-        """
-        waiting = {
-            flow["context"].get("unique_id") or flow["flow_id"]
-            for flow in self.hass.config_entries.flow.async_progress_by_handler(
-                DOMAIN,
-                include_uninitialized=True,
-                match_context={"source": SOURCE_INTEGRATION_DISCOVERY},
-            )
-        }
-        starting = self.hass.state is not CoreState.running
-        for offered, since in list(self._offers.items()):
-            if offered in waiting:
-                self._offers[offered] = None
-            elif since is None or not (starting or now - since < OFFER_START_SECONDS):
-                del self._offers[offered]  # its flow ended, or never started
-            else:
-                waiting.add(offered)
-        if charge_box_id in waiting or len(waiting) < MAX_PENDING_OFFERS:
-            return True
-        logs.problem(
-            _LOGGER,
-            "",
-            "unknown charger not offered",
-            "Refused unknown charger %s without offering it: %d chargers wait to be added",
-            charge_box_id,
-            len(waiting),
-            level=logging.INFO,
-        )
-        return False
 
     # --- repairs ---
 
     @callback
     def async_configuration_result(self, charge_box_id: str, key: str, status: str) -> None:
         """Raise or clear the repair issue of a charger refusing our interval settings."""
-        issue_id = f"{ISSUE_CHARGER_REJECTED_CONFIGURATION}_{charge_box_id}"
+        kind = ISSUE_CHARGER_REJECTED_CONFIGURATION
         if succeeded(Action.change_configuration, status):
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            repairs.async_clear(self.hass, kind, charge_box_id)
             return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_CHARGER_REJECTED_CONFIGURATION,
-            translation_placeholders={"charge_box_id": charge_box_id, "key": key, "status": status},
-        )
+        placeholders = {"charge_box_id": charge_box_id, "key": key, "status": status}
+        repairs.async_raise(self.hass, kind, charge_box_id, placeholders)
 
     @callback
     def _async_password_issue(self, config: ChargerConfig) -> None:
@@ -717,20 +518,12 @@ class OcppRuntime:
         issue is not persistent (raised again at each start from the configuration), so
         one the user ignored stays ignored.
         """
-        issue_id = f"{ISSUE_CHARGER_WITHOUT_PASSWORD}_{config.charge_box_id}"
+        charge_box_id = config.charge_box_id
         if config.password is not None:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            repairs.async_clear(self.hass, ISSUE_CHARGER_WITHOUT_PASSWORD, charge_box_id)
             return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_CHARGER_WITHOUT_PASSWORD,
-            translation_placeholders={"charge_box_id": config.charge_box_id},
-        )
+        placeholders = {"charge_box_id": charge_box_id}
+        repairs.async_raise(self.hass, ISSUE_CHARGER_WITHOUT_PASSWORD, charge_box_id, placeholders)
 
     # --- life cycle ---
 

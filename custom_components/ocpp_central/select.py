@@ -11,9 +11,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .entity import Charger, OcppEntityDescription
-from .solar import ChargingMode
-from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+from .entity import OcppEntityDescription, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging
+from .surplus_controller import ChargingMode
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -44,17 +44,13 @@ SELECTS: tuple[OcppSelectEntityDescription, ...] = (
 )
 
 
-def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
-    return [OcppSelect(charger, control, 0, description) for description in SELECTS]
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the charging mode select of every charger with a solar controller."""
-    async_setup_solar_entities(entry, async_add_entities, _make)
+    async_setup_solar_entities(entry, async_add_entities, SELECTS, OcppSelect)
 
 
 class OcppSelect(SolarEntity, SelectEntity, RestoreEntity):

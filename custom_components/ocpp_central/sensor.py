@@ -1,4 +1,11 @@
-"""Sensors of a charger: connector status, meter values, the running session, diagnostics."""
+"""Sensors of a charger: connector status, meter values, the running session, diagnostics.
+
+Longer than the other platforms on purpose: half of it is the `SENSORS` table, one
+declarative description per sensor (about 30, with their display rules), and the rest the
+three sensor kinds that need more than a value function: the id tag (named by its subentry),
+the session values (kept once the session ended) and the energy register (never below what
+the recorder holds). Adding a measurand sensor is one description here plus its strings.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ from .entity import (
     OcppEntityDescription,
     async_setup_charger_entities,
 )
+from .protocol.measurands import active_power, total_or_phases
 from .protocol.state import (
     READINGS,
     STATUS,
@@ -52,7 +60,14 @@ from .protocol.state import (
     ConnectorState,
     Transaction,
 )
-from .solar_entity import async_setup_solar_sensors
+from .protocol.vocabulary import (
+    ChargePointErrorCode,
+    ChargePointStatus,
+    FirmwareStatus,
+    Measurand,
+    Phase,
+)
+from .solar_sensors import async_setup_solar_sensors
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -76,57 +91,23 @@ def _enum(*values: str) -> dict[str, str]:
 # ChargePointStatus, OCPP 1.6 section 7.7. Unavailable (taken out of service, e.g. by
 # ChangeAvailability Inoperative) shows as "out_of_service": "unavailable" is the state Home
 # Assistant gives an entity it cannot read, such as those of a charger that went offline.
-CONNECTOR_STATUS = _enum(
-    "Available",
-    "Preparing",
-    "Charging",
-    "SuspendedEV",
-    "SuspendedEVSE",
-    "Finishing",
-    "Reserved",
-    "Unavailable",
-    "Faulted",
-)
-CONNECTOR_STATUS["Unavailable"] = "out_of_service"
+CONNECTOR_STATUS = _enum(*ChargePointStatus)
+CONNECTOR_STATUS[ChargePointStatus.unavailable] = "out_of_service"
 # ChargePointErrorCode, OCPP 1.6 section 7.6.
-ERROR_CODE = _enum(
-    "ConnectorLockFailure",
-    "EVCommunicationError",
-    "GroundFailure",
-    "HighTemperature",
-    "InternalError",
-    "LocalListConflict",
-    "NoError",
-    "OtherError",
-    "OverCurrentFailure",
-    "PowerMeterFailure",
-    "PowerSwitchFailure",
-    "ReaderFailure",
-    "ResetFailure",
-    "UnderVoltage",
-    "OverVoltage",
-    "WeakSignal",
-)
-# FirmwareStatus, OCPP 1.6 section 7.25.
-FIRMWARE_STATUS = _enum(
-    "Downloaded",
-    "DownloadFailed",
-    "Downloading",
-    "Idle",
-    "InstallationFailed",
-    "Installing",
-    "Installed",
-)
+ERROR_CODE = _enum(*ChargePointErrorCode)
+# FirmwareStatus, OCPP 1.6 section 7.25, with the security whitepaper's signed-firmware
+# statuses (SignedFirmwareStatusNotification, whitepaper section 4.2.1).
+FIRMWARE_STATUS = _enum(*FirmwareStatus)
 
 # Measurands (OCPP 1.6 section 7.31), keyed as in ConnectorState.readings.
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
-CURRENT = "Current.Import"
-CURRENT_OFFERED = "Current.Offered"
-VOLTAGE = "Voltage"
-SOC = "SoC"
-TEMPERATURE = "Temperature"
-PHASES = ("L1", "L2", "L3")
+ENERGY_REGISTER = Measurand.energy_active_import_register
+POWER = Measurand.power_active_import
+CURRENT = Measurand.current_import
+CURRENT_OFFERED = Measurand.current_offered
+VOLTAGE = Measurand.voltage
+SOC = Measurand.soc
+TEMPERATURE = Measurand.temperature
+PHASES = (Phase.l1, Phase.l2, Phase.l3)
 
 
 def _voltage_keys(phase: str) -> tuple[str, ...]:
@@ -147,29 +128,23 @@ def _first_of(*keys: str) -> Callable[[ChargerState, ConnectorState], float | No
     return value
 
 
+def _active_power(_state: ChargerState, connector: ConnectorState) -> float | None:
+    """The connector's power: `measurands.active_power`, the rule the solar controller uses."""
+    found = active_power(connector.readings)
+    return None if found is None else found.value
+
+
 def _total_or_phases(
     total: str, combine: Callable[[list[float]], float], *, phases_first: bool
 ) -> Callable[[ChargerState, ConnectorState], float | None]:
     """The phase-less `total` reading or `combine` of the per-phase ones: the newer of the two.
 
-    Sent together (the same timestamp), `phases_first` decides: the phase-less value of a
-    measurand may be a sum or an average of the phases (section 7.31 leaves it open).
-    The newer wins otherwise, e.g. over the 0 a session's end leaves on the phase-less key
-    of a charger that then sends phases only.
+    The rule is `measurands.total_or_phases`, shared with the solar controller (power).
     """
-    phase_keys = tuple(f"{total}.{phase}" for phase in PHASES)
 
     def value(_state: ChargerState, connector: ConnectorState) -> float | None:
-        readings = connector.readings
-        phases = [r for key in phase_keys if (r := readings.get(key)) is not None]
-        found = readings.get(total)
-        if phases and found is not None:
-            newest = max(r.timestamp for r in phases)
-            if newest > found.timestamp or (phases_first and newest == found.timestamp):
-                found = None
-        if found is not None:
-            return found.value
-        return combine([r.value for r in phases]) if phases else None
+        found = total_or_phases(connector.readings, total, combine, phases_first=phases_first)
+        return None if found is None else found.value
 
     return value
 
@@ -354,7 +329,7 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
     # The power drawn is the total over all phases: the charger's total, or the sum.
     _meter(
         "power",
-        _total_or_phases(POWER, sum, phases_first=False),
+        _active_power,
         SensorDeviceClass.POWER,
         UnitOfPower.WATT,
         twin=True,
@@ -478,7 +453,7 @@ def _reported(
 
 
 def _sensor(
-    charger: Charger, connector_id: int, description: OcppSensorEntityDescription, multi: bool
+    charger: Charger, connector_id: int, description: OcppSensorEntityDescription
 ) -> OcppEntity:
     """The sensor class a description asks for (a register, a session value, a tag)."""
     cls: type[OcppSensor | OcppRegisterSensor] = OcppSensor
@@ -488,7 +463,7 @@ def _sensor(
         cls = OcppSessionSensor
     elif description.tag_name:
         cls = OcppIdTagSensor
-    return cls(charger, connector_id, description, multi)
+    return cls(charger, connector_id, description)
 
 
 async def async_setup_entry(

@@ -2,8 +2,8 @@
 
 Each action targets a charger by `device_id`, checks the charger is ours and online,
 sends one command and answers with what the charger returned where the protocol
-returns data. Charger failures become translated errors through `entity.run_command`
-and `entity.send_command`, the one place that maps them; which statuses of an answer mean
+returns data. Charger failures become translated errors through `helpers.run_command`
+and `helpers.send_command`, the one place that maps them; which statuses of an answer mean
 success is the vocabulary's (`protocol.vocabulary.SUCCESS`).
 """
 
@@ -29,14 +29,13 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import DEFAULT_REMOTE_ID_TAG, DOMAIN
-from .entity import run_command, send_command
+from .helpers import run_command, send_command
 from .protocol.session import ChargerSession
 from .protocol.vocabulary import (
     Action,
     ChargingProfilePurposeType,
     ChargingRateUnitType,
     MessageTrigger,
-    success_statuses,
 )
 
 ATTR_DEVICE_ID: Final = "device_id"
@@ -158,7 +157,7 @@ def _session(hass: HomeAssistant, device_id: str) -> ChargerSession:
 
 async def _status(action: str, command: Awaitable[str]) -> ServiceResponse:
     """Send `command`; a status that is no success of `action` raises the `refused` error."""
-    return {"status": await send_command(action, command, success_statuses(action))}
+    return {"status": await send_command(action, command)}
 
 
 async def _get_configuration(session: ChargerSession, data: dict[str, Any]) -> ServiceResponse:
@@ -231,7 +230,6 @@ async def _get_composite_schedule(session: ChargerSession, data: dict[str, Any])
     await send_command(
         Action.get_composite_schedule,
         fetch(),
-        success_statuses(Action.get_composite_schedule),
     )
     return reply
 

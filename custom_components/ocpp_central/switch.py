@@ -20,6 +20,7 @@ from .entity import Charger, OcppEntity, OcppEntityDescription, async_setup_char
 from .helpers import run_command, send_command
 from .protocol.config_keys import lookup_int
 from .protocol.state import STATUS, TRANSACTION, ChargerState, ConnectorState
+from .protocol.vocabulary import Action
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -28,9 +29,6 @@ _LOGGER = logging.getLogger(__name__)
 
 # One command at a time per platform: the charger handles our CALLs one by one anyway.
 PARALLEL_UPDATES = 1
-
-# ChangeAvailability.conf (section 6.6): Scheduled means "once the transaction ends".
-AVAILABILITY_ACCEPTED = ("Accepted", "Scheduled")
 
 # Connector statuses (section 7.7) after which an accepted remote start will not come: the
 # charger gave up waiting for the car or cannot charge.
@@ -66,11 +64,11 @@ async def _set_charging(charger: Charger, connector: ConnectorState, on: bool) -
                 "remote_start", limiter.start_profile(connector.connector_id)
             )
             await send_command(
-                "remote_start",
+                Action.remote_start_transaction,
                 session.remote_start(DEFAULT_REMOTE_ID_TAG, connector.connector_id, profile),
             )
     elif (tx := connector.running_transaction) is not None:
-        await send_command("remote_stop", session.remote_stop(tx.transaction_id))
+        await send_command(Action.remote_stop_transaction, session.remote_stop(tx.transaction_id))
 
 
 def _available(_state: ChargerState, connector: ConnectorState) -> bool | None:
@@ -94,20 +92,19 @@ SWITCHES: tuple[OcppSwitchEntityDescription, ...] = (
         entity_category=EntityCategory.CONFIG,
         value_fn=_available,
         set_fn=lambda charger, connector, on: send_command(
-            "change_availability",
+            Action.change_availability,
             charger.session.change_availability(connector.connector_id, on),
-            AVAILABILITY_ACCEPTED,
         ),
     ),
 )
 
 
 def _switch(
-    charger: Charger, connector_id: int, description: OcppSwitchEntityDescription, multi: bool
+    charger: Charger, connector_id: int, description: OcppSwitchEntityDescription
 ) -> OcppEntity:
     """The charging switch has its own class (see ChargingSwitch)."""
     switch = ChargingSwitch if description.key == "charging" else OcppSwitch
-    return switch(charger, connector_id, description, multi)
+    return switch(charger, connector_id, description)
 
 
 async def async_setup_entry(

@@ -21,6 +21,7 @@ from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
+from . import repairs
 from .const import (
     CONF_CHARGE_BOX_ID,
     CONF_PASSWORD,
@@ -28,7 +29,6 @@ from .const import (
     CONF_UPSTREAM_MODE,
     CONF_UPSTREAM_URL,
     DEFAULT_REMOTE_ID_TAG,
-    DOMAIN,
     UPSTREAM_MODE_FULL,
 )
 from .protocol.session import ChargerSession
@@ -36,9 +36,6 @@ from .protocol.upstream import UpstreamConfig, UpstreamLink, UpstreamMode, Upstr
 from .store import OcppStore
 
 _LOGGER = logging.getLogger(__name__)
-
-ISSUE_UPSTREAM_REFUSED: Final = "upstream_refused"
-ISSUE_UPSTREAM_UNREACHABLE: Final = "upstream_unreachable"
 
 # Extra keyword arguments of every `UpstreamLink` (tests shorten the backoff with them).
 LINK_OPTIONS: Final[dict[str, Any]] = {}
@@ -185,36 +182,30 @@ class UpstreamForwarding:
 
     def _update_issues(self, charge_box_id: str, link: UpstreamLink) -> None:
         """A refusal at once, a long outage after UNREACHABLE_AFTER; cleared once online."""
+        hass = self.hass
         placeholders = {"charge_box_id": charge_box_id, "url": link.config.url}
-        refused_id = f"{ISSUE_UPSTREAM_REFUSED}_{charge_box_id}"
         if link.status is UpstreamStatus.REFUSED:
             code = link.refused_code
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                refused_id,
-                is_fixable=False,
+            reason = f"HTTP {code}" if code else "no OCPP 1.6"
+            repairs.async_raise(
+                hass,
+                repairs.ISSUE_UPSTREAM_REFUSED,
+                charge_box_id,
+                placeholders | {"reason": reason},
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_UPSTREAM_REFUSED,
-                translation_placeholders=placeholders
-                | {"reason": f"HTTP {code}" if code else "no OCPP 1.6"},
             )
         elif link.online:
-            ir.async_delete_issue(self.hass, DOMAIN, refused_id)
-        unreachable_id = f"{ISSUE_UPSTREAM_UNREACHABLE}_{charge_box_id}"
+            repairs.async_clear(hass, repairs.ISSUE_UPSTREAM_REFUSED, charge_box_id)
         if link.long_unreachable and link.status is not UpstreamStatus.REFUSED:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                unreachable_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_UPSTREAM_UNREACHABLE,
-                translation_placeholders=placeholders | {"queued": str(len(link.queue))},
+            repairs.async_raise(
+                hass,
+                repairs.ISSUE_UPSTREAM_UNREACHABLE,
+                charge_box_id,
+                placeholders | {"queued": str(len(link.queue))},
             )
         elif link.online:
-            ir.async_delete_issue(self.hass, DOMAIN, unreachable_id)
+            repairs.async_clear(hass, repairs.ISSUE_UPSTREAM_UNREACHABLE, charge_box_id)
 
     def _delete_issues(self, charge_box_id: str) -> None:
-        for issue in (ISSUE_UPSTREAM_REFUSED, ISSUE_UPSTREAM_UNREACHABLE):
-            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{charge_box_id}")
+        for kind in repairs.UPSTREAM_ISSUES:
+            repairs.async_clear(self.hass, kind, charge_box_id)

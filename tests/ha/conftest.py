@@ -92,7 +92,7 @@ from custom_components.ocpp_central.protocol.session import ChargerSession
 from custom_components.ocpp_central.protocol.smart_charging import CurrentLimiter
 from custom_components.ocpp_central.protocol.state import CONNECTED, READY, StateKey
 from custom_components.ocpp_central.runtime import OcppRuntime
-from custom_components.ocpp_central.solar_runtime import SolarCharging
+from custom_components.ocpp_central.solar_charging import SolarCharging
 from simulator import ManualClock, SimulatedCharger
 
 LOOPBACK = "127.0.0.1"

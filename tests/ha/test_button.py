@@ -39,4 +39,4 @@ async def test_unlock_refused(
     with pytest.raises(HomeAssistantError) as err:
         await _press(hass, h.entity_id("button", f"{CHARGER}_1_unlock"))
     assert err.value.translation_key == "refused"
-    assert err.value.translation_placeholders == {"action": "unlock_connector", "status": status}
+    assert err.value.translation_placeholders == {"action": "UnlockConnector", "status": status}

@@ -64,7 +64,7 @@ from custom_components.ocpp_central.const import (
     UNKNOWN_TAGS_ACCEPT,
     UNKNOWN_TAGS_REJECT,
 )
-from custom_components.ocpp_central.solar import (
+from custom_components.ocpp_central.surplus_controller import (
     CONF_BATTERY_CHARGE_POSITIVE,
     CONF_BATTERY_POWER_ENTITY,
     CONF_BATTERY_PRIORITY,

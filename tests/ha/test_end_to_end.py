@@ -228,20 +228,23 @@ async def test_two_chargers_and_two_connectors(
     cp1 = await chargers.connect(free_port, "CP1")
     cp2 = await chargers.connect(free_port, "CP2", connectors=2, max_current=16.0)
 
-    # Connector 1 is known before connector 2: its entities, first named for a
-    # single-connector charger, are renamed (also the disabled per-phase ones).
+    # Connector 1 is known before connector 2: its entities, first on the charger's
+    # device, move to connector 1's device (also the disabled per-phase ones).
     await hass.async_block_till_done()
     assert state_of(hass, "sensor", "CP1_1_power").attributes["friendly_name"] == "CP1 Power"
     for connector_id in (1, 2):
         power = state_of(hass, "sensor", f"CP2_{connector_id}_power")
-        assert power.attributes["friendly_name"] == f"CP2 Connector {connector_id} power"
+        assert power.attributes["friendly_name"] == f"CP2 Connector {connector_id} Power"
     registry = er.async_get(hass)
     entries = er.async_entries_for_config_entry(registry, entry.entry_id)
     assert len({e.unique_id for e in entries}) == len(entries)
     for registered in entries:
         if registered.unique_id.startswith(("CP2_1_", "CP2_2_")):
-            assert registered.translation_key is not None
-            assert registered.translation_key.startswith("connector_"), registered.unique_id
+            _, connector, key = registered.unique_id.split("_", 2)
+            device = dr.async_get(hass).async_get(str(registered.device_id))
+            assert device is not None
+            assert device.identifiers == {(DOMAIN, f"CP2_connector_{connector}")}
+            assert registered.translation_key == key, registered.unique_id
             if not registered.disabled:
                 assert hass.states.get(registered.entity_id) is not None, registered.entity_id
 

@@ -37,8 +37,6 @@ def descriptions(platform: str) -> list[OcppEntityDescription]:
 def translation_keys(description: OcppEntityDescription) -> list[str]:
     key = str(description.translation_key)
     keys = [key]
-    if description.per_connector:
-        keys.append(f"connector_{key}")
     if description.on_charger_when_reported:
         keys.append(f"charger_{key}")
     return keys
@@ -64,5 +62,4 @@ def test_per_phase_sensors_have_icons_of_their_quantity() -> None:
     icons = ICONS["entity"]["sensor"]
     for phase in ("l1", "l2", "l3"):
         for quantity in ("current", "voltage", "power"):
-            for prefix in ("", "connector_"):
-                assert icons[f"{prefix}{quantity}_{phase}"] == icons[quantity]
+            assert icons[f"{quantity}_{phase}"] == icons[quantity]

@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import mock_restore_cache
 
-from custom_components.ocpp_central.solar import ChargingMode
+from custom_components.ocpp_central.surplus_controller import ChargingMode
 
 from .conftest import CHARGER, SOLAR_OPTIONS, HarnessFactory, charging, grid
 

@@ -7,9 +7,10 @@ import gc
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 
+from custom_components.ocpp_central.const import DOMAIN
 from custom_components.ocpp_central.entity import OcppEntity
 from custom_components.ocpp_central.sensor import snake_case
 
@@ -261,10 +262,10 @@ async def test_per_phase_disabled_by_default(
     assert not {f"{CHARGER}_1_{key}" for key in ("current_l1", "voltage_l2", "power_l3")} & alive
 
 
-async def test_second_connector_renames_disabled_sensors_too(
+async def test_second_connector_moves_disabled_sensors_too(
     hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
-    """Connector 1's entities, disabled ones included, carry their number once 2 appears."""
+    """Connector 1's entities, disabled ones included, move to its device once 2 appears."""
     h = await make_harness([Platform.SENSOR])
     await h.boot(connectors=1)
     await h.meter(
@@ -280,10 +281,15 @@ async def test_second_connector_renames_disabled_sensors_too(
     await h.status(2, "Available")
     await hass.async_block_till_done()
     registry = er.async_get(hass)
+    connector = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, f"{CHARGER}_connector_1"), h.entry.entry_id
+    )
+    assert connector is not None
     for key in ("power", "current_l1", "voltage_l1", "power_l1", "voltage_l3"):
         entry = registry.async_get(h.entity_id("sensor", f"{CHARGER}_1_{key}"))
         assert entry is not None
-        assert entry.translation_key == f"connector_{key}", key
+        assert entry.translation_key == key, key
+        assert entry.device_id == connector.id, key
 
 
 async def test_charger_meter_appears_when_reported(

@@ -20,12 +20,12 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.ocpp_central.solar import (
+from custom_components.ocpp_central.solar_charging import SolarCharging, power_of
+from custom_components.ocpp_central.surplus_controller import (
     ChargingMode,
     ControllerState,
     Reason,
 )
-from custom_components.ocpp_central.solar_runtime import SolarCharging, power_of
 
 from .conftest import BATTERY, CHARGER, GRID, SOLAR_OPTIONS, HarnessFactory, charging, grid
 

@@ -41,14 +41,14 @@ from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.ocpp_central.const import CONF_MAX_CURRENT, DOMAIN, SUBENTRY_CHARGER
-from custom_components.ocpp_central.solar import (
+from custom_components.ocpp_central.solar_sensors import ATTR_LAST_ERROR, ATTR_REASON
+from custom_components.ocpp_central.surplus_controller import (
     CONF_CONTROL_PERIOD,
     CONF_GRID_POWER_ENTITY,
     CONF_PHASES,
     CONF_START_DELAY,
     ControllerState,
 )
-from custom_components.ocpp_central.solar_entity import ATTR_LAST_ERROR, ATTR_REASON
 
 from .conftest import (
     CHARGER,

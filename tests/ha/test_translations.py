@@ -59,6 +59,9 @@ PLATFORMS: Mapping[type[EntityDescription], str] = {
 }
 # Calls whose translation_key names a repair issue rather than an exception message.
 ISSUE_CALLS = frozenset({"async_create_issue"})
+# The integration's own way to raise one (repairs.async_raise(hass, kind, place,
+# placeholders)): the positions of the translation key and the placeholders.
+ISSUE_WRAPPERS = {"async_raise": (1, 3)}
 
 
 type Tree = dict[str, Any]
@@ -205,9 +208,9 @@ def _charger() -> Charger:
 def _entity_keys(description: EntityDescription) -> Iterator[DescribedEntity]:
     """The translation keys the entities of a description get, as the entity itself names them.
 
-    A per-connector description is named plainly on a one-connector charger, with its
-    connector number on a charger with more, and (when reported there) as the charger's
-    own twin on connector 0.
+    A per-connector description is named plainly, on the charger's device or (a charger
+    with more than one connector) on its connector's device, and (when reported there) as
+    the charger's own twin on connector 0.
     """
     platform = _platform(description)
     if not isinstance(description, OcppEntityDescription):
@@ -215,13 +218,13 @@ def _entity_keys(description: EntityDescription) -> Iterator[DescribedEntity]:
         yield DescribedEntity(platform, description, description.translation_key, frozenset())
         return
     charger = _charger()
-    variants = [(0, False)]
+    variants = [0]
     if description.per_connector:
-        variants = [(1, False), (1, True)]
+        variants = [1]
         if description.on_charger_when_reported:
-            variants.append((0, False))
-    for connector_id, multi in variants:
-        entity = OcppEntity(charger, connector_id, description, multi_connector=multi)
+            variants.append(0)
+    for connector_id in variants:
+        entity = OcppEntity(charger, connector_id, description)
         key = entity.translation_key
         assert key is not None, f"{platform} {description.key} has no translation key"
         yield DescribedEntity(
@@ -417,6 +420,11 @@ class _Source:
     def raised_keys(self) -> Iterator[RaisedKey]:
         """The translation keys of exceptions and repair issues created in this module."""
         for call in self.calls:
+            if _called(call) in ISSUE_WRAPPERS:
+                yield from self._wrapped_issue(call)
+                continue
+            if (function := self.function_of(call)) is not None and function.name in ISSUE_WRAPPERS:
+                continue  # the wrapper's own call: its callers name the key
             keywords = {k.arg: k.value for k in call.keywords if k.arg}
             if "translation_key" not in keywords:
                 continue
@@ -430,6 +438,27 @@ class _Source:
             names = _dict_keys(given) if given is not None else frozenset()
             for key in self.resolve(keywords["translation_key"]):
                 yield RaisedKey(section, key, self.where(call), names)
+
+    def _wrapped_issue(self, call: ast.Call) -> Iterator[RaisedKey]:
+        """The issue raised through `repairs.async_raise`, with the placeholders passed."""
+        key_at, placeholders_at = ISSUE_WRAPPERS[cast(str, _called(call))]
+        assert len(call.args) > placeholders_at, f"{self.where(call)}: pass kind and placeholders"
+        given = self._literal(call.args[placeholders_at])
+        names = _dict_keys(given) if given is not None else None
+        for key in self.resolve(call.args[key_at]):
+            yield RaisedKey("issues", key, self.where(call), names)
+
+    def _literal(self, expr: ast.expr) -> ast.expr | None:
+        """`expr`, or what a local name was assigned once in its function (a dict literal)."""
+        if not isinstance(expr, ast.Name) or (function := self.function_of(expr)) is None:
+            return expr
+        assigned = [
+            node.value
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign)
+            and any(_is_name_in(target, [expr.id]) for target in node.targets)
+        ]
+        return assigned[0] if len(assigned) == 1 else None
 
     def selector_uses(self) -> Iterator[SelectorUse]:
         """The select selectors with translated options, at each call of a helper building one."""

@@ -26,7 +26,7 @@ from custom_components.ocpp_central.const import (
     UNKNOWN_CHARGERS_REJECT,
     UNKNOWN_TAGS_REJECT,
 )
-from custom_components.ocpp_central.runtime import MAX_PENDING_OFFERS
+from custom_components.ocpp_central.discovery import MAX_PENDING_OFFERS
 
 from .conftest import ConfigEntryFactory
 

@@ -7,7 +7,8 @@ table lookups: no validation models, one timestamp parse per MeterValue.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from .messages import parse_timestamp
@@ -22,6 +23,9 @@ DEFAULT_LOCATION: Final = Location.outlet.value
 SIGNED_DATA: Final = ValueFormat.signed_data
 
 ENERGY_REGISTER: Final = DEFAULT_MEASURAND
+POWER: Final = Measurand.power_active_import.value
+# The line phases a per-phase reading of a flow (power, current) is summed or compared over.
+LINE_PHASES: Final = (Phase.l1.value, Phase.l2.value, Phase.l3.value)
 
 # The unit a measurand has when the charger leaves `unit` out. Section 7.45 says the
 # default is "Wh", which only makes sense for energy: a Current.Import without unit is
@@ -194,3 +198,51 @@ def measurand_of(key: str) -> str:
     """The measurand of readings key `key`: "Current.Import.L1" -> "Current.Import"."""
     head, _, tail = key.rpartition(".")
     return head if head and tail in PHASES else key
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A connector's figure of one measurand and the newest reading it was taken from."""
+
+    value: float
+    reading: Reading
+
+
+def total_or_phases(
+    readings: Mapping[str, Reading],
+    total: str,
+    combine: Callable[[list[float]], float],
+    *,
+    phases_first: bool,
+) -> Measured | None:
+    """The phase-less `total` reading or `combine` of the per-phase ones: the newer of the two.
+
+    Sent together (the same timestamp), `phases_first` decides: the phase-less value of a
+    measurand may be a sum or an average of the phases (section 7.31 leaves it open).
+    The newer wins otherwise, e.g. over the 0 a session's end leaves on the phase-less key
+    of a charger that then sends phases only. None when the connector has neither.
+    """
+    phases = [r for phase in LINE_PHASES if (r := readings.get(f"{total}.{phase}")) is not None]
+    found = readings.get(total)
+    if phases and found is not None:
+        newest = max(r.timestamp for r in phases)
+        if newest > found.timestamp or (phases_first and newest == found.timestamp):
+            found = None
+    if found is not None:
+        return Measured(found.value, found)
+    if not phases:
+        return None
+    # The first of the newest phase readings: a new MeterValues gives a new one.
+    newest_phase = max(phases, key=lambda r: r.timestamp)
+    return Measured(combine([r.value for r in phases]), newest_phase)
+
+
+def active_power(readings: Mapping[str, Reading]) -> Measured | None:
+    """A connector's active power drawn, in W: the one rule of the sensor and the controller.
+
+    The charger's Power.Active.Import total or the sum of its L1, L2, L3 readings, the newer
+    of the two (the total when both come in one MeterValues: section 7.31 lets a phase-less
+    value be the sum). Power is never derived from current x voltage: a charger that sends
+    no Power.Active.Import has no power figure (None).
+    """
+    return total_or_phases(readings, POWER, sum, phases_first=False)

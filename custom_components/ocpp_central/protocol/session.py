@@ -34,10 +34,10 @@ store still has open), new settings and vendor DataTransfer handlers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from typing import override
 
 from .config import ChargerConfig
-from .hooks import SessionHooks
 from .messages import ConfigurationResult, DataTransferResult
 from .session_commands import CsmsCommands
 from .session_core import (
@@ -86,29 +86,11 @@ class ChargerSession(ChargerHandlers, Readiness, CsmsCommands, Transactions):
     RemoteStartTransaction within the window were never presented: no "id_tag" event.
     """
 
-    def __init__(
-        self,
-        config: ChargerConfig,
-        hooks: SessionHooks,
-        *,
-        boot_policy: BootPolicy | None = None,
-        resync_delay: float = 5.0,
-        concurrent_tags: Iterable[str] = (),
-        remote_tags: Iterable[str] = (),
-        tag_window: float = TAG_WINDOW,
-    ) -> None:
-        """Create the session and restore the transactions `hooks` still has open."""
-        super().__init__(
-            config,
-            hooks,
-            boot_policy=boot_policy,
-            resync_delay=resync_delay,
-            concurrent_tags=concurrent_tags,
-            remote_tags=remote_tags,
-            tag_window=tag_window,
-        )
+    @override
+    def _start(self) -> None:
+        """Build the handler table and restore the transactions the hooks still have open."""
         self._handlers = self._handler_table()
-        self._restore(hooks.open_transactions(config.charge_box_id))
+        self._restore(self.hooks.open_transactions(self.charge_box_id))
 
     def update_config(self, config: ChargerConfig) -> None:
         """Take new settings; changed intervals go to a connected charger at once."""

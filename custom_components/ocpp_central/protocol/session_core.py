@@ -98,7 +98,7 @@ class SessionCore:
         remote_tags: Iterable[str] = (),
         tag_window: float = TAG_WINDOW,
     ) -> None:
-        """Set up the state; nothing is sent and nothing restored yet."""
+        """Set up the state, then `_start`; nothing is sent."""
         self._config = config
         self.hooks = hooks
         self.state = ChargerState(config.charge_box_id)
@@ -126,6 +126,10 @@ class SessionCore:
         self._transactions: dict[int, Transaction] = {}
         # Ids of the latest superseded transactions (insertion-ordered, bounded).
         self._superseded: dict[int, None] = {}
+        self._start()
+
+    def _start(self) -> None:
+        """Finish construction once the state exists (the session restores transactions)."""
 
     @property
     def config(self) -> ChargerConfig:

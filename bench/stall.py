@@ -45,7 +45,7 @@ def _stack(frame: Any) -> tuple[str, ...]:
 
 
 def _short(filename: str) -> str:
-    for marker in ("site-packages/", "custom_components/", "simulator/", "lib/python3"):
+    for marker in ("site-packages/", "custom_components/", "simulator/", "/bench/", "lib/python3"):
         if marker in filename:
             return filename.split(marker, 1)[1]
     return filename

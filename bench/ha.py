@@ -40,7 +40,7 @@ import time
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from .bench import (
+from .closed import (
     BUSY_PREFIX,
     HOST,
     STATUS_ID,
@@ -56,7 +56,7 @@ from .bench import (
     rss_bytes,
     settle,
 )
-from .bench_stall import StallWatch
+from .stall import StallWatch
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry

@@ -1,6 +1,6 @@
 """Runs one charger's solar surplus controller in Home Assistant: sensor states in, limits out.
 
-`SolarCharging` is the thin adapter around `solar.SurplusController`: it turns the
+`SolarCharging` is the thin adapter around `surplus_controller.SurplusController`: it turns the
 state changes of the configured grid (and battery) power sensors into samples, records
 when the charger's power reading arrives, steps the controller once per control period
 and asks the charger's `CurrentLimiter` for the target whenever the limit the charger
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 import logging
-from typing import TYPE_CHECKING, Any, Final, override
+from typing import Any, Final
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -36,12 +36,11 @@ from homeassistant.core import (
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .entity import Charger, OcppEntity
 from .protocol.errors import OcppError
-from .protocol.session import ChargerSession
+from .protocol.measurands import active_power
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
-from .solar import (
+from .surplus_controller import (
     CONF_BATTERY_POWER_ENTITY,
     CONF_GRID_POWER_ENTITY,
     ChargingMode,
@@ -51,12 +50,6 @@ from .solar import (
     SolarSettings,
     SurplusController,
 )
-
-if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigSubentry
-    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-
-    from .runtime import OcppConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,8 +61,6 @@ _POWER_FACTORS: Final = {
     UnitOfPower.KILO_WATT: 1000.0,
     UnitOfPower.MEGA_WATT: 1_000_000.0,
 }
-_POWER: Final = "Power.Active.Import"
-_PHASE_POWERS: Final = tuple(f"{_POWER}.{phase}" for phase in ("L1", "L2", "L3"))
 
 
 def power_of(state: State | None) -> float | None:
@@ -82,22 +73,6 @@ def power_of(state: State | None) -> float | None:
     except ValueError:
         return None
     return None if factor is None else value * factor
-
-
-def _charger_power(readings: Mapping[str, Reading]) -> Reading | None:
-    """The charger's Power.Active.Import reading (the total, or the L1 one standing for all)."""
-    found = readings.get(_POWER)
-    if found is not None:
-        return found
-    return next((r for key in _PHASE_POWERS if (r := readings.get(key)) is not None), None)
-
-
-def _charger_power_value(readings: Mapping[str, Reading]) -> float | None:
-    found = readings.get(_POWER)
-    if found is not None:
-        return found.value
-    phases = [r.value for key in _PHASE_POWERS if (r := readings.get(key)) is not None]
-    return sum(phases) if phases else None
 
 
 class SolarCharging:
@@ -218,16 +193,17 @@ class SolarCharging:
 
     def _record_power(self) -> None:
         """Note when a new power reading arrived (the charger's own clock may be off)."""
-        reading = _charger_power(self.state.connector(self.connector_id).readings)
-        if reading is not None and reading is not self._power_reading:
-            self._power_reading = reading
+        power = active_power(self.state.connector(self.connector_id).readings)
+        if power is not None and power.reading is not self._power_reading:
+            self._power_reading = power.reading
             self._power_time = dt_util.utcnow().timestamp()
 
     def _charging_power(self) -> ChargingPower | None:
-        power = _charger_power_value(self.state.connector(self.connector_id).readings)
+        # The power sensor's figure (`measurands.active_power`: one rule for both).
+        power = active_power(self.state.connector(self.connector_id).readings)
         if power is None or self._power_time is None:
             return None
-        return ChargingPower(power, self._power_time)
+        return ChargingPower(power.value, self._power_time)
 
     # ------------------------------------------------------------------ control
 
@@ -265,53 +241,3 @@ class SolarCharging:
         finally:
             self._running = False
         self._notify()
-
-
-class SolarEntity(OcppEntity):
-    """An entity of a charger's solar controller: available while a grid sensor is configured."""
-
-    def __init__(self, charger: Charger, control: SolarCharging, *args: Any, **kwargs: Any) -> None:
-        """Bind the entity to the charger's controller."""
-        self._control = control
-        super().__init__(charger, *args, **kwargs)
-
-    @override
-    async def async_added_to_hass(self) -> None:
-        """Follow the controller too."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self._control.async_add_listener(self._handle_change))
-
-    @override
-    def _is_available(self) -> bool:
-        return self._control.configured
-
-
-@callback
-def async_setup_solar_entities(
-    entry: OcppConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-    factory: Callable[[Charger, SolarCharging], list[SolarEntity]],
-) -> None:
-    """Create a platform's solar entities of each charger once its controller is configured."""
-    runtime = entry.runtime_data
-
-    @callback
-    def add_charger(subentry: ConfigSubentry, session: ChargerSession) -> None:
-        control = runtime.solar.get(session.state.charge_box_id)
-        if control is None:
-            return
-        charger = Charger(entry, subentry, session)
-        added = False
-
-        @callback
-        def add_when_configured() -> None:
-            nonlocal added
-            if added or not control.configured:
-                return
-            added = True
-            async_add_entities(factory(charger, control), config_subentry_id=subentry.subentry_id)
-
-        entry.async_on_unload(control.async_add_listener(add_when_configured))
-        add_when_configured()
-
-    entry.async_on_unload(runtime.async_add_charger_listener(add_charger))

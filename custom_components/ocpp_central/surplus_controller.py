@@ -1,6 +1,6 @@
 """The solar surplus controller: how much current a car may take from surplus power, and when.
 
-Pure and independent of Home Assistant (`solar_runtime.py` runs it there): fed with
+Pure and independent of Home Assistant (`solar_charging.py` runs it there): fed with
 samples of the grid power (and optionally a home battery's power), stepped once per
 control period, it returns a `Decision`: the target current (0 = paused), a state and
 the reason for it.

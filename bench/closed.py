@@ -1,6 +1,6 @@
 """Benchmark of the protocol server: round trips, latency, server CPU and memory per charger.
 
-The server runs in its own process (`python -m simulator.bench serve KIND`) so its CPU
+The server runs in its own process (`python -m bench serve KIND`) so its CPU
 time (`time.process_time()`, all its threads) and RSS are its own; the load generator
 here is cheap on purpose: raw websockets clients, each charging in a transaction, sending
 MeterValues frames (10 sampled values) filled in from a template as fast as the replies
@@ -8,10 +8,10 @@ come. The values move with every message as a charging car's do, so a server tha
 writes what changed still does its real work. Everything runs on 127.0.0.1 and every
 scenario is bounded in time.
 
-Server kinds (SERVER_KINDS):
+Server kinds (`__main__.SERVER_KINDS`):
 - "floor": a bare websockets server doing json.loads + json.dumps (what any server costs);
 - "central": `CentralSystem` with `MemoryHooks`, chargers configured with `set_charger`;
-- "ha": the integration set up in a running Home Assistant core (see `bench_ha`).
+- "ha": the integration set up in a running Home Assistant core (see `bench.ha`).
 
 The "hostile" section runs against "central": one charger sends a fixed mix of bad frames
 (not JSON, unknown actions with 50 kB names, over-long and numeric ids, invalid payloads,
@@ -23,10 +23,8 @@ StartTransactions without stops measure memory growth per 1,000 open transaction
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-import contextlib
 import cProfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,8 +41,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from .clock import WallClock, iso
-from .model import ConnectorModel, Vehicle
+from simulator.clock import WallClock, iso
+from simulator.model import ConnectorModel, Vehicle
 
 SUBPROTOCOL = Subprotocol("ocpp1.6")
 # The repository root: the server process imports the central system from there.
@@ -174,58 +172,6 @@ async def serve_central(chargers: int, probe: Probe) -> tuple[int, Stop]:
     return central.port, central.stop
 
 
-async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
-    """The integration in a running Home Assistant core (imported only for this kind)."""
-    from .bench_ha import serve_ha as serve
-
-    return await serve(chargers, probe)
-
-
-SERVER_KINDS: dict[str, Callable[[int, Probe], Awaitable[tuple[int, Stop]]]] = {
-    "floor": serve_floor,
-    "central": serve_central,
-    "ha": serve_ha,
-}
-
-
-async def server_main(kind: str, chargers: int) -> None:
-    """Serve; print the port, then answer 'stats' (or another command) lines on stdin.
-
-    'status_ready' answers the stats once the status charger's listener is in place.
-    """
-    probe = Probe(log_meter=LogMeter.install())
-    probe.status_ready.set()
-    port, stop = await SERVER_KINDS[kind](chargers, probe)
-    # OCPP_BENCH_PROFILE=FILE: profile the serving (not the start-up) into FILE for pstats.
-    profile_to = os.environ.get("OCPP_BENCH_PROFILE")
-    profiler = cProfile.Profile() if profile_to else None
-    if profiler is not None:
-        profiler.enable()
-        probe.commands.update(profile_commands(profiler))
-    print(port, flush=True)
-    try:
-        while True:
-            line = (await asyncio.to_thread(sys.stdin.readline)).strip()
-            if line in ("stats", "status_ready") and probe.flush is not None:
-                await probe.flush()
-            if line == "stats":
-                answer = probe.stats()
-            elif line == "status_ready":
-                async with asyncio.timeout(STATUS_READY_TIMEOUT):
-                    await probe.status_ready.wait()
-                answer = probe.stats()
-            elif line in probe.commands:
-                answer = await probe.commands[line]()
-            else:
-                break
-            print(json.dumps(answer), flush=True)
-    finally:
-        if profiler is not None and profile_to:
-            profiler.disable()
-            profiler.dump_stats(profile_to)
-        await stop()
-
-
 def profile_commands(profiler: cProfile.Profile) -> dict[str, Command]:
     """'profile_window' starts the profile afresh, 'profile_pause' stops it (one window)."""
 
@@ -257,7 +203,7 @@ class ServerProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "simulator.bench",
+            "bench",
             "serve",
             kind,
             str(chargers),
@@ -755,111 +701,3 @@ def latency_line(label: str, latencies: list[float]) -> str:
         f"status latency {label} (10 busy + 1): p50 {p50 * 1000:.2f} ms, "
         f"p99 {p99 * 1000:.2f} ms over {len(latencies)} StatusNotifications"
     )
-
-
-async def bench_main(
-    sizes: list[int],
-    seconds: float,
-    kinds: list[str],
-    ha_sizes: list[int],
-    *,
-    hostile_frames: int = 20_000,
-    hostile_transactions: int = 5_000,
-    hostile_starts: int = HOSTILE_STARTS,
-) -> None:
-    print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
-    measured = [kind for kind in kinds if kind in SERVER_KINDS]
-    if measured:
-        print(HEADER)
-    results: dict[str, dict[int, Figures]] = {}
-    for kind in measured:
-        for size in ha_sizes if kind == "ha" else sizes:
-            figures = results.setdefault(kind, {})[size] = await throughput(kind, size, seconds)
-            print(figures.row(f"{kind} N={size}"), flush=True)
-    if "central" in kinds:
-        print(latency_line("central", await status_latency(seconds)), flush=True)
-    if "ha" in kinds:
-        from .bench_ha import status_and_churn, targets
-
-        latencies, changes = await status_and_churn(seconds)
-        print(latency_line("ha", latencies))
-        print(changes.line(), flush=True)
-    # The hostile section measures open transactions in the protocol server; here in
-    # Home Assistant, with its store and entities.
-    hostiles = (
-        [await open_transactions("ha", hostile_starts)] if hostile_starts and "ha" in kinds else []
-    )
-    for found in hostiles:
-        print(found.line(), flush=True)
-    if "ha" in kinds:
-        print()
-        for line in targets(results["ha"], latencies, changes):
-            print(line)
-    for found in hostiles:
-        print(found.verdict())
-    if "hostile" in kinds:
-        print()
-        cost = await hostile(hostile_frames, hostile_transactions)
-        for line in cost.lines():
-            print(line, flush=True)
-
-
-def _numbers(text: str) -> list[int]:
-    return [int(n) for n in text.split(",") if n]
-
-
-def main(argv: list[str] | None = None) -> None:
-    from . import bench_open
-
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    serve_cmd = sub.add_parser("serve", help="(internal) run a benchmark server")
-    serve_cmd.add_argument("kind", choices=sorted(SERVER_KINDS))
-    serve_cmd.add_argument("chargers", type=int)
-    parser.add_argument("--sizes", default="1,10,100", help="numbers of chargers (protocol)")
-    parser.add_argument(
-        "--ha-sizes", default="1,10,50", help="numbers of chargers (Home Assistant)"
-    )
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each scenario")
-    parser.add_argument(
-        "--kinds", default="floor,central,ha,hostile", help="server kinds to measure, and hostile"
-    )
-    parser.add_argument(
-        "--hostile-frames", type=int, default=20_000, help="bad frames of the hostile charger"
-    )
-    parser.add_argument(
-        "--hostile-transactions",
-        type=int,
-        default=5_000,
-        help="transactions the hostile charger starts and never stops",
-    )
-    parser.add_argument(
-        "--hostile",
-        type=int,
-        default=HOSTILE_STARTS,
-        help="StartTransactions without a stop from one charger in Home Assistant (0: skip)",
-    )
-    bench_open.add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(server_main(args.kind, args.chargers))
-        return
-    bench_open.apply_environment(args)
-    kinds = [kind for kind in args.kinds.split(",") if kind]
-    asyncio.run(
-        bench_main(
-            _numbers(args.sizes),
-            args.seconds,
-            kinds,
-            _numbers(args.ha_sizes),
-            hostile_frames=args.hostile_frames,
-            hostile_transactions=args.hostile_transactions,
-            hostile_starts=args.hostile,
-        )
-    )
-    asyncio.run(bench_open.open_main(args))
-
-
-if __name__ == "__main__":
-    main()

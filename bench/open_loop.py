@@ -1,6 +1,6 @@
 """Open-loop scenarios of the benchmark: chargers that send on their own clock, as real ones do.
 
-The closed loop (`bench.throughput`) sends the next MeterValues as soon as the reply
+The closed loop (`closed.throughput`) sends the next MeterValues as soon as the reply
 comes: it measures the cost of a message but hides stalls, since a charger waiting for
 a reply sends nothing meanwhile. Here every charger sends one MeterValues per interval,
 the chargers staggered over the interval, whether the server keeps up or not (a charger
@@ -16,7 +16,7 @@ shows in the late-reply count, which is taken from the due time). Measured per r
 - RSS per connected charger (after each charger connected, started a transaction and
   sent one MeterValues, so its entities exist), the entry's own cost shared among them;
 - for Home Assistant, the CPU of each thread of the server (the event loop, the
-  recorder, the executor), and with `--stalls` the loop stalls found by `bench_stall`.
+  recorder, the executor), and with `--stalls` the loop stalls found by `stall`.
 
 Also here: Home Assistant's start with a config entry of many chargers (entities in
 the registry from a previous run) against the same start without the entry, and the
@@ -47,7 +47,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from websockets.exceptions import ConnectionClosed
 
-from .bench import (
+from simulator.clock import iso
+
+from .closed import (
     _ROOT,
     BUSY_PREFIX,
     METER_START,
@@ -59,8 +61,7 @@ from .bench import (
     settle,
     status_payload,
 )
-from .bench_stall import LATE, STALLS_ENV, TICK
-from .clock import iso
+from .stall import LATE, STALLS_ENV, TICK
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -460,7 +461,7 @@ async def _prepare_config(config_dir: Path, chargers: int, *, wide: bool) -> dic
 
     from custom_components.ocpp_central.const import DOMAIN
 
-    from .bench_ha import _central_entry, _free_port, _start_hass, recorder_enabled
+    from .ha import _central_entry, _free_port, _start_hass, recorder_enabled
 
     hass = await _start_hass(config_dir, recorder=recorder_enabled())
     entry = _central_entry(_free_port(), [f"{BUSY_PREFIX}{n}" for n in range(chargers)])
@@ -501,7 +502,7 @@ async def _timed_start(config_dir: Path) -> dict[str, Any]:
     from homeassistant import bootstrap, config_entries, core, loader, setup
     from homeassistant.helpers import entity_registry as er
 
-    from .bench_ha import _start_hass, recorder_enabled
+    from .ha import _start_hass, recorder_enabled
 
     del bootstrap, config_entries, core, loader
     domain = "ocpp_central"
@@ -560,14 +561,14 @@ async def _child(*args: str) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simulator.bench_open",
+        "bench.open_loop",
         *args,
         stdout=asyncio.subprocess.PIPE,
         cwd=_ROOT,
     )
     out, _ = await process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"bench_open {args[0]} failed ({process.returncode})")
+        raise RuntimeError(f"bench.open_loop {args[0]} failed ({process.returncode})")
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return result
 
@@ -664,7 +665,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def apply_environment(args: argparse.Namespace) -> None:
     """Pass the server-side switches to the server processes (they inherit the env)."""
-    from .bench_ha import RECORDER_ENV, SWITCH_INTERVAL_ENV
+    from .ha import RECORDER_ENV, SWITCH_INTERVAL_ENV
 
     os.environ[RECORDER_ENV] = "0" if args.no_recorder else "1"
     if args.stalls:

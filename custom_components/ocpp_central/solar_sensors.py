@@ -1,7 +1,7 @@
 """Sensors of a charger's solar controller: the current it aims for and what it does, and why.
 
 They exist once the charger has a grid power sensor configured (see
-`solar_runtime.async_setup_solar_entities`) and follow the controller's steps, not the
+`solar_charging.async_setup_solar_entities`) and follow the controller's steps, not the
 charger's messages: the sensor platform only hooks `async_setup_solar_sensors` in.
 """
 
@@ -22,9 +22,9 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import Charger, OcppEntityDescription
-from .solar import ControllerState
-from .solar_runtime import SolarCharging, SolarEntity, async_setup_solar_entities
+from .entity import OcppEntityDescription, SolarEntity, async_setup_solar_entities
+from .solar_charging import SolarCharging
+from .surplus_controller import ControllerState
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -83,16 +83,12 @@ SOLAR_SENSORS: tuple[SolarSensorEntityDescription, ...] = (
 )
 
 
-def _make(charger: Charger, control: SolarCharging) -> list[SolarEntity]:
-    return [SolarSensor(charger, control, 0, description) for description in SOLAR_SENSORS]
-
-
 @callback
 def async_setup_solar_sensors(
     entry: OcppConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Create the controller sensors of every charger with a configured solar controller."""
-    async_setup_solar_entities(entry, async_add_entities, _make)
+    async_setup_solar_entities(entry, async_add_entities, SOLAR_SENSORS, SolarSensor)
 
 
 class SolarSensor(SolarEntity, SensorEntity):
