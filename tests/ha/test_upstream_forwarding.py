@@ -10,6 +10,7 @@ messages); OCPP-J 1.6 section 3 and the security whitepaper (HTTP Basic, profile
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import json
 from typing import Any
 from unittest.mock import patch
 
@@ -20,6 +21,7 @@ from ocpp.v16 import call
 import pytest
 
 from custom_components.ocpp_central.const import DOMAIN
+from custom_components.ocpp_central.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ocpp_central.upstream_runtime import LINK_OPTIONS
 from tests.protocol.upstream_backend import Backend, eventually
 
@@ -247,3 +249,24 @@ async def test_removing_a_forwarded_charger_stops_its_link(
     await hass.async_block_till_done()
     assert runtime.upstreams.link(CHARGER) is None
     assert link.session.forwarder is None
+
+
+async def test_diagnostics_show_the_link_and_never_its_password(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    backend: Backend,
+) -> None:
+    await backend.stop()
+    entry = mock_config_entry(
+        port=free_port, chargers=[forwarded(backend, password="backend-secret-123")]
+    )
+    runtime = await setup_entry(hass, entry)
+    runtime.central.sessions[CHARGER].handle_call(
+        "StatusNotification", {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
+    )
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert "backend-secret-123" not in json.dumps(diagnostics)
+    upstream = diagnostics["chargers"][CHARGER]["upstream"]
+    assert upstream["mode"] == "full"
+    assert upstream["queued"] == {"StatusNotification": 1}

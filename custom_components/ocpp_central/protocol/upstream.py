@@ -445,6 +445,22 @@ class UpstreamLink:
             "profiles": [[known, dict(fields)] for known, fields in self.profiles.items()],
         }
 
+    def diagnostics(self) -> Payload:
+        """The link's state for a diagnostics download: no payload, id tag or password."""
+        queued: dict[str, int] = {}
+        for item in self.queue:
+            queued[item.action] = queued.get(item.action, 0) + 1
+        return {
+            "mode": self.config.mode.value,
+            "status": self.status.value,
+            "refused_code": self.refused_code,
+            "long_unreachable": self.long_unreachable,
+            "queued": queued,
+            "dropped": self.queue.dropped,
+            "transactions": self.transactions.pairs(),
+            "profiles": sorted(self.profiles),
+        }
+
     def _restore(self, data: Mapping[str, Any]) -> None:
         for raw in data.get("queue") or ():
             item = Outgoing.from_json(raw)
