@@ -351,7 +351,11 @@ class OcppRuntime:
                 # Intervals apply at once; a new password on the next connection.
                 running.session = self.central.set_charger(config)
                 running.config = config
+            upstream_kept_list = self.upstreams.controls_local_list(config.charge_box_id)
             self.upstreams.async_set(subentry, running.session)
+            if upstream_kept_list and not self.upstreams.controls_local_list(config.charge_box_id):
+                # The charger holds the upstream's list: ours goes to it again.
+                self._schedule_local_list_sync(running)
             return
         session = self.central.set_charger(config)
         self._restore_energy(session)

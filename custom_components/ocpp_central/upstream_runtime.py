@@ -154,8 +154,8 @@ class UpstreamForwarding:
         self._links.clear()
         self._followers.clear()
         for charge_box_id, link in links:
-            self.store.follow_upstream(charge_box_id, None)
             await link.stop()
+            self.store.follow_upstream(charge_box_id, None)
 
     def _stop(self, charge_box_id: str, *, forget: bool) -> None:
         link = self._links.pop(charge_box_id)

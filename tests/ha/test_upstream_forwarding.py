@@ -270,3 +270,28 @@ async def test_diagnostics_show_the_link_and_never_its_password(
     upstream = diagnostics["chargers"][CHARGER]["upstream"]
     assert upstream["mode"] == "full"
     assert upstream["queued"] == {"StatusNotification": 1}
+
+
+async def test_from_full_to_observe_home_assistant_sends_its_list_again(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+    backend: Backend,
+) -> None:
+    """OCPP 1.6 section 5.15: the charger held the upstream's list; ours replaces it."""
+    entry = mock_config_entry(port=free_port, chargers=[forwarded(backend)], id_tags=["TAG1"])
+    runtime = await setup_entry(hass, entry)
+    sim = await chargers.connect(free_port, CHARGER)
+    link = runtime.upstreams.link(CHARGER)
+    assert link is not None
+    await eventually(lambda: link.online)
+    await hass.async_block_till_done()
+    assert "SendLocalList" not in [action for action, _ in sim.calls_received]
+    subentry = subentry_of(entry, CHARGER)
+    upstream = {**subentry.data["upstream"], "mode": "observe"}
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, "upstream": upstream}
+    )
+    sent = await sim.wait_for_call("SendLocalList")
+    assert [item["idTag"] for item in sent["localAuthorizationList"]] == ["TAG1"]

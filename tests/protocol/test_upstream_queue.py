@@ -89,6 +89,8 @@ def test_upstream_urls_must_be_websocket_urls_with_a_host() -> None:
     assert not valid_upstream_url("https://backend.example/ocpp")
     assert not valid_upstream_url("ws:///ocpp")
     assert not valid_upstream_url("wss://[::1/ocpp")
+    assert not valid_upstream_url("wss://user:secret@backend.example/ocpp")
+    assert not valid_upstream_url("ws://backend.example:99999/ocpp")
 
 
 def test_reserved_profile_ids_are_the_limiters() -> None:

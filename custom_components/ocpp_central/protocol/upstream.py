@@ -210,12 +210,22 @@ class UpstreamConfig:
 
 
 def valid_upstream_url(url: str) -> bool:
-    """Whether `url` can name an upstream: ws:// or wss:// with a host."""
+    """Whether `url` can name an upstream: ws:// or wss:// with a host.
+
+    Credentials in the URL (user:password@) are refused: the password has a field of its
+    own, kept out of the URL that log lines and diagnostics show.
+    """
     try:
         parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
     except ValueError:
         return False
-    return parts.scheme in {"ws", "wss"} and bool(parts.hostname)
+    return (
+        parts.scheme in {"ws", "wss"}
+        and bool(parts.hostname)
+        and port_ok
+        and "@" not in parts.netloc
+    )
 
 
 @dataclass(slots=True)
