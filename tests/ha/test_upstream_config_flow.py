@@ -123,6 +123,7 @@ async def test_reconfigure_clearing_the_url_turns_forwarding_off(
     [
         ("CP1", {"url": "https://backend.example/ocpp"}, "invalid_upstream_url"),
         ("CP1", {"url": "ws:///ocpp"}, "invalid_upstream_url"),
+        ("CP1", {"url": "wss://user:secret@backend.example/ocpp"}, "invalid_upstream_url"),
         ("CP1", {"url": URL, "charge_box_id": "x" * 49}, "invalid_upstream_charge_box_id"),
         ("CP1", {"url": URL, "charge_box_id": "A:B", "password": "p"}, "password_with_colon_id"),
         ("C:1", {"url": URL, "password": "p"}, "password_with_colon_id"),

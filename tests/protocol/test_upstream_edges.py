@@ -8,6 +8,7 @@ OCPP 1.6 section 4.2 (a Pending boot, nothing else before Accepted), 4.6 (heartb
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from ocpp.exceptions import (
@@ -345,3 +346,20 @@ async def test_a_reboot_answered_pending_holds_the_queue_until_accepted(
         backend.boot_status = "Accepted"
         await eventually(lambda: link.online and not len(link.queue))
         assert len(backend.calls("StatusNotification")) > count
+
+
+async def test_our_own_remote_start_tag_is_answered_locally_in_full_mode(
+    hub: CentralSystem, backend: Backend
+) -> None:
+    """The upstream decides on tags, but not on the one of our own remote starts."""
+    backend.tags["HOMEASSISTANT"] = "Invalid"
+    async with forwarded(hub, backend, local_tags=("HomeAssistant",)) as link:
+        session = hub.sessions[CHARGER]
+        session.handle_call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+        await eventually(lambda: link.online)
+        ours = session.handle_call("Authorize", {"idTag": "homeassistant"})
+        assert ours == {"idTagInfo": {"status": "Accepted"}}  # at once, ours
+        other = session.handle_call("Authorize", {"idTag": "DRIVER"})
+        assert inspect.isawaitable(other)  # the upstream's, awaited
+        assert await other == {"idTagInfo": {"status": "Accepted"}}
+        await backend.wait(lambda: len(backend.calls("Authorize")) == 2)
