@@ -81,6 +81,10 @@ def test_endpoint_appends_the_percent_encoded_identity() -> None:
     assert config.endpoint == "wss://backend.example/ocpp/RDAM%20123"
     given = UpstreamConfig(url="ws://backend.example/ocpp/RDAM%20123", charge_box_id="RDAM 123")
     assert given.endpoint == "ws://backend.example/ocpp/RDAM%20123"
+    query = UpstreamConfig(url="wss://backend.example/ocpp?site=7", charge_box_id="CP1")
+    assert query.endpoint == "wss://backend.example/ocpp/CP1?site=7"
+    bare = UpstreamConfig(url="ws://backend.example", charge_box_id="CP1")
+    assert bare.endpoint == "ws://backend.example/CP1"
 
 
 def test_upstream_urls_must_be_websocket_urls_with_a_host() -> None:

@@ -78,7 +78,7 @@ import logging
 import random
 import ssl
 from typing import Any, Final
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -200,13 +200,14 @@ class UpstreamConfig:
     def endpoint(self) -> str:
         """The URL to connect to: `url` + "/" + percent-encoded identity (OCPP-J 3.1.1).
 
-        A URL that already ends with the identity is taken as it is.
+        A URL whose path already ends with the identity is taken as it is; a query
+        string stays at the end.
         """
-        base = self.url.rstrip("/")
-        last = unquote(urlsplit(base).path.rpartition("/")[2])
-        if last == self.charge_box_id:
-            return base
-        return f"{base}/{quote(self.charge_box_id, safe='')}"
+        parts = urlsplit(self.url.strip())
+        path = parts.path.rstrip("/")
+        if unquote(path.rpartition("/")[2]) != self.charge_box_id:
+            path = f"{path}/{quote(self.charge_box_id, safe='')}"
+        return urlunsplit(parts._replace(path=path))
 
 
 def valid_upstream_url(url: str) -> bool:
