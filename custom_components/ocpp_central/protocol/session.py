@@ -72,12 +72,9 @@ __all__ = [
 class ChargerSession(ChargerHandlers, Readiness, CsmsCommands, Transactions):
     """The central system's side of one charger (handler contract of `protocol.connection`).
 
-    `boot_policy` decides BootNotifications (default: accept every one). `resync_delay`
-    is how long after connecting a charger may take to send a BootNotification before we
-    resynchronise it with TriggerMessage (OCPP-J section 5.4: a charger reconnecting
-    without reboot sends none). Id tags in `concurrent_tags` may run several
-    transactions at once on this charger (e.g. the tag remote starts use); any other tag
-    gets ConcurrentTx while it has a transaction running on another connector.
+    Its constructor is `SessionCore`'s (boot policy, resync delay, the tags that may run
+    concurrently or start remotely, the tag window); it then restores the transactions its
+    hooks still have open.
 
     A tag presented at the charger is announced once (ChargerEvent "id_tag"): by its
     Authorize, or by its StartTransaction when no Authorize of it came within
