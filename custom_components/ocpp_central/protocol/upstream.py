@@ -759,6 +759,11 @@ class UpstreamLink:
             self.heartbeat_interval = interval
             self._accepted = True
             self._set_status(UpstreamStatus.ONLINE)
+            _LOGGER.info(
+                "%s: connected to the upstream, %d queued messages to deliver",
+                self._name,
+                len(self.queue),
+            )
             return
         self._warn("boot pending", "%s: the upstream answered the boot %s", reply["status"])
         await self._pause(interval or DEFAULT_BOOT_RETRY)
