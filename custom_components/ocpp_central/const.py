@@ -69,3 +69,11 @@ DISCOVERY_CHARGE_BOX_ID: Final = CONF_CHARGE_BOX_ID
 DISCOVERY_ENTRY_ID: Final = "entry_id"
 # Optional id-tag field: the tag's group, IdTagInfo.parentIdTag (OCPP 1.6 3.10 and 7.27).
 CONF_PARENT_ID_TAG: Final = "parent_id_tag"
+
+# Charger subentry: the collapsible section forwarding the charger to an upstream central
+# system ("Keep your backend", protocol/upstream.py), stored as a dict under its key.
+CONF_UPSTREAM: Final = "upstream"
+CONF_UPSTREAM_URL: Final = "url"
+CONF_UPSTREAM_MODE: Final = "mode"
+UPSTREAM_MODE_FULL: Final = "full"
+UPSTREAM_MODE_OBSERVE: Final = "observe"

@@ -9,7 +9,7 @@ starting background work (`_spawn`, `after_reply`) and finding a connector
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 import logging
 from typing import Any, Final, Protocol
 
@@ -29,7 +29,14 @@ from .state import (
 )
 from .tags import TAG_WINDOW, RecentTags
 
-__all__ = ["MAX_CONNECTOR_ID", "BootPolicy", "SessionConnection", "SessionCore", "VendorHandler"]
+__all__ = [
+    "MAX_CONNECTOR_ID",
+    "BootPolicy",
+    "Forwarder",
+    "SessionConnection",
+    "SessionCore",
+    "VendorHandler",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +48,11 @@ type BootPolicy = Callable[[str, BootInfo], str]
 """Decide a BootNotification: (charge_box_id, boot info) -> Accepted, Pending or Rejected."""
 type VendorHandler = Callable[[str | None, str | None], DataTransferResult]
 """Answer an incoming DataTransfer of one vendorId: (messageId, data) -> result."""
+type Forwarder = Callable[
+    [str, dict[str, Any], dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]
+]
+"""See a charger's CALL after the session answered it: (action, payload, our answer) -> the
+answer to send, or an awaitable of it (`protocol.upstream`)."""
 
 
 class SessionConnection(Protocol):
@@ -99,6 +111,8 @@ class SessionCore:
         self._presented = RecentTags(tag_window)
         self._remote_started = RecentTags(tag_window)
         self._connection: SessionConnection | None = None
+        # Hears every CALL the session answered and may replace the answer (upstream.py).
+        self.forwarder: Forwarder | None = None
         self._booted = False  # a BootNotification arrived on the current connection
         self._boot_triggered = False  # we asked for that boot (TriggerMessage)
         self.setup_retry = SetupRetry(config.charge_box_id)
