@@ -64,21 +64,23 @@ the charger's own connection to this central system stays what it is:
 - **Message ids** never collide: every id we send upstream is made by the link's own
   `RpcCore` with the prefix "up-" (hexadecimal on the charger's side), and neither side
   ever sees an id of the other.
+
+Where the parts live: what the user sets and the link's states in `upstream_config`, the
+queue and the transaction ids in `upstream_queue`, the upstream's commands on the charger
+in `upstream_commands`. This module is the link itself (connection, boot first, delivery,
+who answers the charger), a little over 600 lines because its half of the docstring above is
+the contract of the whole feature.
 """
 
 from __future__ import annotations
 
 import asyncio
 from base64 import b64encode
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 import logging
 import random
 import ssl
 from typing import Any, Final
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -104,26 +106,22 @@ from .errors import (
 from .rpc import RpcCore
 from .schemas import V16, Validator, async_load_schemas
 from .session import ChargerSession
-from .smart_charging import PROFILE_ID_BASE, Capabilities
+from .upstream_commands import UpstreamCommands, reserved_profile_id
+from .upstream_config import UpstreamConfig, UpstreamMode, UpstreamStatus, valid_upstream_url
+from .upstream_queue import QUEUE_LIMIT, OutboundQueue, Outgoing, Payload, TransactionIds
 from .vocabulary import (
     Action,
-    ChargingProfileStatus,
-    ClearChargingProfileStatus,
     RegistrationStatus,
-    RemoteStartStopStatus,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-type Payload = dict[str, Any]
 
 SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
 # How long the charger's Authorize, StartTransaction and StopTransaction wait for the
 # upstream's answer in mode FULL before the local policy answers (the charger's own
 # response timeout is commonly 30 s or more; its connection must never feel the upstream).
 ANSWER_TIMEOUT: Final = 5.0
-# Messages held while the upstream is away: at one MeterValues a minute, most of a day.
-QUEUE_LIMIT: Final = 1000
 MIN_BACKOFF: Final = 5.0
 MAX_BACKOFF: Final = 300.0
 # Offline this long, the owner tells the user (a repair issue).
@@ -132,12 +130,6 @@ UNREACHABLE_AFTER: Final = 3600.0
 DEFAULT_BOOT_RETRY: Final = 60.0
 # Times a message is sent before it is dropped when the upstream never answers it.
 MAX_ATTEMPTS: Final = 3
-# Upstream transactions remembered (open ones and the latest closed ones).
-MAX_TRANSACTIONS: Final = 64
-# Profiles of the upstream tracked for its ClearChargingProfile.
-MAX_PROFILES: Final = 64
-# Our profile ids (smart_charging.profile_id: 100 per purpose, three purposes).
-_OUR_PROFILE_IDS: Final = range(PROFILE_ID_BASE, PROFILE_ID_BASE + 300)
 # HTTP statuses that mean the upstream refuses this identity or these credentials.
 REFUSING_STATUSES: Final = frozenset({401, 403, 404})
 STORE_VERSION: Final = 1
@@ -167,205 +159,12 @@ ANSWERED_UPSTREAM: Final = frozenset(
 )
 # Not worth sending later: the charger's answer was given, time has moved on.
 _ONLINE_ONLY: Final = frozenset({Action.authorize, Action.heartbeat})
-_TRANSACTION_MESSAGES: Final = frozenset({Action.start_transaction, Action.stop_transaction})
-
-
-class UpstreamMode(StrEnum):
-    """Who is in charge of the charger (see the module docstring)."""
-
-    FULL = "full"  # the upstream authorises, bills and may command the charger
-    OBSERVE = "observe"  # the upstream gets copies; its commands are refused
-
-
-class UpstreamStatus(StrEnum):
-    """The link's state, as shown to the user."""
-
-    CONNECTING = "connecting"  # no connection yet, or trying again after one ended
-    PENDING = "pending"  # connected, the boot not (yet) accepted
-    ONLINE = "online"  # connected and the boot accepted: messages flow
-    REFUSED = "refused"  # the upstream answered 401, 403 or 404
-    UNREACHABLE = "unreachable"  # any other failure to connect
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UpstreamConfig:
-    """Where and how to forward one charger."""
-
-    url: str  # ws:// or wss://; the identity is appended as last path segment
-    charge_box_id: str  # the identity at the upstream (commonly the charger's own)
-    password: str | None = None
-    mode: UpstreamMode = UpstreamMode.FULL
-
-    @property
-    def endpoint(self) -> str:
-        """The URL to connect to: `url` + "/" + percent-encoded identity (OCPP-J 3.1.1).
-
-        A URL whose path already ends with the identity is taken as it is; a query
-        string stays at the end.
-        """
-        parts = urlsplit(self.url.strip())
-        path = parts.path.rstrip("/")
-        if unquote(path.rpartition("/")[2]) != self.charge_box_id:
-            path = f"{path}/{quote(self.charge_box_id, safe='')}"
-        return urlunsplit(parts._replace(path=path))
-
-
-def valid_upstream_url(url: str) -> bool:
-    """Whether `url` can name an upstream: ws:// or wss:// with a host.
-
-    Credentials in the URL (user:password@) are refused: the password has a field of its
-    own, kept out of the URL that log lines and diagnostics show.
-    """
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        return False
-    return (
-        parts.scheme in {"ws", "wss"}
-        and bool(parts.hostname)
-        and port_ok
-        and "@" not in parts.netloc
-    )
-
-
-@dataclass(slots=True)
-class Outgoing:
-    """One charger message on its way upstream.
-
-    `local_tx` is our transaction id of a StartTransaction (from our answer), to map the
-    upstream's id to; `waiter` (not persisted) gets the upstream's answer, or None.
-    """
-
-    action: str
-    payload: Payload
-    local_tx: int | None = None
-    attempts: int = 0
-    waiter: asyncio.Future[Payload | None] | None = field(default=None, compare=False)
-
-    def settle(self, answer: Payload | None) -> None:
-        """Hand the upstream's answer (None: none) to whoever waits for it."""
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(answer)
-
-    def to_json(self) -> Payload:
-        data: Payload = {"action": self.action, "payload": self.payload}
-        if self.local_tx is not None:
-            data["local_tx"] = self.local_tx
-        return data
-
-    @classmethod
-    def from_json(cls, data: object) -> Outgoing | None:
-        if not isinstance(data, dict):
-            return None
-        action, payload, local_tx = data.get("action"), data.get("payload"), data.get("local_tx")
-        if not isinstance(action, str) or not isinstance(payload, dict):
-            return None
-        return cls(action, payload, local_tx if isinstance(local_tx, int) else None)
-
-
-class OutboundQueue:
-    """The bounded FIFO of charger messages not yet answered by the upstream.
-
-    The head may be in flight (`head()` peeks, `done()` removes it once answered), so it
-    is never dropped. When the queue is over `limit`, one message goes: the oldest
-    MeterValues, else the oldest that is not a StartTransaction or StopTransaction, else
-    the oldest.
-    """
-
-    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
-        """Hold at most `limit` messages."""
-        self.limit = max(limit, 1)
-        self._items: deque[Outgoing] = deque()
-        self._filled = asyncio.Event()
-        self.dropped = 0
-
-    def __len__(self) -> int:
-        """How many messages wait (the one in flight included)."""
-        return len(self._items)
-
-    def __iter__(self) -> Any:
-        """The messages in order."""
-        return iter(self._items)
-
-    def put(self, item: Outgoing) -> Outgoing | None:
-        """Append `item`; return the message dropped to make room, if one was."""
-        items = self._items
-        items.append(item)
-        self._filled.set()
-        if len(items) <= self.limit:
-            return None
-        victim = self._pick_victim()
-        items.remove(victim)
-        self.dropped += 1
-        return victim
-
-    def _pick_victim(self) -> Outgoing:
-        candidates = list(self._items)[1:]  # the head may be in flight
-        for keep in (
-            lambda item: item.action != Action.meter_values,
-            lambda item: item.action in _TRANSACTION_MESSAGES,
-        ):
-            for item in candidates:
-                if not keep(item):
-                    return item
-        return candidates[0]
-
-    async def head(self) -> Outgoing:
-        """The oldest message, waiting for one."""
-        while not self._items:
-            self._filled.clear()
-            await self._filled.wait()
-        return self._items[0]
-
-    def head_now(self) -> Outgoing | None:
-        """The oldest message, if any."""
-        return self._items[0] if self._items else None
-
-    def done(self, item: Outgoing) -> None:
-        """`item` (the head) was answered or given up: remove it."""
-        if self._items and self._items[0] is item:
-            self._items.popleft()
-
-
-class TransactionIds:
-    """Our transaction ids and the upstream's, both ways; the latest `limit` kept."""
-
-    def __init__(self, limit: int = MAX_TRANSACTIONS) -> None:
-        """Keep at most `limit` pairs."""
-        self.limit = limit
-        self._upstream: dict[int, int] = {}  # ours -> upstream's
-        self._local: dict[int, int] = {}  # upstream's -> ours
-
-    def add(self, local: int, upstream: int) -> None:
-        """Map our `local` id to the upstream's `upstream` id."""
-        old = self._upstream.pop(local, None)
-        if old is not None:
-            self._local.pop(old, None)
-        self._upstream[local] = upstream
-        self._local[upstream] = local
-        while len(self._upstream) > self.limit:
-            first = next(iter(self._upstream))
-            self._local.pop(self._upstream.pop(first), None)
-
-    def upstream(self, local: int) -> int | None:
-        """The upstream's id of our transaction `local`."""
-        return self._upstream.get(local)
-
-    def local(self, upstream: int) -> int | None:
-        """Our id of the upstream's transaction `upstream`."""
-        return self._local.get(upstream)
-
-    def pairs(self) -> list[list[int]]:
-        """[ours, upstream's] pairs, oldest first (for the store)."""
-        return [[local, upstream] for local, upstream in self._upstream.items()]
 
 
 type StatusListener = Callable[[], None]
 
 
-class UpstreamLink:
+class UpstreamLink(UpstreamCommands):
     """One charger forwarded to its upstream central system (see the module docstring).
 
     `start()` attaches to the charger's `session` (as its `forwarder`) and connects;
@@ -851,112 +650,6 @@ class UpstreamLink:
         if item.action == Action.start_transaction and item.local_tx is not None:
             self.transactions.add(item.local_tx, int(reply["transactionId"]))
 
-    # ------------------------------------------------------------------ upstream -> charger
-
-    async def _command(self, action: str, payload: Payload) -> Payload:
-        """Carry out the upstream's command on the charger and return the charger's answer."""
-        session = self.session
-        try:
-            if action == Action.remote_start_transaction:
-                return await self._remote_start(payload)
-            if action == Action.remote_stop_transaction:
-                local = self.transactions.local(payload["transactionId"])
-                if local is None:
-                    return {"status": RemoteStartStopStatus.rejected}
-                return {"status": await session.remote_stop(local)}
-            if action == Action.set_charging_profile:
-                return await self._set_profile(payload)
-            if action == Action.clear_charging_profile:
-                return await self._clear_profiles(payload)
-            if action == Action.change_configuration:
-                key, value = payload["key"], payload["value"]
-                return {"status": await session.change_configuration(key, value)}
-            return await session.call(action, payload)
-        except CallErrorReceived as error:
-            raise CallError(error.code, error.description, error.details) from None
-        except CallTimeoutError:
-            raise CallError(CallErrorCode.GENERIC_ERROR, "the charger did not answer") from None
-        except NotConnectedError:
-            raise CallError(CallErrorCode.GENERIC_ERROR, "the charger is not connected") from None
-        except ValidationFailed as error:
-            raise CallError(CallErrorCode.INTERNAL_ERROR, f"charger's answer: {error}") from None
-
-    async def _remote_start(self, payload: Payload) -> Payload:
-        profile = payload.get("chargingProfile")
-        if profile is not None:
-            profile = self._guarded(profile)
-            if profile is None:
-                return {"status": RemoteStartStopStatus.rejected}
-        status = await self.session.remote_start(
-            payload["idTag"], payload.get("connectorId"), profile
-        )
-        return {"status": status}
-
-    def _guarded(self, profile: Payload) -> Payload | None:
-        """The upstream's profile as it may reach the charger, or None to refuse it."""
-        if profile["chargingProfileId"] in _OUR_PROFILE_IDS:
-            return None
-        ours = Capabilities.from_configuration(self.session.state.configuration).stack_level
-        profile = dict(profile)
-        if profile["stackLevel"] >= ours:
-            profile["stackLevel"] = max(ours - 1, 0)
-        upstream_tx = profile.get("transactionId")
-        if upstream_tx is not None:
-            local = self.transactions.local(upstream_tx)
-            if local is None:
-                return None
-            profile["transactionId"] = local
-        return profile
-
-    async def _set_profile(self, payload: Payload) -> Payload:
-        profile = self._guarded(payload["csChargingProfiles"])
-        if profile is None:
-            return {"status": ChargingProfileStatus.rejected}
-        connector_id = payload["connectorId"]
-        status = await self.session.set_charging_profile(connector_id, profile)
-        if status == ChargingProfileStatus.accepted:
-            self.profiles.pop(profile["chargingProfileId"], None)
-            self.profiles[profile["chargingProfileId"]] = {
-                "connectorId": connector_id,
-                "chargingProfilePurpose": profile["chargingProfilePurpose"],
-                "stackLevel": payload["csChargingProfiles"]["stackLevel"],
-            }
-            while len(self.profiles) > MAX_PROFILES:
-                del self.profiles[next(iter(self.profiles))]
-            self._saved()
-        return {"status": status}
-
-    async def _clear_profiles(self, payload: Payload) -> Payload:
-        """Section 5.5, limited to the upstream's own profiles (see the module docstring)."""
-        profile_id = payload.get("id")
-        if profile_id is not None:
-            if profile_id in _OUR_PROFILE_IDS:
-                return {"status": ClearChargingProfileStatus.unknown}
-            status = await self.session.clear_charging_profile(profile_id=profile_id)
-            if self.profiles.pop(profile_id, None) is not None:
-                self._saved()
-            return {"status": status}
-        matching = [
-            known
-            for known, fields in self.profiles.items()
-            if all(
-                payload.get(key) is None or payload[key] == fields.get(key)
-                for key in ("connectorId", "chargingProfilePurpose", "stackLevel")
-            )
-        ]
-        cleared = False
-        for known in matching:
-            status = await self.session.clear_charging_profile(profile_id=known)
-            cleared = cleared or status == ClearChargingProfileStatus.accepted
-            del self.profiles[known]
-        if matching:
-            self._saved()
-        return {
-            "status": ClearChargingProfileStatus.accepted
-            if cleared
-            else ClearChargingProfileStatus.unknown
-        }
-
     # ------------------------------------------------------------------ tasks
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -976,11 +669,6 @@ class UpstreamLink:
 
 def _without_none(**fields: Any) -> Payload:
     return {key: value for key, value in fields.items() if value is not None}
-
-
-def reserved_profile_id(profile_id: int) -> bool:
-    """Whether `profile_id` is one of this central system's own (never the upstream's)."""
-    return profile_id in _OUR_PROFILE_IDS
 
 
 __all__ = [
