@@ -1,4 +1,8 @@
-"""Binary sensors of a charger: whether it is connected to the central system."""
+"""Binary sensors of a charger: whether it is connected to the central system.
+
+A charger forwarded to an upstream central system also shows whether that one is
+connected (`upstream_entity`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import OcppEntity, OcppEntityDescription, async_setup_charger_entities
+from .upstream_entity import async_setup_upstream_entities
 
 if TYPE_CHECKING:
     from .runtime import OcppConfigEntry
@@ -50,6 +55,7 @@ async def async_setup_entry(
     async_setup_charger_entities(
         hass, entry, async_add_entities, BINARY_SENSORS, factory=OcppBinarySensor
     )
+    async_setup_upstream_entities(hass, entry, async_add_entities)
 
 
 class OcppBinarySensor(OcppEntity, BinarySensorEntity):

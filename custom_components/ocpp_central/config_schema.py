@@ -58,6 +58,9 @@ from .const import (
     CONF_STATUS,
     CONF_UNKNOWN_CHARGERS,
     CONF_UNKNOWN_TAGS,
+    CONF_UPSTREAM,
+    CONF_UPSTREAM_MODE,
+    CONF_UPSTREAM_URL,
     DEFAULT_CIRCUIT_MAX_CURRENT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
@@ -80,6 +83,8 @@ from .const import (
     UNKNOWN_CHARGERS_REJECT,
     UNKNOWN_TAGS_ACCEPT,
     UNKNOWN_TAGS_REJECT,
+    UPSTREAM_MODE_FULL,
+    UPSTREAM_MODE_OBSERVE,
 )
 from .surplus_controller import (
     CONF_BATTERY_CHARGE_POSITIVE,
@@ -250,6 +255,23 @@ def solar_schema(exclude: Collection[str] = ()) -> probatio.Schema:
 # The subentry data keys the solar section holds.
 SOLAR_KEYS: Final = frozenset(marker.schema for marker in solar_schema().schema)
 
+# The collapsible section forwarding the charger to an upstream central system; stored as
+# one dict under the same key (see `config_values.upstream_options`).
+SECTION_UPSTREAM: Final = CONF_UPSTREAM
+
+UPSTREAM_SCHEMA: Final = probatio.Schema(
+    {
+        probatio.Optional(CONF_UPSTREAM_URL): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
+        probatio.Optional(CONF_CHARGE_BOX_ID): TextSelector(),
+        probatio.Optional(CONF_PASSWORD): _PASSWORD_SELECTOR,
+        probatio.Required(CONF_UPSTREAM_MODE, default=UPSTREAM_MODE_FULL): _select_field(
+            [UPSTREAM_MODE_FULL, UPSTREAM_MODE_OBSERVE], "upstream_mode"
+        ),
+    }
+)
+
 
 def charger_schema(
     hass: HomeAssistant, *, charge_box_id: bool, clear_password: bool = False
@@ -258,9 +280,9 @@ def charger_schema(
 
     Every field but the charge box id, the password and the clear-password box is a plain
     setting stored as entered (see `charger_settings`), so a new charger setting is one more
-    line here plus its translations. The solar controller's section comes last, collapsed:
-    most chargers keep its defaults. Its sensor pickers leave out the integration's own
-    sensors as they are now.
+    line here plus its translations. The solar controller's section and the upstream
+    central system's come last, collapsed: most chargers keep their defaults. The solar
+    sensor pickers leave out the integration's own sensors as they are now.
     """
     fields: dict[probatio.Marker, Any] = {}
     if charge_box_id:
@@ -283,6 +305,7 @@ def charger_schema(
     fields[probatio.Optional(SECTION_SOLAR)] = section(
         solar_schema(own_sensors(hass)), {"collapsed": True}
     )
+    fields[probatio.Optional(SECTION_UPSTREAM)] = section(UPSTREAM_SCHEMA, {"collapsed": True})
     return probatio.Schema(fields)
 
 

@@ -16,8 +16,14 @@ from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 from yarl import URL
 
-from .config_checks import valid_id_tag, valid_password
-from .config_schema import SECTION_SOLAR, SOLAR_DEFAULTS, SOLAR_KEYS, own_sensors
+from .config_checks import valid_charge_box_id, valid_id_tag, valid_password
+from .config_schema import (
+    SECTION_SOLAR,
+    SECTION_UPSTREAM,
+    SOLAR_DEFAULTS,
+    SOLAR_KEYS,
+    own_sensors,
+)
 from .const import (
     CIRCUIT_CURRENT_KEYS,
     CONF_CHARGE_BOX_ID,
@@ -37,11 +43,15 @@ from .const import (
     CONF_SSL_CERTFILE,
     CONF_SSL_KEYFILE,
     CONF_STATUS,
+    CONF_UPSTREAM_MODE,
+    CONF_UPSTREAM_URL,
     DEFAULT_HOST,
     SUBENTRY_CHARGER,
     SUBENTRY_CIRCUIT,
     SUBENTRY_ID_TAG,
+    UPSTREAM_MODE_FULL,
 )
+from .protocol.upstream import valid_upstream_url
 from .surplus_controller import (
     CONF_BATTERY_POWER_ENTITY,
     CONF_GRID_POWER_ENTITY,
@@ -64,6 +74,8 @@ ERROR_INCOMPLETE_PHASES: Final = "incomplete_phases"
 ERROR_CURRENTS_OR_POWER: Final = "currents_or_power"
 ERROR_FALLBACK_ABOVE_MAX: Final = "fallback_above_max"
 ERROR_OWN_SENSOR: Final = "own_sensor"
+ERROR_INVALID_UPSTREAM_URL: Final = "invalid_upstream_url"
+ERROR_INVALID_UPSTREAM_ID: Final = "invalid_upstream_charge_box_id"
 
 # The form of a Home Assistant DateTimeSelector value (local time, no zone).
 _DATETIME_SELECTOR_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
@@ -102,10 +114,21 @@ def charger_settings(
     settings = {
         key: value
         for key, value in user_input.items()
-        if key not in (CONF_CHARGE_BOX_ID, CONF_PASSWORD, CONF_CLEAR_PASSWORD, SECTION_SOLAR)
+        if key
+        not in (
+            CONF_CHARGE_BOX_ID,
+            CONF_PASSWORD,
+            CONF_CLEAR_PASSWORD,
+            SECTION_SOLAR,
+            SECTION_UPSTREAM,
+        )
     }
     solar, errors = solar_options(user_input, current, own_sensors(hass))
     settings |= solar
+    upstream, upstream_errors = upstream_options(user_input, charge_box_id, current)
+    errors |= upstream_errors
+    if upstream is not None:
+        settings[SECTION_UPSTREAM] = upstream
     password: str | None = user_input.get(CONF_PASSWORD) or None
     clear = bool(user_input.get(CONF_CLEAR_PASSWORD))
     if password is not None and clear:
@@ -153,8 +176,45 @@ def solar_options(
     return options, {} if error is None else {SECTION_SOLAR: error}
 
 
+def upstream_options(
+    user_input: Mapping[str, Any], charge_box_id: str, current: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Return the upstream section of a charger form as stored (None: no forwarding).
+
+    An empty URL turns forwarding off. The charge box ID at the upstream is stored only
+    when one is given (the charger's own is used otherwise); an empty password keeps the
+    current one. A submission without the section (an API caller) keeps what is stored.
+    Errors are keyed by the section, where the frontend shows them.
+    """
+    stored = (current or {}).get(SECTION_UPSTREAM)
+    section_input = user_input.get(SECTION_UPSTREAM)
+    if section_input is None:
+        return (None if stored is None else dict(stored)), {}
+    url = str(section_input.get(CONF_UPSTREAM_URL) or "").strip()
+    if not url:
+        return None, {}
+    upstream: dict[str, Any] = {
+        CONF_UPSTREAM_URL: url,
+        CONF_UPSTREAM_MODE: section_input.get(CONF_UPSTREAM_MODE, UPSTREAM_MODE_FULL),
+    }
+    error: str | None = None
+    if not valid_upstream_url(url):
+        error = ERROR_INVALID_UPSTREAM_URL
+    if identity := str(section_input.get(CONF_CHARGE_BOX_ID) or "").strip():
+        upstream[CONF_CHARGE_BOX_ID] = identity
+        if not valid_charge_box_id(identity):
+            error = error or ERROR_INVALID_UPSTREAM_ID
+    password = section_input.get(CONF_PASSWORD) or (stored or {}).get(CONF_PASSWORD)
+    if password:
+        upstream[CONF_PASSWORD] = password
+        if ":" in (identity or charge_box_id):
+            # RFC 7617: an HTTP Basic user-id cannot contain a colon.
+            error = error or ERROR_PASSWORD_WITH_COLON_ID
+    return upstream, {} if error is None else {SECTION_UPSTREAM: error}
+
+
 def charger_form_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return form values fit to show again: no password, the solar options in their section.
+    """Return form values fit to show again: no password, the options in their sections.
 
     `values` is a submitted form or a subentry's data (solar options flat).
     """
@@ -168,6 +228,8 @@ def charger_form_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
     if CONF_PHASES in solar:
         solar[CONF_PHASES] = str(solar[CONF_PHASES])  # the drop-down's options are text
     shown[SECTION_SOLAR] = solar
+    upstream = shown.get(SECTION_UPSTREAM) or {}
+    shown[SECTION_UPSTREAM] = {k: v for k, v in upstream.items() if k != CONF_PASSWORD}
     return shown
 
 

@@ -90,3 +90,11 @@ CONF_CIRCUIT_POWER_ENTITY: Final = "power_entity"  # the house meter's power, im
 CONF_FALLBACK_CURRENT: Final = "fallback_current"  # A per phase while the meter has no value
 DEFAULT_CIRCUIT_MAX_CURRENT: Final = 25
 MAX_CIRCUIT_CURRENT: Final = 630
+
+# Charger subentry: the collapsible section forwarding the charger to an upstream central
+# system ("Keep your backend", protocol/upstream.py), stored as a dict under its key.
+CONF_UPSTREAM: Final = "upstream"
+CONF_UPSTREAM_URL: Final = "url"
+CONF_UPSTREAM_MODE: Final = "mode"
+UPSTREAM_MODE_FULL: Final = "full"
+UPSTREAM_MODE_OBSERVE: Final = "observe"

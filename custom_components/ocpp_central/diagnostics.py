@@ -79,6 +79,7 @@ def _charger(runtime: OcppRuntime, session: ChargerSession) -> dict[str, Any]:
         for key, item in state.configuration.items()
     }
     store = runtime.store.summary()["chargers"].get(state.charge_box_id, {})
+    link = runtime.upstreams.link(state.charge_box_id)
     return {
         "connected": state.connected,
         "registration": state.registration,
@@ -91,6 +92,7 @@ def _charger(runtime: OcppRuntime, session: ChargerSession) -> dict[str, Any]:
         "connectors": {str(cid): _connector(c) for cid, c in state.connectors.items()},
         "configuration": configuration,
         "store": store,
+        "upstream": None if link is None else link.diagnostics(),
     }
 
 

@@ -20,12 +20,18 @@ ISSUE_TLS_INVALID: Final = "tls_invalid"
 ISSUE_CHARGER_REJECTED_CONFIGURATION: Final = "charger_rejected_configuration"
 ISSUE_CHARGER_WITHOUT_PASSWORD: Final = "charger_without_password"
 ISSUE_LOCAL_LIST_REFUSED: Final = "local_list_refused"
+# A charger forwarded to an upstream central system (upstream_runtime.py): the upstream
+# refused it, or was unreachable for long.
+ISSUE_UPSTREAM_REFUSED: Final = "upstream_refused"
+ISSUE_UPSTREAM_UNREACHABLE: Final = "upstream_unreachable"
+UPSTREAM_ISSUES: Final[list[str]] = [ISSUE_UPSTREAM_REFUSED, ISSUE_UPSTREAM_UNREACHABLE]
 
 # The issues of one charger, removed with it.
 CHARGER_ISSUES: Final[list[str]] = [
     ISSUE_CHARGER_REJECTED_CONFIGURATION,
     ISSUE_CHARGER_WITHOUT_PASSWORD,
     ISSUE_LOCAL_LIST_REFUSED,
+    *UPSTREAM_ISSUES,
 ]
 
 

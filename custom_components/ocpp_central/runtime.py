@@ -79,6 +79,7 @@ from .repairs import (
 )
 from .solar_charging import SolarCharging
 from .store import OcppStore
+from .upstream_runtime import UpstreamForwarding
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -253,6 +254,8 @@ class OcppRuntime:
             unknown_charger=UnknownChargers(hass, entry),
             session_factory=self._new_session,
         )
+        # Chargers forwarded to an upstream central system ("Keep your backend").
+        self.upstreams = UpstreamForwarding(hass, entry, store)
         # One record per running charger, by subentry id and by charge box id.
         self._chargers: dict[str, RunningCharger] = {}
         self._by_charge_box_id: dict[str, RunningCharger] = {}
@@ -352,6 +355,11 @@ class OcppRuntime:
                 # Intervals apply at once; a new password on the next connection.
                 running.session = self.central.set_charger(config)
                 running.config = config
+            upstream_kept_list = self.upstreams.controls_local_list(config.charge_box_id)
+            self.upstreams.async_set(subentry, running.session)
+            if upstream_kept_list and not self.upstreams.controls_local_list(config.charge_box_id):
+                # The charger holds the upstream's list: ours goes to it again.
+                self._schedule_local_list_sync(running)
             return
         session = self.central.set_charger(config)
         self._restore_energy(session)
@@ -367,12 +375,14 @@ class OcppRuntime:
         self._follow(running)
         for listener in list(self._listeners):
             listener(subentry, session)
+        self.upstreams.async_set(subentry, session)
 
     def _remove_charger(self, subentry_id: str) -> None:
         running = self._chargers.pop(subentry_id)
         charge_box_id = running.charge_box_id
         del self._by_charge_box_id[charge_box_id]
         running.stop()
+        self.upstreams.async_remove(charge_box_id)
         self.store.remove_charger(charge_box_id)
         repairs.async_clear_charger(self.hass, charge_box_id)
         async_remove_devices(self.hass, self.entry.entry_id, charge_box_id)
@@ -447,6 +457,8 @@ class OcppRuntime:
         """Sync soon; one sync per charger at a time, the next one after it (never cut short)."""
         if not running.session.state.ready:
             return  # synchronised when it becomes ready
+        if self.upstreams.controls_local_list(running.charge_box_id):
+            return  # mode full: the upstream's SendLocalList keeps the charger's list
         if running.sync_task is not None and not running.sync_task.done():
             running.sync_again = True
             return
@@ -531,6 +543,7 @@ class OcppRuntime:
         self.load.async_stop()
         for running in self._chargers.values():
             running.stop()
+        await self.upstreams.async_stop()
         await self.central.stop()
         await self.store.async_save()
 

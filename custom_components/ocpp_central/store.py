@@ -1,10 +1,12 @@
 """What the central system must remember across Home Assistant restarts.
 
 One store per config entry holds the transaction counter, each charger's open
-transactions, the last energy register per connector and the local authorisation
-list last sent to each charger. It implements the persistence half of the protocol's
-`SessionHooks` (`next_transaction_id`, `open_transactions`, `transaction_*`); the
-runtime adds `authorize`.
+transactions, the last energy register per connector, the local authorisation
+list last sent to each charger and, for a charger forwarded to an upstream central
+system, what its link must not lose (`protocol.upstream.UpstreamLink.snapshot`: the
+messages queued for the upstream, the transaction id mapping). It implements the
+persistence half of the protocol's `SessionHooks` (`next_transaction_id`,
+`open_transactions`, `transaction_*`); the runtime adds `authorize`.
 
 Transaction ids are integers the central system hands out in StartTransaction.conf
 (OCPP 1.6 section 6.46) and must never be reused, even after a crash: ids are taken
@@ -14,6 +16,7 @@ handed out (`async_load` reserves the first block and waits for the write).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 import logging
@@ -90,6 +93,7 @@ class StoredCharger(TypedDict, total=False):
     energy: dict[str, StoredEnergy]
     local_list: StoredLocalList
     limits: dict[str, float]  # the current limit (A) we set, by connector id
+    upstream: dict[str, Any]  # the upstream link's snapshot (protocol.upstream)
 
 
 class StoredData(TypedDict):
@@ -110,6 +114,10 @@ class _Charger:
     energy: dict[int, EnergyState] = field(default_factory=dict)
     local_list: LocalListState | None = None
     limits: dict[int, float] = field(default_factory=dict)
+    # The upstream link's data as loaded, and the link's snapshot function once it runs
+    # (read at each write, so a queued message costs nothing until then).
+    upstream: dict[str, Any] | None = None
+    upstream_source: Callable[[], dict[str, Any]] | None = None
 
 
 def _empty() -> StoredData:
@@ -215,6 +223,7 @@ class OcppStore:
         if (local := stored.get("local_list")) is not None:
             charger.local_list = LocalListState(local["version"], dict(local["entries"]))
         charger.limits = {int(c): float(a) for c, a in stored.get("limits", {}).items()}
+        charger.upstream = stored.get("upstream")
         return charger
 
     def _to_dict(self) -> StoredData:
@@ -233,6 +242,11 @@ class OcppStore:
             }
             if charger.limits:
                 stored["limits"] = {str(c): a for c, a in charger.limits.items()}
+            upstream = (
+                charger.upstream if charger.upstream_source is None else charger.upstream_source()
+            )
+            if upstream is not None:
+                stored["upstream"] = upstream
             if charger.local_list is not None:
                 stored["local_list"] = {
                     "version": charger.local_list.version,
@@ -371,6 +385,46 @@ class OcppStore:
         limits = self._charger(charge_box_id).limits
         if limits.get(connector_id) != amps:
             limits[connector_id] = amps
+            self._save_soon()
+
+    # --- forwarding to an upstream central system (protocol.upstream) ---
+
+    def upstream(self, charge_box_id: str) -> dict[str, Any] | None:
+        """The upstream link's data as last written (queue, transaction ids), if any."""
+        charger = self._chargers.get(charge_box_id)
+        if charger is None:
+            return None
+        if charger.upstream_source is not None:
+            return charger.upstream_source()
+        return charger.upstream
+
+    def follow_upstream(
+        self, charge_box_id: str, source: Callable[[], dict[str, Any]] | None
+    ) -> None:
+        """Write `source()` as the charger's upstream data from now on (None: keep the data).
+
+        The link calls `upstream_changed` when its data changed.
+        """
+        charger = self._charger(charge_box_id)
+        if source is None and charger.upstream_source is not None:
+            charger.upstream = charger.upstream_source()
+        charger.upstream_source = source
+
+    @callback
+    def upstream_changed(self) -> None:
+        """The upstream data changed: written within METER_SAVE_DELAY.
+
+        Most changes are queued MeterValues; the transaction messages among them are
+        written at once anyway, with the transaction itself (`transaction_started`).
+        """
+        self._save_later()
+
+    def forget_upstream(self, charge_box_id: str) -> None:
+        """Forwarding was turned off: drop its queue and ids."""
+        charger = self._chargers.get(charge_box_id)
+        if charger is not None and (charger.upstream or charger.upstream_source):
+            charger.upstream = None
+            charger.upstream_source = None
             self._save_soon()
 
     # --- chargers ---

@@ -150,7 +150,11 @@ async def test_setup_call_retried_after_a_timeout(
         await answer_next(ws, "ChangeConfiguration", {"status": "Accepted"})
         await wait_for(lambda: session.state.connector_ids == [1, 2])
     # It worked in the end: nothing for the user to act on.
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components.")
+    ]
 
 
 async def test_lasting_failure_is_a_warning_once_per_charger_and_problem(
@@ -168,7 +172,12 @@ async def test_lasting_failure_is_a_warning_once_per_charger_and_problem(
             await answer_next(ws, "ChangeConfiguration", {"status": "Accepted"})
             await answer_next(ws, "ChangeConfiguration", {"status": "Accepted"})
         await wait_for(lambda: not session.connected)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # The integration's own lines (asyncio's slow-callback notes on a busy machine aside).
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components.")
+    ]
     assert warnings == ["Charger CP1: GetConfiguration failed: CP1: no answer to GetConfiguration"]
 
 

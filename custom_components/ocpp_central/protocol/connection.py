@@ -29,7 +29,7 @@ import itertools
 import logging
 from typing import Any, Final, Protocol
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.connection import Connection as WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
@@ -95,8 +95,14 @@ def silence_limit(heartbeat_interval: float, margin: float | None) -> float | No
 class CallHandler(Protocol):
     """What a connection drives: the charger's session (see docs/architecture.md)."""
 
-    def handle_call(self, action: str, payload: Payload) -> Payload:
-        """Answer a CALL synchronously; raise CallError to answer with a CallError."""
+    def handle_call(self, action: str, payload: Payload) -> Payload | Awaitable[Payload]:
+        """Answer a CALL; raise CallError to answer with a CallError.
+
+        Synchronously as a rule (the hot path). An awaitable is answered when it is
+        done, in a task of its own, while the next frames are read: a handler that
+        needs another party's answer (forwarding to an upstream central system) must
+        not hold up our own CALLs' results.
+        """
         ...
 
     def connection_made(self, connection: Connection) -> None:
@@ -113,7 +119,7 @@ class Connection:
 
     def __init__(
         self,
-        websocket: ServerConnection,
+        websocket: WebSocket,
         handler: CallHandler,
         core: RpcCore,
         *,
@@ -122,12 +128,17 @@ class Connection:
         ping_interval: float | None = None,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         silence_limit: Callable[[], float | None] | None = None,
+        calls_wait_for_replies: bool = True,
     ) -> None:
         """Serve `handler` over `websocket` with `core` (which validates, if given a validator).
 
         `ping_interval` (None: no pings) and `ping_timeout` drive the keepalive;
         `silence_limit()` (read at every check, so a new heartbeat interval applies at
         once) is how long a charger that does not answer pings may send nothing.
+        With `calls_wait_for_replies` our CALLs wait while a deferred answer (see
+        `CallHandler.handle_call`) is being prepared, as they would behind a synchronous
+        one: a CALL naming a transaction never overtakes the StartTransaction.conf that
+        tells the charger its id (OCPP 1.6 section 4.8).
         """
         self.websocket = websocket
         self.charge_box_id = charge_box_id
@@ -149,6 +160,11 @@ class Connection:
         self._attached = False
         self._running = False
         self._finished = asyncio.Event()
+        # Deferred answers being prepared; our CALLs wait for them when asked to.
+        self._deferred = 0
+        self._replied = asyncio.Event()
+        self._replied.set()
+        self._calls_wait_for_replies = calls_wait_for_replies
 
     @property
     def connected(self) -> bool:
@@ -171,6 +187,8 @@ class Connection:
         timeout), NotConnectedError when not connected or disconnected meanwhile.
         """
         async with self._call_lock:
+            if self._calls_wait_for_replies:
+                await self._replied.wait()
             if not self._attached:
                 raise NotConnectedError(f"{self.charge_box_id}: not connected")
             _message_id, frame = self._core.call_frame(action, payload)
@@ -309,11 +327,45 @@ class Connection:
             frame = self._reply(call)
         finally:
             self._after = None
-        await self._send(frame)
+        if isinstance(frame, bytes):
+            await self._send(frame)
+            for fn in after:
+                self._start(fn)
+            return
+        # A deferred answer: sent by a task of its own, the reader goes on meanwhile.
+        self._deferred += 1
+        self._replied.clear()
+        task = asyncio.get_running_loop().create_task(self._answer_later(call, frame, after))
+        self._tasks.add(task)
+        task.add_done_callback(self._work_done)
+
+    async def _answer_later(
+        self,
+        call: IncomingCall,
+        pending: Awaitable[Payload],
+        after: list[Callable[[], object]],
+    ) -> None:
+        """Await a handler's deferred answer, send it, then start its scheduled work."""
+        try:
+            try:
+                result = await pending
+            except CallError as error:
+                core = self._core
+                frame = core.error_frame(call.id, error.code, error.description, error.details)
+            except Exception as error:  # a bug in the handler, as in `_reply`
+                self._log_error("handler failed", "handling %s failed", call.action, error)
+                frame = self._core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
+            else:
+                frame = self._result(call, result)
+            await self._send(frame)
+        finally:
+            self._deferred -= 1
+            if not self._deferred:
+                self._replied.set()
         for fn in after:
             self._start(fn)
 
-    def _reply(self, call: IncomingCall) -> bytes:
+    def _reply(self, call: IncomingCall) -> bytes | Awaitable[Payload]:
         core = self._core
         try:
             result = self._handler.handle_call(call.action, call.payload)
@@ -324,6 +376,12 @@ class Connection:
             # InternalError (section 4.2.3) and keep the traceback in the log.
             self._log_error("handler failed", "handling %s failed", call.action, error)
             return core.error_frame(call.id, CallErrorCode.INTERNAL_ERROR, call.action)
+        if not isinstance(result, dict):
+            return result
+        return self._result(call, result)
+
+    def _result(self, call: IncomingCall, result: Payload) -> bytes:
+        core = self._core
         try:
             return core.result_frame(call, result)
         except ValidationFailed as error:

@@ -116,12 +116,17 @@ class RpcCore:
         "validator",
     )
 
-    def __init__(self, validator: Validator | None = None) -> None:
-        """Check payloads with `validator` (None: framing only, any action accepted)."""
+    def __init__(self, validator: Validator | None = None, *, side: str = "") -> None:
+        """Check payloads with `validator` (None: framing only, any action accepted).
+
+        `side` starts every id of ours: a connection where we are the charger (to an
+        upstream central system) uses "up-", which no id of our central system's
+        connections (hexadecimal) can start with, so ids never collide between the sides.
+        """
         self.validator = validator
         # Our CALL ids: a random prefix per connection (a charger that keeps ids across
         # reconnects never sees one twice) and a counter; short and cheap.
-        self._prefix = uuid.uuid4().hex[:8] + "-"
+        self._prefix = side + uuid.uuid4().hex[:8] + "-"
         self._ids = count(1)
         self._outstanding: tuple[str, str] | None = None  # (id, action) of our CALL
         self._timed_out: deque[str] = deque(maxlen=_REMEMBERED_TIMEOUTS)

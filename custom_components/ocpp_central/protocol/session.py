@@ -40,7 +40,13 @@ from typing import override
 from .config import ChargerConfig
 from .messages import ConfigurationResult, DataTransferResult
 from .session_commands import CsmsCommands
-from .session_core import MAX_CONNECTOR_ID, BootPolicy, SessionConnection, VendorHandler
+from .session_core import (
+    MAX_CONNECTOR_ID,
+    BootPolicy,
+    Forwarder,
+    SessionConnection,
+    VendorHandler,
+)
 from .session_handlers import KNOWN_ACTIONS, ChargerHandlers
 from .session_readiness import Readiness
 from .session_transactions import MAX_SUPERSEDED_REMEMBERED, SUPERSEDED, Transactions
@@ -57,6 +63,7 @@ __all__ = [
     "ChargerSession",
     "ConfigurationResult",
     "DataTransferResult",
+    "Forwarder",
     "SessionConnection",
     "VendorHandler",
 ]

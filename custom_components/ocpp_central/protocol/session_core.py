@@ -9,7 +9,7 @@ starting background work (`_spawn`, `after_reply`) and finding a connector
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 import logging
 from typing import Any, Final, Protocol
 
@@ -19,7 +19,9 @@ from .hooks import SessionHooks
 from .messages import DataTransferResult
 from .retry import SetupRetry
 from .state import (
+    CONNECTED,
     CONNECTORS,
+    READY,
     BootInfo,
     ChargerEvent,
     ChargerState,
@@ -29,7 +31,14 @@ from .state import (
 )
 from .tags import TAG_WINDOW, RecentTags
 
-__all__ = ["MAX_CONNECTOR_ID", "BootPolicy", "SessionConnection", "SessionCore", "VendorHandler"]
+__all__ = [
+    "MAX_CONNECTOR_ID",
+    "BootPolicy",
+    "Forwarder",
+    "SessionConnection",
+    "SessionCore",
+    "VendorHandler",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +50,11 @@ type BootPolicy = Callable[[str, BootInfo], str]
 """Decide a BootNotification: (charge_box_id, boot info) -> Accepted, Pending or Rejected."""
 type VendorHandler = Callable[[str | None, str | None], DataTransferResult]
 """Answer an incoming DataTransfer of one vendorId: (messageId, data) -> result."""
+type Forwarder = Callable[
+    [str, dict[str, Any], dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]
+]
+"""See a charger's CALL after the session answered it: (action, payload, our answer) -> the
+answer to send, or an awaitable of it (`protocol.upstream`)."""
 
 
 class SessionConnection(Protocol):
@@ -99,6 +113,8 @@ class SessionCore:
         self._presented = RecentTags(tag_window)
         self._remote_started = RecentTags(tag_window)
         self._connection: SessionConnection | None = None
+        # Hears every CALL the session answered and may replace the answer (upstream.py).
+        self.forwarder: Forwarder | None = None
         self._booted = False  # a BootNotification arrived on the current connection
         self._boot_triggered = False  # we asked for that boot (TriggerMessage)
         self.setup_retry = SetupRetry(config.charge_box_id)
@@ -143,6 +159,29 @@ class SessionCore:
         if connection is None:
             raise NotConnectedError(f"{self.charge_box_id} is not connected")
         return await connection.call(action, payload, timeout)
+
+    async def until_ready(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until the connected charger is ready (its boot answered or its resync done).
+
+        True once ready; False when it is not connected, loses its connection meanwhile or
+        is not ready within `timeout` seconds. OCPP-J 5.4: a charger refuses CALLs before
+        its boot is answered, so commands of others wait here rather than fail there.
+        """
+        state = self.state
+        if state.ready:
+            return True
+        changed = asyncio.Event()
+        unsubscribe = state.subscribe((READY, CONNECTED), changed.set)
+        try:
+            async with asyncio.timeout(timeout):
+                while state.connected and not state.ready:
+                    changed.clear()
+                    await changed.wait()
+        except TimeoutError:
+            return False
+        finally:
+            unsubscribe()
+        return state.ready
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -11,7 +11,7 @@ goes out after the reply (`_after_reply`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 import logging
 from typing import Any, Final
@@ -103,8 +103,14 @@ class ChargerHandlers(Readiness, Transactions):
             Action.stop_transaction: self._on_stop_transaction,
         }
 
-    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer one CALL of the charger; raise CallError to answer with a CallError."""
+    def handle_call(
+        self, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """Answer one CALL of the charger; raise CallError to answer with a CallError.
+
+        The answer is this session's, unless a `forwarder` is set: it gets the CALL and
+        our answer and returns the answer to send (or an awaitable of it).
+        """
         handler = self._handlers.get(action)
         if handler is None:
             if action in KNOWN_ACTIONS:
@@ -141,6 +147,10 @@ class ChargerHandlers(Readiness, Transactions):
             events, self._events = self._events, []
         for event in events:
             self.state.emit(event)
+        forwarder = self.forwarder
+        if forwarder is not None:
+            # Another central system hears of it too and may give the answer (upstream.py).
+            return forwarder(action, payload, response)
         return response
 
     def _check_registration(self, action: str) -> None:
