@@ -2,6 +2,8 @@
 
 - sensor `limit_source` on every connector: charger, user, circuit, solar, schedule or
   paused, with the numbers behind it as attributes (see `LoadManagement.limit_source`);
+- select `connector_charging_mode` (off, fast, solar, min_solar) on each connector of a
+  charger with several: its own mode on a circuit (the charger's `charging_mode` else);
 - select `phase_mode` (auto, 1, 3) on a charger that can switch phases
   (ConnectorSwitch3to1PhaseSupported, OCPP 1.6 section 9.4.4); it acts while the charger
   is on a circuit;
@@ -34,7 +36,7 @@ from homeassistant.helpers.typing import StateType
 from .const import DOMAIN
 from .entity import OcppEntity, OcppEntityDescription, async_setup_charger_entities
 from .load_runtime import ATTR_PHASES, CircuitRuntime, LoadManagement
-from .protocol.load.allocation import LimitSource
+from .protocol.load.allocation import LimitSource, Mode
 from .protocol.load.circuit import supports_phase_switching
 from .protocol.load.phase_switch import PhaseMode
 from .protocol.state import CURRENT_LIMIT, STATUS, ChargerState, ConnectorState
@@ -67,6 +69,23 @@ LOAD_SENSORS: tuple[LimitSourceDescription, ...] = (
         fields=(CURRENT_LIMIT, STATUS),
         device_class=SensorDeviceClass.ENUM,
         options=[source.value for source in LimitSource],
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectorModeDescription(OcppEntityDescription, SelectEntityDescription):
+    """The charging mode of one connector of a charger with several, on a circuit."""
+
+
+CONNECTOR_MODE_SELECTS: tuple[ConnectorModeDescription, ...] = (
+    ConnectorModeDescription(
+        key="connector_charging_mode",
+        translation_key="connector_charging_mode",
+        fields=(STATUS,),
+        when_reported=True,
+        available_when_offline=True,
+        options=[mode.value for mode in Mode],
     ),
 )
 
@@ -106,6 +125,11 @@ CIRCUIT_SENSORS: tuple[SensorEntityDescription, ...] = (
 
 def _switches(_d: PhaseModeDescription, state: ChargerState, _c: ConnectorState) -> bool:
     return supports_phase_switching(state)
+
+
+def _several(_d: ConnectorModeDescription, state: ChargerState, _c: ConnectorState) -> bool:
+    """A charger with more than one connector (with one, its charging_mode is the connector's)."""
+    return len([c for c in state.connector_ids if c > 0]) > 1
 
 
 class _LoadEntity(OcppEntity):
@@ -192,6 +216,51 @@ class PhaseModeSelect(_LoadEntity, SelectEntity, RestoreEntity):
         self._handle_change()
 
 
+class ConnectorModeSelect(_LoadEntity, SelectEntity, RestoreEntity):
+    """Off, fast, solar or min_solar for one connector on a circuit; survives restarts."""
+
+    entity_description: ConnectorModeDescription
+
+    @property
+    def _load(self) -> LoadManagement:
+        return self._charger.entry.runtime_data.load
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Restore the mode chosen before the restart."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is not None and last.state in (self.entity_description.options or ()):
+            self._load.async_set_connector_mode(
+                self._state.charge_box_id, self._connector_id, Mode(last.state)
+            )
+            self._update_value()
+
+    @override
+    def _is_available(self) -> bool:
+        # It acts through the charger's circuit only.
+        return self._load.circuit_of(self._state.charge_box_id) is not None
+
+    @override
+    def _read(self) -> str:
+        return self._load.connector_mode(self._state.charge_box_id, self._connector_id).value
+
+    @property
+    @override
+    def current_option(self) -> str | None:
+        """The mode the connector follows."""
+        option: str | None = self._value
+        return option
+
+    @override
+    async def async_select_option(self, option: str) -> None:
+        """Choose; the circuit applies it at once."""
+        self._load.async_set_connector_mode(
+            self._state.charge_box_id, self._connector_id, Mode(option)
+        )
+        self._handle_change()
+
+
 class CircuitSensor(SensorEntity):
     """The budget or the allocation of one circuit, per phase in the attributes."""
 
@@ -271,7 +340,7 @@ def async_setup_load_sensors(
 def async_setup_load_selects(
     hass: HomeAssistant, entry: OcppConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Create phase_mode on every charger that says it can switch phases."""
+    """Create phase_mode where a charger switches phases, a mode per connector where several."""
     async_setup_charger_entities(
         hass,
         entry,
@@ -279,4 +348,12 @@ def async_setup_load_selects(
         LOAD_SELECTS,
         factory=PhaseModeSelect,
         reported=_switches,
+    )
+    async_setup_charger_entities(
+        hass,
+        entry,
+        async_add_entities,
+        CONNECTOR_MODE_SELECTS,
+        factory=ConnectorModeSelect,
+        reported=_several,
     )

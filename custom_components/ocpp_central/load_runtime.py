@@ -109,6 +109,7 @@ class CircuitRuntime:
         runtime: OcppRuntime,
         subentry: ConfigSubentry,
         phase_modes: Mapping[str, PhaseMode],
+        connector_modes: Mapping[tuple[str, int], Mode] | None = None,
     ) -> None:
         """Configure from the subentry; nothing runs before `async_start`."""
         self.hass = hass
@@ -120,6 +121,8 @@ class CircuitRuntime:
             self._settings(subentry.data), clock=lambda: dt_util.utcnow().timestamp()
         )
         self.phase_modes = phase_modes  # the chargers' phase_mode selects, by charge box id
+        # A connector's own charging mode (its connector_charging_mode select), where chosen.
+        self.connector_modes = connector_modes if connector_modes is not None else {}
         self._listeners: list[Callable[[], None]] = []
         self._stop: list[CALLBACK_TYPE] = []
         self._members: dict[str, RunningCharger] = {}
@@ -293,7 +296,7 @@ class CircuitRuntime:
             member = self.controller.members[cbid]
             mode = self._modes_used[cbid] = _mode_of(running)
             for connector_id in member.connector_ids():
-                member.modes[connector_id] = mode
+                member.modes[connector_id] = self.connector_modes.get((cbid, connector_id), mode)
         metered = self.controller.settings.metered
         await self.controller.step(
             meter=self.meter() if metered else None, grid_power=self.grid_power()
@@ -311,6 +314,7 @@ class LoadManagement:
         self.runtime = runtime
         self.circuits: dict[str, CircuitRuntime] = {}
         self.phase_modes: dict[str, PhaseMode] = {}
+        self.connector_modes: dict[tuple[str, int], Mode] = {}
         self._listeners: list[Callable[[CircuitRuntime], None]] = []
         self._step_listeners: list[Callable[[], None]] = []
         self._unsubscribe: dict[str, list[CALLBACK_TYPE]] = {}
@@ -350,7 +354,7 @@ class LoadManagement:
                 self._follow_sensors(circuit)  # the meter's sensors may have changed
                 continue
             circuit = self.circuits[sid] = CircuitRuntime(
-                self.hass, self.runtime, subentry, self.phase_modes
+                self.hass, self.runtime, subentry, self.phase_modes, self.connector_modes
             )
             circuit.async_start()
             circuit.async_add_listener(self._notify_step)
@@ -446,6 +450,21 @@ class LoadManagement:
         self.phase_modes[charge_box_id] = mode
         if (circuit := self.circuit_of(charge_box_id)) is not None:
             circuit.sync_members()
+            circuit.async_request_step()
+
+    def connector_mode(self, charge_box_id: str, connector_id: int) -> Mode:
+        """The charging mode a connector on a circuit follows: its own, else its charger's."""
+        chosen = self.connector_modes.get((charge_box_id, connector_id))
+        if chosen is not None:
+            return chosen
+        running = self.runtime.running(charge_box_id)
+        return Mode.FAST if running is None else _mode_of(running)
+
+    @callback
+    def async_set_connector_mode(self, charge_box_id: str, connector_id: int, mode: Mode) -> None:
+        """Choose one connector's charging mode; its circuit acts at once."""
+        self.connector_modes[(charge_box_id, connector_id)] = mode
+        if (circuit := self.circuit_of(charge_box_id)) is not None:
             circuit.async_request_step()
 
     def phases(self, charge_box_id: str) -> int | None:

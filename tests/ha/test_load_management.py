@@ -360,3 +360,37 @@ async def test_a_power_meter_solar_modes_and_a_changed_circuit(
     sub = next(s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_CIRCUIT)
     assert sub.data[CONF_CHARGERS] == []
     assert circuit.controller.members == {}
+
+
+async def test_each_connector_of_a_charger_has_its_own_mode(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    house(hass, 0, 0, 0)
+    entry = mock_config_entry(
+        port=free_port,
+        chargers=[charger_subentry("CP1", meter_interval=0, max_current=16)],
+        id_tags=["TAG1", "TAG2"],
+    )
+    hass.config_entries.async_add_subentry(entry, _as_subentry(circuit_subentry("Main", ["CP1"])))
+    spaced_limits_off(await setup_entry(hass, entry))
+    cp1 = await chargers.connect(free_port, "CP1", connectors=2, rate_unit="A", max_current=16.0)
+    await hass.async_block_till_done()
+    await cp1.start_transaction(1, "TAG1", authorize=False)
+    await cp1.start_transaction(2, "TAG2", authorize=False)
+    await period(hass, freezer, cp1)
+    assert (offered(cp1, 1), offered(cp1, 2)) == (8.0, 8.0)
+
+    # Connector 2 off: connector 1 gets the whole circuit.
+    select = entity_id(hass, "select", "CP1_2_connector_charging_mode")
+    assert hass.states.get(select).state == "fast"  # type: ignore[union-attr]
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": select, "option": "off"}, blocking=True
+    )
+    await period(hass, freezer, cp1)
+    assert (offered(cp1, 1), offered(cp1, 2)) == (16.0, 0.0)
+    assert hass.states.get(select).state == "off"  # type: ignore[union-attr]
+    assert state_of(hass, "sensor", "CP1_2_limit_source").state == "paused"
