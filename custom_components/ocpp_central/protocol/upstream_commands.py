@@ -63,7 +63,8 @@ class UpstreamCommands:
         """
         session = self.session
         if not await session.until_ready(READY_WAIT):
-            raise CallError(CallErrorCode.GENERIC_ERROR, "the charger is not ready")
+            state = "is not ready" if session.state.connected else "is not connected"
+            raise CallError(CallErrorCode.GENERIC_ERROR, f"the charger {state}")
         try:
             if action == Action.remote_start_transaction:
                 return await self._remote_start(payload)
