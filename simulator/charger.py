@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 import contextlib
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime
 import logging
 import ssl
 from typing import Any, Self
@@ -86,6 +87,7 @@ class SimulatedCharger:
         max_stack_level: int = 8,
         max_profiles: int = 16,
         max_periods: int = 24,
+        phase_switching: bool = False,
         max_current: float = 32.0,
         phases: int = 3,
         voltage: float = 230.0,
@@ -112,6 +114,8 @@ class SimulatedCharger:
         `rate_unit` is "A", "W" or "AW": the ChargingScheduleAllowedChargingRateUnit.
         `boot_retry_interval` overrides the interval a Pending/Rejected boot waits;
         `reconnect` reconnects (after `reconnect_delay`, doubling) when the connection drops.
+        `phase_switching` reports ConnectorSwitch3to1PhaseSupported (section 9.4.4) and
+        charges on the phases numberPhases of the schedule in force allows (section 7.14).
         """
         self.url = url
         self.charge_box_id = charge_box_id
@@ -142,6 +146,7 @@ class SimulatedCharger:
             max_stack_level=max_stack_level,
             max_profiles=max_profiles,
             max_periods=max_periods,
+            phase_switching=phase_switching,
         )
         self.profiles = ProfileStore(self.rules)
         self.configuration: Configuration = default_configuration(
@@ -179,6 +184,11 @@ class SimulatedCharger:
         self.local_list: dict[str, dict[str, Any]] = {}  # idTag -> IdTagInfo
         self.auth_cache: dict[str, dict[str, Any]] = {}
         self.profiles_received: list[ReceivedProfile] = []
+        # (time, connector id, phases) of every change of the phases a connector uses.
+        self.phase_switches: list[tuple[datetime, int, int]] = []
+        # Called after each recompute (a profile installed or cleared, time, status):
+        # what the connectors offer now is in `connector(n).model.offered_current`.
+        self.on_recompute: Callable[[SimulatedCharger], None] | None = None
         self.subprotocol: str | None = None
         self._recorder = _Recorder()
         self._accepted = False  # boot accepted in this power cycle
@@ -566,12 +576,26 @@ class SimulatedCharger:
             if c.transaction is None or offered < MIN_CHARGING_CURRENT:
                 offered = 0.0
             c.model.offered_current = offered
+            self._apply_phases(c, now, origin)
             status = self._derived_status(c)
             if status != c.status:
                 c.status = status
                 changed.append(c.connector_id)
         self._notify_state()
+        if self.on_recompute is not None:
+            self.on_recompute(self)
         return changed
+
+    def _apply_phases(self, c: Connector, now: datetime, origin: datetime) -> None:
+        """Use the phases numberPhases allows (section 7.14), if this charger can switch."""
+        if not self.rules.phase_switching:
+            return
+        allowed = self.profiles.phases(c.connector_id, now, origin)
+        phases = self.phases if allowed is None else max(1, min(self.phases, allowed))
+        if phases != c.model.phases:
+            c.model.phases = phases
+            self.phase_switches.append((now, c.connector_id, phases))
+            LOG.info("%s connector %s uses %s phase(s)", self.charge_box_id, c.connector_id, phases)
 
     async def send_status(self, connector_id: int) -> None:
         """Send a StatusNotification with the current status of `connector_id` (0: the charger)."""

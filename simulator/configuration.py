@@ -156,7 +156,7 @@ def default_configuration(
         "ChargeProfileMaxStackLevel": ro(rules.max_stack_level, i),
         "ChargingScheduleAllowedChargingRateUnit": ro(units),
         "ChargingScheduleMaxPeriods": ro(rules.max_periods, i),
-        "ConnectorSwitch3to1PhaseSupported": ro(False, b),
+        "ConnectorSwitch3to1PhaseSupported": ro(rules.phase_switching, b),
         "MaxChargingProfilesInstalled": ro(rules.max_profiles, i),
     }
     if local_auth_list:

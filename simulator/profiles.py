@@ -153,6 +153,9 @@ class ProfileRules:
     max_stack_level: int = 8
     max_profiles: int = 16
     max_periods: int = 24
+    # ConnectorSwitch3to1PhaseSupported (section 9.4.4): numberPhases in the schedule
+    # in force switches the phases the connector uses, during a transaction too.
+    phase_switching: bool = False
 
 
 class ProfileStore:
@@ -285,6 +288,21 @@ class ProfileStore:
             profile, period = tx
             limits.append(to_amps(period.limit, profile.unit, period.number_phases, volts))
         return min(limits) if limits else None
+
+    def phases(self, connector_id: int, when: datetime, origin: datetime) -> int | None:
+        """numberPhases of the schedule period in force (the fewest of the purposes combined).
+
+        None when no period in force names it (the charger then uses what it can; section
+        7.13 assumes 3 for converting W).
+        """
+        found: list[int] = []
+        for purpose in (CHARGE_POINT_MAX, TX_PROFILE, TX_DEFAULT):
+            if purpose == TX_DEFAULT and self.prevailing(connector_id, TX_PROFILE, when, origin):
+                continue  # a TxProfile overrules the TxDefaultProfile (section 3.13.3)
+            prevailing = self.prevailing(connector_id, purpose, when, origin)
+            if prevailing is not None and prevailing[1].number_phases is not None:
+                found.append(int(prevailing[1].number_phases))
+        return min(found) if found else None
 
     def composite(
         self,

@@ -30,16 +30,21 @@ from .config_schema import (
     DEFAULT_OPTIONS,
     OPTIONS_SCHEMA,
     charger_schema,
+    circuit_schema,
     id_tag_schema,
 )
 from .config_values import (
     central_data,
     central_title,
     charger_form_values,
+    charger_ids,
     charger_settings,
     charger_url,
+    circuit_settings,
+    circuit_unique_id,
     expiry_to_form,
     find_charger,
+    find_circuit,
     find_id_tag,
     id_tag_details,
     id_tag_title,
@@ -49,6 +54,7 @@ from .const import (
     CONF_CHARGE_BOX_ID,
     CONF_EXPIRY,
     CONF_ID_TAG,
+    CONF_NAME,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_STATUS,
@@ -57,6 +63,7 @@ from .const import (
     DISCOVERY_ENTRY_ID,
     DOMAIN,
     SUBENTRY_CHARGER,
+    SUBENTRY_CIRCUIT,
     SUBENTRY_ID_TAG,
 )
 
@@ -65,11 +72,13 @@ from .const import (
 ERROR_INVALID_CHARGE_BOX_ID: Final = "invalid_charge_box_id"
 ERROR_INVALID_ID_TAG: Final = "invalid_id_tag"
 ERROR_RESERVED_ID_TAG: Final = "reserved_id_tag"
+ERROR_INVALID_NAME: Final = "invalid_name"
 
 # What the message that ends a flow says (strings.json: create_entry); an id tag's ends
 # with the message of its status (TAG_STATUS_ACCEPTED or TAG_STATUS_BLOCKED).
 DESCRIPTION_CENTRAL_SYSTEM_CREATED: Final = "next_steps"
 DESCRIPTION_CHARGER_CREATED: Final = "charger_added"
+DESCRIPTION_CIRCUIT_CREATED: Final = "circuit_added"
 
 # Abort reasons.
 ABORT_ALREADY_CONFIGURED: Final = "already_configured"
@@ -111,8 +120,12 @@ class OcppCentralConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Return the subentry types: chargers and id tags."""
-        return {SUBENTRY_CHARGER: ChargerSubentryFlow, SUBENTRY_ID_TAG: IdTagSubentryFlow}
+        """Return the subentry types: chargers, id tags and circuits (load management)."""
+        return {
+            SUBENTRY_CHARGER: ChargerSubentryFlow,
+            SUBENTRY_ID_TAG: IdTagSubentryFlow,
+            SUBENTRY_CIRCUIT: CircuitSubentryFlow,
+        }
 
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -386,4 +399,58 @@ class IdTagSubentryFlow(ConfigSubentryFlow):
             data_schema=self.add_suggested_values_to_schema(id_tag_schema(id_tag=False), current),
             errors=errors,
             description_placeholders={"id_tag": id_tag},
+        )
+
+
+class CircuitSubentryFlow(ConfigSubentryFlow):
+    """Add a circuit (a supply the chargers share, load management) or change it."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a circuit: its name, supply, chargers and house meter."""
+        entry = self._get_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            if not name:
+                errors[CONF_NAME] = ERROR_INVALID_NAME
+            elif find_circuit(entry, name) is not None:
+                return self.async_abort(reason=ABORT_ALREADY_CONFIGURED)
+            data, data_errors = circuit_settings(self.hass, entry, user_input)
+            errors |= data_errors
+            if not errors:
+                return self.async_create_entry(
+                    title=name,
+                    data={CONF_NAME: name, **data},
+                    unique_id=circuit_unique_id(name),
+                    description=DESCRIPTION_CIRCUIT_CREATED,
+                    description_placeholders={"name": name},
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                circuit_schema(self.hass, charger_ids(entry), name=True), user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a circuit's supply, chargers or house meter; it applies at once."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        name = subentry.data[CONF_NAME]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = circuit_settings(self.hass, entry, user_input, subentry.subentry_id)
+            if not errors:
+                return self.async_update_and_abort(entry, subentry, data={CONF_NAME: name, **data})
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                circuit_schema(self.hass, charger_ids(entry), name=False),
+                user_input or subentry.data,
+            ),
+            errors=errors,
+            description_placeholders={"name": name},
         )

@@ -1,4 +1,4 @@
-"""The forms of the config flows: central system, options, charger (with its solar section), id tag.
+"""The forms of the config flows: central system, options, charger, id tag, circuit.
 
 Every field's label and description lives in strings.json; a drop-down's option labels under
 `selector`. Which values a form admits is the schema's to say; what the values become in
@@ -23,6 +23,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -33,9 +34,14 @@ from homeassistant.helpers.selector import (
 import probatio
 
 from .const import (
+    CIRCUIT_CURRENT_KEYS,
     CONF_CHARGE_BOX_ID,
+    CONF_CHARGERS,
+    CONF_CIRCUIT_MAX_CURRENT,
+    CONF_CIRCUIT_POWER_ENTITY,
     CONF_CLEAR_PASSWORD,
     CONF_EXPIRY,
+    CONF_FALLBACK_CURRENT,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
     CONF_ID_TAG,
@@ -46,6 +52,7 @@ from .const import (
     CONF_PARENT_ID_TAG,
     CONF_PASSWORD,
     CONF_PORT,
+    CONF_PRIORITY,
     CONF_SSL_CERTFILE,
     CONF_SSL_KEYFILE,
     CONF_STATUS,
@@ -54,6 +61,7 @@ from .const import (
     CONF_UPSTREAM,
     CONF_UPSTREAM_MODE,
     CONF_UPSTREAM_URL,
+    DEFAULT_CIRCUIT_MAX_CURRENT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
     DEFAULT_MAX_CURRENT,
@@ -62,9 +70,11 @@ from .const import (
     DEFAULT_UNKNOWN_CHARGERS,
     DEFAULT_UNKNOWN_TAGS,
     DOMAIN,
+    MAX_CIRCUIT_CURRENT,
     MAX_HEARTBEAT_INTERVAL,
     MAX_MAX_CURRENT,
     MAX_METER_INTERVAL,
+    MAX_PRIORITY,
     MIN_HEARTBEAT_INTERVAL,
     MIN_MAX_CURRENT,
     TAG_STATUS_ACCEPTED,
@@ -289,6 +299,8 @@ def charger_schema(
     fields[probatio.Required(CONF_MAX_CURRENT, default=DEFAULT_MAX_CURRENT)] = _int_field(
         MIN_MAX_CURRENT, MAX_MAX_CURRENT, "A"
     )
+    # Optional: a charger without one has DEFAULT_PRIORITY (load management).
+    fields[probatio.Optional(CONF_PRIORITY)] = _int_field(0, MAX_PRIORITY)
     fields[probatio.Required(CONF_LENIENT, default=False)] = BooleanSelector()
     fields[probatio.Optional(SECTION_SOLAR)] = section(
         solar_schema(own_sensors(hass)), {"collapsed": True}
@@ -308,4 +320,39 @@ def id_tag_schema(*, id_tag: bool) -> probatio.Schema:
         [TAG_STATUS_ACCEPTED, TAG_STATUS_BLOCKED], "id_tag_status"
     )
     fields[probatio.Optional(CONF_EXPIRY)] = DateTimeSelector()
+    return probatio.Schema(fields)
+
+
+def current_sensor_selector() -> EntitySelector:
+    """A picker of current sensors (the house meter's phases)."""
+    return EntitySelector(
+        EntitySelectorConfig(domain=SENSOR_DOMAIN, device_class=SensorDeviceClass.CURRENT)
+    )
+
+
+def circuit_schema(hass: HomeAssistant, chargers: list[str], *, name: bool) -> probatio.Schema:
+    """Build the circuit form: its supply, its chargers and the house meter's sensors.
+
+    `chargers` are the charge box ids the drop-down offers; the name is only asked when the
+    circuit is added. The integration's own sensors are left out of the pickers.
+    """
+    own = own_sensors(hass)
+    fields: dict[probatio.Marker, Any] = {}
+    if name:
+        fields[probatio.Required(CONF_NAME)] = TextSelector()
+    fields[probatio.Required(CONF_CIRCUIT_MAX_CURRENT, default=DEFAULT_CIRCUIT_MAX_CURRENT)] = (
+        _int_field(MIN_MAX_CURRENT, MAX_CIRCUIT_CURRENT, "A")
+    )
+    fields[probatio.Required(CONF_CHARGERS, default=[])] = SelectSelector(
+        SelectSelectorConfig(
+            # Labelled with the charge box id itself: nothing to translate.
+            options=[SelectOptionDict(value=cbid, label=cbid) for cbid in chargers],
+            multiple=True,
+            mode=SelectSelectorMode.LIST,
+        )
+    )
+    for key in CIRCUIT_CURRENT_KEYS:
+        fields[probatio.Optional(key)] = current_sensor_selector()
+    fields[probatio.Optional(CONF_CIRCUIT_POWER_ENTITY)] = PowerSensorSelector(own)
+    fields[probatio.Optional(CONF_FALLBACK_CURRENT)] = _int_field(0, MAX_CIRCUIT_CURRENT, "A")
     return probatio.Schema(fields)

@@ -25,9 +25,14 @@ from .config_schema import (
     own_sensors,
 )
 from .const import (
+    CIRCUIT_CURRENT_KEYS,
     CONF_CHARGE_BOX_ID,
+    CONF_CHARGERS,
+    CONF_CIRCUIT_MAX_CURRENT,
+    CONF_CIRCUIT_POWER_ENTITY,
     CONF_CLEAR_PASSWORD,
     CONF_EXPIRY,
+    CONF_FALLBACK_CURRENT,
     CONF_HOST,
     CONF_ID_TAG,
     CONF_MAX_CURRENT,
@@ -42,6 +47,7 @@ from .const import (
     CONF_UPSTREAM_URL,
     DEFAULT_HOST,
     SUBENTRY_CHARGER,
+    SUBENTRY_CIRCUIT,
     SUBENTRY_ID_TAG,
     UPSTREAM_MODE_FULL,
 )
@@ -62,6 +68,12 @@ ERROR_MIN_CURRENT_ABOVE_MAX: Final = "min_current_above_max"
 ERROR_BATTERY_WITHOUT_GRID: Final = "battery_without_grid"
 ERROR_SAME_POWER_ENTITY: Final = "same_power_entity"
 ERROR_OWN_POWER_ENTITY: Final = "own_power_entity"
+ERROR_NO_CHARGERS: Final = "no_chargers"
+ERROR_CHARGER_IN_OTHER_CIRCUIT: Final = "charger_in_other_circuit"
+ERROR_INCOMPLETE_PHASES: Final = "incomplete_phases"
+ERROR_CURRENTS_OR_POWER: Final = "currents_or_power"
+ERROR_FALLBACK_ABOVE_MAX: Final = "fallback_above_max"
+ERROR_OWN_SENSOR: Final = "own_sensor"
 ERROR_INVALID_UPSTREAM_URL: Final = "invalid_upstream_url"
 ERROR_INVALID_UPSTREAM_ID: Final = "invalid_upstream_charge_box_id"
 
@@ -342,3 +354,83 @@ def charger_url(
         return f"ws://{charger_host(hass, DEFAULT_HOST)}:<port>/{charge_box_id}"
     scheme = "wss" if data.get(CONF_SSL_CERTFILE) else "ws"
     return f"{scheme}://{charger_host(hass, data[CONF_HOST])}:{data[CONF_PORT]}/{charge_box_id}"
+
+
+# --- circuits -------------------------------------------------------------------------------
+
+
+def charger_ids(entry: ConfigEntry) -> list[str]:
+    """The charge box ids of the entry's chargers, sorted (the circuit form's choices)."""
+    return sorted(
+        str(subentry.data[CONF_CHARGE_BOX_ID])
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_CHARGER
+    )
+
+
+def circuit_unique_id(name: str) -> str:
+    """A circuit subentry's unique id: its name, letter case ignored, apart from chargers."""
+    return f"{SUBENTRY_CIRCUIT}_{name.casefold()}"
+
+
+def find_circuit(entry: ConfigEntry, name: str) -> ConfigSubentry | None:
+    """The circuit subentry of that name (letter case ignored)."""
+    wanted = circuit_unique_id(name)
+    return next(
+        (
+            subentry
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_CIRCUIT and subentry.unique_id == wanted
+        ),
+        None,
+    )
+
+
+def circuit_settings(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    user_input: Mapping[str, Any],
+    subentry_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Turn a circuit form (without its name) into subentry data and errors.
+
+    A charger belongs to one circuit at most (nested circuits are not supported). The
+    house meter is three phase current sensors, or one power sensor, or none (a static
+    limit); the integration's own sensors cannot be it.
+    """
+    chargers = list(user_input.get(CONF_CHARGERS) or [])
+    data: dict[str, Any] = {
+        CONF_CIRCUIT_MAX_CURRENT: user_input[CONF_CIRCUIT_MAX_CURRENT],
+        CONF_CHARGERS: chargers,
+    }
+    currents = [user_input.get(key) or None for key in CIRCUIT_CURRENT_KEYS]
+    power = user_input.get(CONF_CIRCUIT_POWER_ENTITY) or None
+    fallback = user_input.get(CONF_FALLBACK_CURRENT)
+    errors: dict[str, str] = {}
+    taken = {
+        charge_box_id
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_CIRCUIT and subentry.subentry_id != subentry_id
+        for charge_box_id in subentry.data.get(CONF_CHARGERS, ())
+    }
+    own = own_sensors(hass)
+    if not chargers:
+        errors[CONF_CHARGERS] = ERROR_NO_CHARGERS
+    elif taken.intersection(chargers):
+        errors[CONF_CHARGERS] = ERROR_CHARGER_IN_OTHER_CIRCUIT
+    if any(currents) and not all(currents):
+        errors["base"] = ERROR_INCOMPLETE_PHASES
+    elif any(currents) and power is not None:
+        errors["base"] = ERROR_CURRENTS_OR_POWER
+    elif own.intersection(e for e in (*currents, power) if e is not None):
+        errors["base"] = ERROR_OWN_SENSOR
+    if fallback is not None and fallback > data[CONF_CIRCUIT_MAX_CURRENT]:
+        errors[CONF_FALLBACK_CURRENT] = ERROR_FALLBACK_ABOVE_MAX
+    for key, entity_id in zip(CIRCUIT_CURRENT_KEYS, currents, strict=True):
+        if entity_id is not None:
+            data[key] = entity_id
+    if power is not None:
+        data[CONF_CIRCUIT_POWER_ENTITY] = power
+    if fallback is not None:
+        data[CONF_FALLBACK_CURRENT] = fallback
+    return data, errors

@@ -27,6 +27,7 @@ DEFAULT_UNKNOWN_TAGS: Final = UNKNOWN_TAGS_REJECT
 # Subentry types.
 SUBENTRY_CHARGER: Final = "charger"
 SUBENTRY_ID_TAG: Final = "id_tag"
+SUBENTRY_CIRCUIT: Final = "circuit"
 
 # Charger subentry fields.
 CONF_CHARGE_BOX_ID: Final = "charge_box_id"
@@ -35,6 +36,10 @@ CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
 CONF_METER_INTERVAL: Final = "meter_interval"
 CONF_MAX_CURRENT: Final = "max_current"
 CONF_LENIENT: Final = "lenient"
+# Load management: connectors of a higher priority are served first on their circuit.
+CONF_PRIORITY: Final = "priority"
+DEFAULT_PRIORITY: Final = 0
+MAX_PRIORITY: Final = 10
 DEFAULT_HEARTBEAT_INTERVAL: Final = 300
 DEFAULT_METER_INTERVAL: Final = 30
 DEFAULT_MAX_CURRENT: Final = 32
@@ -69,6 +74,22 @@ DISCOVERY_CHARGE_BOX_ID: Final = CONF_CHARGE_BOX_ID
 DISCOVERY_ENTRY_ID: Final = "entry_id"
 # Optional id-tag field: the tag's group, IdTagInfo.parentIdTag (OCPP 1.6 3.10 and 7.27).
 CONF_PARENT_ID_TAG: Final = "parent_id_tag"
+
+# Circuit subentry fields (load management).
+CONF_CIRCUIT_MAX_CURRENT: Final = "max_current"  # A per phase of the supply
+CONF_CHARGERS: Final = "chargers"  # charge box ids on the circuit
+CONF_CURRENT_L1_ENTITY: Final = "current_l1_entity"
+CONF_CURRENT_L2_ENTITY: Final = "current_l2_entity"
+CONF_CURRENT_L3_ENTITY: Final = "current_l3_entity"
+CIRCUIT_CURRENT_KEYS: Final = (
+    CONF_CURRENT_L1_ENTITY,
+    CONF_CURRENT_L2_ENTITY,
+    CONF_CURRENT_L3_ENTITY,
+)
+CONF_CIRCUIT_POWER_ENTITY: Final = "power_entity"  # the house meter's power, import positive
+CONF_FALLBACK_CURRENT: Final = "fallback_current"  # A per phase while the meter has no value
+DEFAULT_CIRCUIT_MAX_CURRENT: Final = 25
+MAX_CIRCUIT_CURRENT: Final = 630
 
 # Charger subentry: the collapsible section forwarding the charger to an upstream central
 # system ("Keep your backend", protocol/upstream.py), stored as a dict under its key.

@@ -36,9 +36,14 @@ class OcppNumberEntityDescription(OcppEntityDescription, NumberEntityDescription
     max_value_fn: Callable[[Charger], float]
 
 
-def _set_current_limit(charger: Charger, connector_id: int, amps: float) -> Awaitable[float]:
-    limiter = charger.entry.runtime_data.limiters[charger.state.charge_box_id]
-    return run_command("set_current_limit", limiter.set_limit(connector_id, amps))
+async def _set_current_limit(charger: Charger, connector_id: int, amps: float) -> object:
+    runtime = charger.entry.runtime_data
+    charge_box_id = charger.state.charge_box_id
+    # On a circuit the user's limit caps the connector's share; the circuit sends it.
+    if await runtime.load.async_set_user_limit(charge_box_id, connector_id, amps):
+        return amps
+    limiter = runtime.limiters[charge_box_id]
+    return await run_command("set_current_limit", limiter.set_limit(connector_id, amps))
 
 
 NUMBERS: tuple[OcppNumberEntityDescription, ...] = (

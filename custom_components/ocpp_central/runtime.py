@@ -48,6 +48,7 @@ from .const import (
 )
 from .devices import async_remove_devices, async_update_device
 from .discovery import UnknownChargers
+from .load_runtime import LoadManagement
 from .protocol import local_list
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
@@ -259,6 +260,8 @@ class OcppRuntime:
         self._chargers: dict[str, RunningCharger] = {}
         self._by_charge_box_id: dict[str, RunningCharger] = {}
         self._listeners: list[ChargerListener] = []
+        # Circuits: the chargers' current shared on one supply (load management).
+        self.load = LoadManagement(hass, self)
 
     # --- chargers ---
 
@@ -334,6 +337,7 @@ class OcppRuntime:
             self._remove_charger(subentry_id)
         for subentry in wanted.values():
             self._set_charger(subentry)
+        self.load.async_sync()
         if self.authorizer.update(self.entry):
             for running in self._chargers.values():
                 self._schedule_local_list_sync(running)
@@ -536,6 +540,7 @@ class OcppRuntime:
         if self._stopped:
             return
         self._stopped = True
+        self.load.async_stop()
         for running in self._chargers.values():
             running.stop()
         await self.upstreams.async_stop()

@@ -1,4 +1,4 @@
-"""Selects of a charger: the charging mode of its solar surplus controller."""
+"""Selects of a charger: the charging mode of its solar controller, its phase mode."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .entity import OcppEntityDescription, SolarEntity, async_setup_solar_entities
+from .load_entity import async_setup_load_selects
 from .solar_charging import SolarCharging
 from .surplus_controller import ChargingMode
 
@@ -49,8 +50,9 @@ async def async_setup_entry(
     entry: OcppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the charging mode select of every charger with a solar controller."""
+    """Create the charging mode and phase mode selects of the chargers that have them."""
     async_setup_solar_entities(entry, async_add_entities, SELECTS, OcppSelect)
+    async_setup_load_selects(hass, entry, async_add_entities)
 
 
 class OcppSelect(SolarEntity, SelectEntity, RestoreEntity):

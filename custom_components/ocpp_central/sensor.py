@@ -51,6 +51,7 @@ from .entity import (
     OcppEntityDescription,
     async_setup_charger_entities,
 )
+from .load_entity import async_setup_load_sensors
 from .protocol.measurands import active_power, total_or_phases
 from .protocol.state import (
     READINGS,
@@ -476,6 +477,7 @@ async def async_setup_entry(
         hass, entry, async_add_entities, SENSORS, factory=_sensor, reported=_reported
     )
     async_setup_solar_sensors(entry, async_add_entities)
+    async_setup_load_sensors(hass, entry, async_add_entities)
 
 
 class OcppSensor(OcppEntity, SensorEntity):

@@ -103,6 +103,8 @@ class SolarCharging:
         self._power_reading: Reading | None = None
         self._power_time: float | None = None
         self._running = False
+        # The charger is on a circuit: load management sets its limits (and reads `mode`).
+        self.managed = False
 
     @property
     def configured(self) -> bool:
@@ -212,8 +214,8 @@ class SolarCharging:
 
     async def async_run(self) -> None:
         """One control step: decide, and send the target if the charger has another limit."""
-        if self._running or not self.configured:
-            return  # the previous step still waits for the charger, or nothing to control
+        if self._running or not self.configured or self.managed:
+            return  # the previous step still waits, nothing to control, or a circuit does
         self._running = True
         try:
             decision = self.controller.step(dt_util.utcnow().timestamp(), self._charging_power())

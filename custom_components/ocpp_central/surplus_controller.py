@@ -47,6 +47,7 @@ import math
 from typing import Any, Final
 
 from .const import DEFAULT_MAX_CURRENT
+from .protocol.load.allocation import Mode
 from .protocol.smart_charging import MIN_CURRENT, NOMINAL_VOLTAGE
 
 # Seconds the car takes to follow a new limit: grid power of that time after a change of
@@ -69,13 +70,9 @@ CONF_HYSTERESIS: Final = "hysteresis"
 CONF_CONTROL_PERIOD: Final = "control_period"
 
 
-class ChargingMode(StrEnum):
-    """What the controller aims for (the `charging_mode` select)."""
-
-    OFF = "off"
-    FAST = "fast"
-    SOLAR = "solar"
-    MIN_SOLAR = "min_solar"
+# What the controller aims for (the `charging_mode` select): the one definition is load
+# management's, which runs the same modes per connector on a circuit.
+ChargingMode = Mode
 
 
 class ControllerState(StrEnum):

@@ -192,16 +192,23 @@ def build_profile(
     *,
     voltage: float,
     phases: int,
+    number_phases: int | None = None,
 ) -> dict[str, Any]:
     """A csChargingProfiles object (sections 7.8, 7.13, 7.14) limiting `target` to `amps`.
 
     `voltage` and `phases` turn amperes into W for a charger that only takes W.
+    `number_phases` names the phases the charger may use (numberPhases, section 7.14;
+    a charger with ConnectorSwitch3to1PhaseSupported switches to them, section 9.4.4);
+    in W it also replaces `phases`. None sends none in A.
     """
     unit = capabilities.rate_unit
     period: dict[str, Any] = {"startPeriod": 0}
     if unit == _AMPS:
         period["limit"] = amps
+        if number_phases is not None:
+            period["numberPhases"] = number_phases
     else:
+        phases = number_phases or phases
         period["limit"] = round(amps * voltage * phases, 1)
         period["numberPhases"] = phases
     start = datetime.now(UTC).replace(microsecond=0) - _START_IN_THE_PAST

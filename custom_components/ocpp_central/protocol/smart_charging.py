@@ -48,6 +48,10 @@ key `(connector_id, "current_limit")`.
    of every limit the charger accepted (to persist it).
 7. `start_profile(connector_id)`: the TxProfile a RemoteStartTransaction carries
    (sections 5.11 and 5.16.2) so a transaction starts within the limit set.
+8. Phases: `set_limit(connector_id, amps, phases=1)` also sets numberPhases in the
+   schedule period (section 7.14; absent means 3, section 7.13), which switches a
+   charger that supports it between one and three phases (ConnectorSwitch3to1PhaseSupported,
+   section 9.4.4). A limit without `phases` leaves numberPhases out (A) as before.
 
 The profiles themselves (their form, ids, the charger's capabilities, reading a
 composite schedule) are built in `protocol.charging_profiles`; this module holds the
@@ -56,7 +60,7 @@ It is longer than our usual 600 lines on purpose: it is one class whose parts sh
 state of one connection (what is installed, refused, wanted, waiting), and cut apart they
 would each need all of it. `CurrentLimiter`'s public API (`set_limit`, `restore`,
 `start_profile`, `composite_schedule`, `close`, `state`, `on_accepted`) is what load
-management across chargers builds on.
+management across chargers builds on (`protocol.load`, with `phases` and `wanted`).
 """
 
 from __future__ import annotations
@@ -180,6 +184,7 @@ class _Installed:
     purpose: str
     amps: float
     transaction_id: int | None = None  # TxProfile only
+    phases: int | None = None  # numberPhases sent; None: not sent (A) or derived (W)
 
 
 @dataclass(slots=True)
@@ -238,6 +243,7 @@ class CurrentLimiter:
         # ChargePointMaxProfile is on connector 0 but counted for the connector it limits).
         self._ours: dict[int, set[str]] = {}
         self._wanted: dict[int, float] = {}  # the last limit asked for, per connector
+        self._wanted_phases: dict[int, int] = {}  # numberPhases asked for, per connector
         self._slots: dict[int, _Slot] = {}
         self._watched: set[int] = set()
         self._lapsed: set[int] = set()  # connectors whose TxProfile ended with the transaction
@@ -273,9 +279,13 @@ class CurrentLimiter:
                 waiter.cancel()
         self._slots.clear()
 
-    async def set_limit(self, connector_id: int, amps: float) -> float:
+    async def set_limit(
+        self, connector_id: int, amps: float, *, phases: int | None = None
+    ) -> float:
         """Limit `connector_id` to `amps` (0: pause); return the limit the charger accepted.
 
+        `phases` (1, 2 or 3) puts numberPhases into the schedule (sections 7.13, 7.14):
+        the phases the charger may use; None sends none (the charger uses what it can).
         Coalesced: waits while the connector's last limit is younger than
         `min_interval`, and returns the result of the latest request by then.
         Raises `LimitRefused` when the charger refuses every strategy, and
@@ -285,9 +295,19 @@ class CurrentLimiter:
             raise ValueError(f"no connector {connector_id}")
         if not math.isfinite(amps) or amps < 0:
             raise ValueError(f"a current limit is a number of amperes >= 0, not {amps!r}")
+        if phases is not None and phases not in (1, 2, 3):
+            raise ValueError(f"numberPhases is 1, 2 or 3, not {phases!r}")
+        if phases is None:
+            self._wanted_phases.pop(connector_id, None)
+        else:
+            self._wanted_phases[connector_id] = phases
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._request(connector_id, amps, waiter)
         return await waiter
+
+    def wanted(self, connector_id: int) -> float | None:
+        """The limit last asked for on the connector (None: never limited by us)."""
+        return self._wanted.get(connector_id)
 
     def restore(self, limits: Mapping[int, float]) -> None:
         """Take limits set before a restart: shown now, sent once the charger is ready."""
@@ -311,7 +331,14 @@ class CurrentLimiter:
         capabilities = await self._read_capabilities()
         if capabilities.smart_charging is False or TX_PROFILE in self._refused:
             return None
-        return self._profile(TX_PROFILE, connector_id, self._normalise(amps), capabilities, None)
+        return self._profile(
+            TX_PROFILE,
+            connector_id,
+            self._normalise(amps),
+            capabilities,
+            None,
+            phases=self._wanted_phases.get(connector_id),
+        )
 
     async def composite_schedule(self, connector_id: int, duration: int = 3600) -> dict[str, Any]:
         """GetCompositeSchedule (section 5.7) in the unit our profiles use: what is in force."""
@@ -384,6 +411,7 @@ class CurrentLimiter:
         amps = self._normalise(amps)
         connector = self.state.connector(connector_id)
         transaction_id = _running_transaction_id(connector)
+        phases = self._wanted_phases.get(connector_id)
         if self._in_force(connector_id, amps):
             return amps
         if capabilities.smart_charging is False:
@@ -399,14 +427,16 @@ class CurrentLimiter:
                 attempts.append((purpose, "no transaction"))
                 continue
             await self._make_room(capabilities, connector_id, purpose)
-            status = await self._send(purpose, connector_id, amps, capabilities, transaction_id)
+            status = await self._send(
+                purpose, connector_id, amps, capabilities, transaction_id, phases=phases
+            )
             attempts.append((purpose, status))
             if not succeeded(Action.set_charging_profile, status):
                 if purpose != TX_PROFILE:  # a TxProfile may pass with the next transaction
                     self._refused.add(purpose)
                 continue
             self._installed[connector_id] = _Installed(
-                purpose, amps, transaction_id if purpose == TX_PROFILE else None
+                purpose, amps, transaction_id if purpose == TX_PROFILE else None, phases
             )
             await self._clear_others(connector_id, purpose, strategies)
             self._publish(connector_id, amps)
@@ -417,7 +447,11 @@ class CurrentLimiter:
 
     def _in_force(self, connector_id: int, amps: float) -> bool:
         installed = self._installed.get(connector_id)
-        return installed is not None and installed.amps == self._normalise(amps)
+        return (
+            installed is not None
+            and installed.amps == self._normalise(amps)
+            and installed.phases == self._wanted_phases.get(connector_id)
+        )
 
     def _normalise(self, amps: float) -> float:
         """Below the minimum current a car cannot charge: pause. One decimal (section 7.14)."""
@@ -440,10 +474,12 @@ class CurrentLimiter:
         amps: float,
         capabilities: Capabilities,
         transaction_id: int | None,
+        *,
+        phases: int | None = None,
     ) -> str:
         """SetChargingProfile; a CallError answer counts as a refusal named by its code."""
         target = 0 if purpose == CHARGE_POINT_MAX_PROFILE else connector_id
-        profile = self._profile(purpose, target, amps, capabilities, transaction_id)
+        profile = self._profile(purpose, target, amps, capabilities, transaction_id, phases=phases)
         self.profiles_sent += 1
         try:
             return await self._session.set_charging_profile(target, profile)
@@ -458,6 +494,8 @@ class CurrentLimiter:
         amps: float,
         capabilities: Capabilities,
         transaction_id: int | None,
+        *,
+        phases: int | None = None,
     ) -> dict[str, Any]:
         """A csChargingProfiles object for `amps` on `target` (`build_profile`)."""
         return build_profile(
@@ -468,6 +506,7 @@ class CurrentLimiter:
             transaction_id,
             voltage=self.voltage,
             phases=self._phases(target),
+            number_phases=phases,
         )
 
     def _phases(self, connector_id: int) -> int:
