@@ -464,8 +464,13 @@ class MemoryTrace:
         rss = rss_bytes()
         # What the C allocator holds free: RSS a trim gives back was no live object's.
         trimmed = rss - rss_bytes() if _malloc_trim() else None
+        from homeassistant.helpers import device_registry as dr, entity_registry as er
+
         lines = [
-            f"== tracemalloc report {self._reports}: traced {traced / 1e6:.2f} MB now, "
+            f"== tracemalloc report {self._reports}: {self._hass.states.async_entity_ids_count()} "
+            f"states, {len(er.async_get(self._hass).entities)} entity registry entries, "
+            f"{len(dr.async_get(self._hass).devices)} devices; "
+            f"traced {traced / 1e6:.2f} MB now, "
             f"peak {peak / 1e6:.2f} MB since the last report; RSS {rss / 1e6:.1f} MB, "
             + (
                 "malloc_trim not available"
