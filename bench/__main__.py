@@ -105,6 +105,7 @@ async def bench_main(
     hostile_frames: int = 20_000,
     hostile_transactions: int = 5_000,
     hostile_starts: int = HOSTILE_STARTS,
+    wide: bool = False,
 ) -> None:
     print(f"server CPU and RSS measured in the server process; {seconds:g} s per scenario")
     measured = [kind for kind in kinds if kind in SERVER_KINDS]
@@ -113,7 +114,9 @@ async def bench_main(
     results: dict[str, dict[int, Figures]] = {}
     for kind in measured:
         for size in ha_sizes if kind == "ha" else sizes:
-            figures = results.setdefault(kind, {})[size] = await throughput(kind, size, seconds)
+            figures = results.setdefault(kind, {})[size] = await throughput(
+                kind, size, seconds, wide=wide
+            )
             print(figures.row(f"{kind} N={size}"), flush=True)
     if "central" in kinds:
         print(latency_line("central", await status_latency(seconds)), flush=True)
@@ -193,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
             hostile_frames=args.hostile_frames,
             hostile_transactions=args.hostile_transactions,
             hostile_starts=args.hostile,
+            wide=args.wide,
         )
     )
     asyncio.run(open_loop.open_main(args))

@@ -63,6 +63,12 @@ BENCH_MEASURANDS = (
 )
 
 
+# OCPP_BENCH_TRACEMALLOC=FILE (or 1: stderr): the Home Assistant server traces Python
+# allocations from its baseline on; the memory scenarios ask it for a report (`ha.MemoryTrace`)
+# once the chargers are connected, and before and after the open transactions.
+TRACEMALLOC_ENV = "OCPP_BENCH_TRACEMALLOC"
+
+
 # -- server process ----------------------------------------------------------------------------
 
 type Stop = Callable[[], Awaitable[None]]
@@ -350,8 +356,11 @@ class RawCharger:
                 # The central system's own CALLs (configuration sync): not supported here.
                 await self.ws.send(json.dumps([4, frame[1], "NotSupported", "", {}]))
 
-    async def start_charging(self, connector_id: int = 1) -> None:
-        """Start a transaction (section 4.8); the feed then carries the id the server gave."""
+    async def start_charging(self, connector_id: int = 1, *, wide: bool = False) -> None:
+        """Start a transaction (section 4.8); the feed then carries the id the server gave.
+
+        `wide`: the feed sends the 24 sampled values of `open_loop.WideFeed`.
+        """
         await self.call("StatusNotification", status_payload("Charging", connector_id))
         start = {
             "connectorId": connector_id,
@@ -361,24 +370,38 @@ class RawCharger:
         }
         reply = json.loads(await self.call("StartTransaction", json.dumps(start)))
         result = reply[2] if reply[0] == 3 else {}
-        self.feed = MeterFeed(result.get("transactionId"))
+        if wide:
+            from .open_loop import WideFeed  # open_loop imports this module
+
+            self.feed = WideFeed(result.get("transactionId"))  # type: ignore[assignment]
+        else:
+            self.feed = MeterFeed(result.get("transactionId"))
 
     async def close(self) -> None:
         await self.ws.close()
 
 
-async def open_busy(port: int, count: int) -> list[RawCharger]:
+async def open_busy(port: int, count: int, *, wide: bool = False) -> list[RawCharger]:
     """Connect, boot and start charging the busy chargers, and send one MeterValues each.
 
     The first MeterValues makes the connector's readings (and their entities) appear: a
-    one-off cost that the measured window leaves out.
+    one-off cost that the measured window leaves out. `wide`: the 24 sampled values of
+    `open_loop.WideFeed` instead of 10.
     """
     clients = await asyncio.gather(
         *(RawCharger.open(port, f"{BUSY_PREFIX}{n}") for n in range(count))
     )
-    await asyncio.gather(*(c.start_charging() for c in clients))
+    await asyncio.gather(*(c.start_charging(wide=wide) for c in clients))
     await asyncio.gather(*(c.call("MeterValues", c.feed.next()) for c in clients))
     return clients
+
+
+async def trace_memory(server: ServerProcess, kind: str, what: str) -> None:
+    """With OCPP_BENCH_TRACEMALLOC, have a Home Assistant server report its allocations."""
+    if kind == "ha" and os.environ.get(TRACEMALLOC_ENV):
+        found = await server.command("tracemalloc")
+        where = found.get("file", "stderr")
+        print(f"  tracemalloc report {found['report']} ({what}): {where}", flush=True)
 
 
 async def settle(server: ServerProcess) -> dict[str, Any]:
@@ -449,12 +472,13 @@ def _check_connected(clients: list[RawCharger]) -> None:
         raise RuntimeError(f"the server dropped {dropped} of {len(clients)} busy chargers")
 
 
-async def throughput(kind: str, chargers: int, seconds: float) -> Figures:
+async def throughput(kind: str, chargers: int, seconds: float, *, wide: bool = False) -> Figures:
     server = await ServerProcess.start(kind, chargers)
     try:
         base = await server.stats()
-        clients = await open_busy(server.port, chargers)
+        clients = await open_busy(server.port, chargers, wide=wide)
         before = await settle(server)
+        await trace_memory(server, kind, f"{chargers} chargers connected")
         rtts: list[float] = []
         started = time.monotonic()
         counts = await asyncio.gather(*(busy_loop(c, started + seconds, rtts) for c in clients))
@@ -685,8 +709,14 @@ async def open_transactions(kind: str, starts: int = HOSTILE_STARTS) -> OpenTran
         charger = await RawCharger.open(server.port, f"{BUSY_PREFIX}0")
         await charger.start_charging()
         before = await settle(server)
+        await trace_memory(server, kind, "before the open transactions")
         await start_without_stops(charger, starts)
         after = await settle(server)
+        await trace_memory(server, kind, f"after {starts} open transactions")
+        # Longer still: what is transient (a backlog) is gone by now, what is held stays.
+        await asyncio.sleep(10)
+        await settle(server)
+        await trace_memory(server, kind, "10 s later")
         await charger.close()
     finally:
         await server.stop()

@@ -26,7 +26,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+import ctypes
 from dataclasses import dataclass
+import gc
+import linecache
 import logging
 import os
 from pathlib import Path
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,6 +48,7 @@ from .closed import (
     BUSY_PREFIX,
     HOST,
     STATUS_ID,
+    TRACEMALLOC_ENV,
     Figures,
     Probe,
     RawCharger,
@@ -89,6 +94,11 @@ RECORDER_ENV: Final = "OCPP_BENCH_RECORDER"
 SWITCH_INTERVAL_ENV: Final = "OCPP_BENCH_SWITCH_INTERVAL"
 # The recorder's tables that grow with every state written.
 DB_TABLES: Final = ("states", "state_attributes", "statistics_short_term", "events")
+# OCPP_BENCH_TRACEMALLOC=FILE (or 1: stderr): trace Python allocations from the baseline on;
+# the load generator's 'tracemalloc' command writes what grew since the baseline and since
+# its previous call, grouped by file and line (see `MemoryTrace`).
+# Lines of each ranking written.
+TRACE_LINES: Final = 40
 # Counters the server reports.
 RELOADS: Final = "entry_state_changes"
 DISCONNECTS: Final = "disconnects"
@@ -380,6 +390,7 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
     await integration.async_get_platforms([str(p) for p in PLATFORMS])
     await async_load_schemas()  # compiled once per process, whatever the number of chargers
     # Everything loaded so far is paid once per install: the baseline of RSS per charger.
+    trace = MemoryTrace.from_env(hass)
     probe.base_rss = rss_bytes()
     entry = _central_entry(
         _free_port(), [f"{BUSY_PREFIX}{n}" for n in range(chargers)] + [STATUS_ID]
@@ -395,6 +406,8 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
 
     probe.commands["churn"] = churn
     _instrument(hass, probe, config_dir, recorder=recorder)
+    if trace is not None:
+        probe.commands["tracemalloc"] = trace.report
     watch = StallWatch.from_env()
 
     async def stop() -> None:
@@ -405,6 +418,118 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
 
     port: int = entry.runtime_data.central.port
     return port, stop
+
+
+class MemoryTrace:
+    """Where Python memory went since the baseline (before any charger was configured).
+
+    Each report is taken once the recorder committed what it was given (its queue drained)
+    and after a garbage collection, so what it shows is held, not in flight. It ranks the
+    growth by file and line, by file, and by the objects' traceback (a few frames, to
+    tell whose call allocated in a shared helper), against the baseline and against the
+    previous report.
+    """
+
+    def __init__(self, hass: HomeAssistant, target: str) -> None:
+        self._hass = hass
+        self._target = target
+        self._reports = 0
+        tracemalloc.start(FRAMES)
+        self._base = self._previous = self._snapshot()
+
+    @classmethod
+    def from_env(cls, hass: HomeAssistant) -> MemoryTrace | None:
+        target = os.environ.get(TRACEMALLOC_ENV)
+        return cls(hass, target) if target else None
+
+    @staticmethod
+    def _snapshot() -> tracemalloc.Snapshot:
+        gc.collect()
+        # Not the tracer's own, nor the source lines a report's tracebacks read.
+        return tracemalloc.take_snapshot().filter_traces(
+            (
+                tracemalloc.Filter(False, tracemalloc.__file__),
+                tracemalloc.Filter(False, linecache.__file__),
+            )
+        )
+
+    async def report(self) -> dict[str, Any]:
+        if recorder_enabled():
+            await flush_recorder(self._hass)
+        await self._hass.async_block_till_done()
+        snapshot = self._snapshot()
+        self._reports += 1
+        traced, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        rss = rss_bytes()
+        # What the C allocator holds free: RSS a trim gives back was no live object's.
+        trimmed = rss - rss_bytes() if _malloc_trim() else None
+        from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+        lines = [
+            f"== tracemalloc report {self._reports}: {self._hass.states.async_entity_ids_count()} "
+            f"states, {len(er.async_get(self._hass).entities)} entity registry entries, "
+            f"{len(dr.async_get(self._hass).devices)} devices; "
+            f"traced {traced / 1e6:.2f} MB now, "
+            f"peak {peak / 1e6:.2f} MB since the last report; RSS {rss / 1e6:.1f} MB, "
+            + (
+                "malloc_trim not available"
+                if trimmed is None
+                else f"{trimmed / 1e6:.1f} MB of it free in the C allocator (given back)"
+            )
+        ]
+        for label, against in (
+            ("since the baseline", self._base),
+            ("since the last report", self._previous),
+        ):
+            for key in ("lineno", "filename", "traceback"):
+                stats = snapshot.compare_to(against, key)
+                grown = sum(s.size_diff for s in stats)
+                lines.append(f"-- {label}, by {key}: {grown / 1e6:+.2f} MB in all")
+                for stat in stats[: TRACE_LINES if key != "traceback" else TRACE_LINES // 2]:
+                    if key == "traceback":
+                        lines.append(
+                            f"{stat.size_diff / 1e3:>10.1f} kB {stat.count_diff:>+8} blocks"
+                        )
+                        lines.extend(
+                            f"      {frame}" for frame in stat.traceback.format()[-2 * FRAMES :]
+                        )
+                    else:
+                        frame = stat.traceback[0]
+                        lines.append(
+                            f"{stat.size_diff / 1e3:>10.1f} kB {stat.count_diff:>+8} blocks  "
+                            f"{_short(frame.filename)}"
+                            + (f":{frame.lineno}" if key == "lineno" else "")
+                        )
+        self._previous = snapshot
+        text = "\n".join(lines) + "\n"
+        if self._target == "1":
+            print(text, file=sys.stderr, flush=True)
+            return {"report": self._reports}
+        path = f"{self._target}.{os.getpid()}.{self._reports}"
+        await self._hass.async_add_executor_job(Path(path).write_text, text)
+        return {"report": self._reports, "file": path}
+
+
+# Frames kept per traced allocation (the traceback ranking shows them).
+FRAMES: Final = 6
+
+
+def _malloc_trim() -> bool:
+    """Have glibc give the free memory it holds back to the system (False: not glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "custom_components/", "lib/python3.14/"):
+        if marker in filename:
+            return filename.rsplit(marker, 1)[1]
+    return filename
 
 
 def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder: bool) -> None:

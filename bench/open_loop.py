@@ -417,7 +417,9 @@ def profile_lines(path: str, messages: int, lines: int = PROFILE_LINES) -> list[
 
 
 def _short_path(filename: str) -> str:
-    for marker in ("site-packages/", "wt-perf/", "lib/python3.14/"):
+    if filename.startswith(root := f"{_ROOT}/"):
+        return filename.removeprefix(root)
+    for marker in ("site-packages/", "lib/python3.14/"):
         if marker in filename:
             return filename.rsplit(marker, 1)[1]
     return Path(filename).name if filename.startswith("/") else filename

@@ -123,6 +123,12 @@ UNITS: Final[dict[str, Conversion]] = {
     _RPM: (_RPM, *_SAME),
     "": ("", *_SAME),
 }
+# The context and location of a reading as one shared string each (section 7.43's values;
+# others are kept as sent): a reading holds them for as long as it is the newest, so
+# the strings parsed from every message would otherwise stay, two per sampled value.
+_SHARED: Final[dict[str, str]] = {
+    value: value for value in (*(c.value for c in ReadingContext), *(loc.value for loc in Location))
+}
 # Firmware that gets the case wrong ("kwh", "KW") is served in lenient mode; the
 # conversion is unambiguous, so accept it here as well.
 _UNITS_FOLDED: Final = {unit.casefold(): found for unit, found in UNITS.items()}
@@ -156,6 +162,7 @@ def parse_meter_values(
     skipped = 0
     units = UNITS
     measurand_units = MEASURAND_UNITS
+    shared = _SHARED
     for meter_value in meter_values:
         timestamp = parse_timestamp(meter_value.get("timestamp"))
         for sample in meter_value.get("sampledValue", ()):
@@ -181,8 +188,8 @@ def parse_meter_values(
                         raw * factor + offset,
                         base,
                         timestamp,
-                        sample.get("context", DEFAULT_CONTEXT),
-                        sample.get("location", DEFAULT_LOCATION),
+                        shared.get(context := sample.get("context", DEFAULT_CONTEXT), context),
+                        shared.get(location := sample.get("location", DEFAULT_LOCATION), location),
                     ),
                 )
             )

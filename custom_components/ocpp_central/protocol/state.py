@@ -254,7 +254,7 @@ class ChargerState:
         self.last_security_event: dict[str, Any] | None = None
         self.connectors: dict[int, ConnectorState] = {0: ConnectorState(0)}
         self.configuration: dict[str, ConfigurationValue] = {}
-        self._listeners: dict[StateKey, list[Listener]] = {}
+        self._listeners: dict[StateKey, tuple[Listener, ...]] = {}
         self._event_listeners: list[EventListener] = []
 
     def connector(self, connector_id: int) -> ConnectorState:
@@ -275,18 +275,24 @@ class ChargerState:
     def subscribe(self, keys: Iterable[StateKey], listener: Listener) -> Callable[[], None]:
         """Call `listener` whenever one of `keys` changes; return the unsubscribe function."""
         keys = tuple(keys)
+        listeners = self._listeners
+        # Tuples, not lists: a key's listeners change only when entities come and go, and
+        # a tuple is half a list's memory (no separate, over-allocated item array), for
+        # each of the keys of every charger.
         for key in keys:
-            self._listeners.setdefault(key, []).append(listener)
+            listeners[key] = (*listeners.get(key, ()), listener)
         # A partial, not a closure: a few hundred bytes less for each of the ~30
         # subscriptions of every charger.
         return partial(self._unsubscribe, keys, listener)
 
     def _unsubscribe(self, keys: tuple[StateKey, ...], listener: Listener) -> None:
         for key in keys:
-            listeners = self._listeners.get(key)
-            if listeners and listener in listeners:
-                listeners.remove(listener)
-                if not listeners:
+            listeners = self._listeners.get(key, ())
+            if listener in listeners:
+                at = listeners.index(listener)
+                if rest := listeners[:at] + listeners[at + 1 :]:
+                    self._listeners[key] = rest
+                else:
                     del self._listeners[key]
 
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
