@@ -2,8 +2,9 @@
 
 - sensor `limit_source` on every connector: charger, user, circuit, solar, schedule or
   paused, with the numbers behind it as attributes (see `LoadManagement.limit_source`);
-- select `connector_charging_mode` (off, fast, solar, min_solar) on each connector of a
-  charger with several: its own mode on a circuit (the charger's `charging_mode` else);
+- select `connector_charging_mode` (named as `charging_mode`: off, fast, solar, min_solar)
+  on each connector of a charger with several: its own mode on a circuit (the charger's
+  `charging_mode` else);
 - select `phase_mode` (auto, 1, 3) on a charger that can switch phases
   (ConnectorSwitch3to1PhaseSupported, OCPP 1.6 section 9.4.4); it acts while the charger
   is on a circuit;
@@ -81,7 +82,9 @@ class ConnectorModeDescription(OcppEntityDescription, SelectEntityDescription):
 CONNECTOR_MODE_SELECTS: tuple[ConnectorModeDescription, ...] = (
     ConnectorModeDescription(
         key="connector_charging_mode",
-        translation_key="connector_charging_mode",
+        # The same name and states as the charger's own `charging_mode` select: on a
+        # connector's device it reads "<charger> Connector 2 Charging mode".
+        translation_key="charging_mode",
         fields=(STATUS,),
         when_reported=True,
         available_when_offline=True,
