@@ -15,6 +15,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ocpp_central.const import (
@@ -394,3 +395,36 @@ async def test_each_connector_of_a_charger_has_its_own_mode(
     assert (offered(cp1, 1), offered(cp1, 2)) == (16.0, 0.0)
     assert hass.states.get(select).state == "off"  # type: ignore[union-attr]
     assert state_of(hass, "sensor", "CP1_2_limit_source").state == "paused"
+
+
+async def test_removing_a_circuit_removes_its_device_and_sensors(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+) -> None:
+    entry, runtime, _cp1, _cp2 = await two_on_a_circuit(
+        hass, mock_config_entry, free_port, chargers
+    )
+    circuit = only_circuit(runtime)
+    devices = dr.async_get(hass)
+    identifier = (DOMAIN, f"circuit_{circuit.subentry_id}")
+    device = devices.async_get_device_by_identifier(identifier, entry.entry_id)
+    assert device is not None
+    entities = er.async_get(hass)
+    sensors = er.async_entries_for_device(entities, device.id)
+    assert {e.unique_id for e in sensors} >= {
+        f"{circuit.subentry_id}_circuit_budget",
+        f"{circuit.subentry_id}_circuit_allocated",
+    }
+
+    hass.config_entries.async_remove_subentry(entry, circuit.subentry_id)
+    await hass.async_block_till_done()
+
+    # Stale devices: nothing of the circuit is left in the registries.
+    assert devices.async_get_device_by_identifier(identifier, entry.entry_id) is None
+    for sensor in sensors:
+        assert entities.async_get(sensor.entity_id) is None
+        assert hass.states.get(sensor.entity_id) is None
+    # The chargers' devices stay.
+    assert devices.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id) is not None
