@@ -2,7 +2,8 @@
 
 Nothing here asserts on time or on the targets' verdicts: figures belong to `scripts/bench`.
 The quick tests run a bare server for a fraction of a second; the ones that start Home
-Assistant with the recorder (several seconds each) run only with OCPP_BENCH_SLOW_TESTS=1.
+Assistant with the recorder (several seconds each) carry the `slow` marker, deselected by
+default (pyproject): run them with `pytest -m slow tests/test_bench_open.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import json
-import os
 from pathlib import Path
 import time
 
@@ -34,10 +34,7 @@ from bench.stall import StallWatch
 from custom_components.ocpp_central.protocol.measurands import parse_meter_values
 from custom_components.ocpp_central.protocol.schemas import FORMATS, load_schemas
 
-slow = pytest.mark.skipif(
-    os.environ.get("OCPP_BENCH_SLOW_TESTS") != "1",
-    reason="starts Home Assistant with the recorder: set OCPP_BENCH_SLOW_TESTS=1",
-)
+slow = pytest.mark.slow
 
 
 def test_wide_feed_sends_24_valid_moving_values() -> None:
