@@ -53,6 +53,7 @@ from .protocol import local_list
 from .protocol.config import ChargerConfig
 from .protocol.errors import CallErrorReceived, CallTimeoutError, NotConnectedError
 from .protocol.hooks import SessionHooks
+from .protocol.listeners import Listeners
 from .protocol.measurands import ENERGY_REGISTER
 from .protocol.server import CentralSystem
 from .protocol.session import ChargerSession
@@ -259,7 +260,7 @@ class OcppRuntime:
         # One record per running charger, by subentry id and by charge box id.
         self._chargers: dict[str, RunningCharger] = {}
         self._by_charge_box_id: dict[str, RunningCharger] = {}
-        self._listeners: list[ChargerListener] = []
+        self._listeners: Listeners[[ConfigSubentry, ChargerSession]] = Listeners()
         # Circuits: the chargers' current shared on one supply (load management).
         self.load = LoadManagement(hass, self)
 
@@ -293,10 +294,10 @@ class OcppRuntime:
     @callback
     def async_add_charger_listener(self, listener: ChargerListener) -> CALLBACK_TYPE:
         """Call `listener` for every charger set up now and for each one added later."""
-        self._listeners.append(listener)
+        remove = self._listeners.add(listener)
         for subentry_id, running in self._chargers.items():
             listener(self.entry.subentries[subentry_id], running.session)
-        return lambda: self._listeners.remove(listener)
+        return remove
 
     def session_of_device(self, device_id: str) -> ChargerSession | None:
         """The session of the charger behind `device_id`, None for no charger of this entry.
@@ -373,8 +374,7 @@ class OcppRuntime:
         self._chargers[running.subentry_id] = self._by_charge_box_id[config.charge_box_id] = running
         running.unsubscribe.append(solar.async_start())
         self._follow(running)
-        for listener in list(self._listeners):
-            listener(subentry, session)
+        self._listeners(subentry, session)
         self.upstreams.async_set(subentry, session)
 
     def _remove_charger(self, subentry_id: str) -> None:

@@ -31,6 +31,7 @@ from .const import (
     DEFAULT_REMOTE_ID_TAG,
     UPSTREAM_MODE_FULL,
 )
+from .protocol.listeners import Listeners
 from .protocol.session import ChargerSession
 from .protocol.upstream import UpstreamConfig, UpstreamLink, UpstreamMode, UpstreamStatus
 from .store import OcppStore
@@ -72,9 +73,9 @@ class UpstreamForwarding:
         self.entry = entry
         self.store = store
         self._links: dict[str, UpstreamLink] = {}
-        self._listeners: list[UpstreamListener] = []
+        self._listeners: Listeners[[str, UpstreamLink | None]] = Listeners()
         # Who follows a charger's link status (kept while its link is replaced).
-        self._followers: dict[str, list[Callable[[], None]]] = {}
+        self._followers: dict[str, Listeners[[]]] = {}
 
     def link(self, charge_box_id: str) -> UpstreamLink | None:
         """The running link of a charger, if it is forwarded."""
@@ -91,22 +92,15 @@ class UpstreamForwarding:
 
         A link replaced by another (new URL or mode) is told as the new one only.
         """
-        self._listeners.append(listener)
+        remove = self._listeners.add(listener)
         for charge_box_id, link in self._links.items():
             listener(charge_box_id, link)
-        return lambda: self._listeners.remove(listener)
+        return remove
 
     @callback
     def async_follow(self, charge_box_id: str, listener: Callable[[], None]) -> CALLBACK_TYPE:
         """Call `listener` at every change of the charger's link or of its status."""
-        followers = self._followers.setdefault(charge_box_id, [])
-        followers.append(listener)
-
-        def remove() -> None:
-            if listener in followers:
-                followers.remove(listener)
-
-        return remove
+        return self._followers.setdefault(charge_box_id, Listeners()).add(listener)
 
     @callback
     def async_set(self, subentry: ConfigSubentry, session: ChargerSession) -> None:
@@ -168,8 +162,7 @@ class UpstreamForwarding:
         self.entry.async_create_task(self.hass, link.stop(), f"stop forwarding {charge_box_id}")
 
     def _notify(self, charge_box_id: str, link: UpstreamLink | None) -> None:
-        for listener in list(self._listeners):
-            listener(charge_box_id, link)
+        self._listeners(charge_box_id, link)
 
     @callback
     def _status_changed(self, charge_box_id: str) -> None:
@@ -177,8 +170,8 @@ class UpstreamForwarding:
         if link is None:
             return
         self._update_issues(charge_box_id, link)
-        for listener in list(self._followers.get(charge_box_id, ())):
-            listener()
+        if (followers := self._followers.get(charge_box_id)) is not None:
+            followers()
 
     def _update_issues(self, charge_box_id: str, link: UpstreamLink) -> None:
         """A refusal at once, a long outage after UNREACHABLE_AFTER; cleared once online."""

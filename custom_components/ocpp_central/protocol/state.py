@@ -15,6 +15,7 @@ from functools import partial
 import logging
 from typing import Any
 
+from .listeners import Listeners
 from .register import EnergyRegister
 from .vocabulary import ChargePointStatus, ReadingContext, UnitOfMeasure
 
@@ -255,7 +256,7 @@ class ChargerState:
         self.connectors: dict[int, ConnectorState] = {0: ConnectorState(0)}
         self.configuration: dict[str, ConfigurationValue] = {}
         self._listeners: dict[StateKey, tuple[Listener, ...]] = {}
-        self._event_listeners: list[EventListener] = []
+        self._event_listeners: Listeners[[ChargerEvent]] = Listeners()
 
     def connector(self, connector_id: int) -> ConnectorState:
         """Return connector `connector_id`, creating it if new.
@@ -297,8 +298,7 @@ class ChargerState:
 
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
         """Call `listener` with every ChargerEvent; return the unsubscribe function."""
-        self._event_listeners.append(listener)
-        return lambda: self._event_listeners.remove(listener)
+        return self._event_listeners.add(listener)
 
     def notify(self, changed: Iterable[StateKey]) -> None:
         """Tell each listener of `changed` once, however many of its keys changed."""
@@ -319,7 +319,7 @@ class ChargerState:
 
     def emit(self, event: ChargerEvent) -> None:
         """Hand `event` to every event listener (isolated from each other, as in notify)."""
-        for listener in tuple(self._event_listeners):
+        for listener in self._event_listeners:
             try:
                 listener(event)
             except Exception:
