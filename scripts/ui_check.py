@@ -86,6 +86,8 @@ DOC_IMAGES = {
     "06-solar-section": "solar-section",
     "14-energy-dashboard": "energy-dashboard",
     "15-dashboard-example": "dashboard-example",
+    "16-upstream-section": "upstream-section",
+    "17-add-circuit": "add-circuit",
 }
 # Log lines that must not appear on a fresh start (faults a newcomer would report).
 FORBIDDEN_LOG = re.compile(r"Traceback|ModuleNotFoundError|ffmpeg|turbojpeg|ERROR \(")
