@@ -37,7 +37,7 @@ from homeassistant.helpers.event import async_track_state_change_event, async_tr
 from homeassistant.util import dt as dt_util
 
 from .protocol.errors import OcppError
-from .protocol.measurands import active_power
+from .protocol.measurands import active_power, connector_supply
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
 from .surplus_controller import (
@@ -218,7 +218,11 @@ class SolarCharging:
             return  # the previous step still waits, nothing to control, or a circuit does
         self._running = True
         try:
-            decision = self.controller.step(dt_util.utcnow().timestamp(), self._charging_power())
+            decision = self.controller.step(
+                dt_util.utcnow().timestamp(),
+                self._charging_power(),
+                connector_supply(self.state, self.connector_id),
+            )
             self.decision = decision
             # Show the decision now: the limiter may hold the limit back for a while (it
             # spaces the limits it sends), and the answer only changes `last_error`.
