@@ -391,10 +391,13 @@ class SurplusController:
         )
 
     def _surplus(self, mean: Sample, charging: ChargingPower | None) -> float:
+        return -self._net_import(mean) + self._car_power(charging)
+
+    def _net_import(self, mean: Sample) -> float:
+        """W the house takes from the grid, the battery term (see the module) taken off."""
         settings = self.settings
         grid = mean.grid_power or 0.0
         grid_import = -grid if settings.grid_export_positive else grid
-        car = self._car_power(charging)
         battery = 0.0
         if mean.battery_power is not None:
             discharge = (
@@ -404,7 +407,18 @@ class SurplusController:
                 battery = -discharge
             else:
                 battery = -max(0.0, discharge)
-        return -grid_import + car + battery
+        return grid_import - battery
+
+    def net_import(self, now: float) -> float | None:
+        """The mean grid import since the last call, battery term off; None without grid.
+
+        For a charger whose connectors share the surplus (`solar_charging`): the
+        allocator of `protocol.load` divides -net import + what they draw.
+        """
+        start = self._last_step if self._last_step is not None else now - self.settings.period
+        self._last_step = now
+        mean = self._samples.mean(start, now)
+        return None if mean is None else self._net_import(mean)
 
     def _car_power(self, charging: ChargingPower | None) -> float:
         """The car's power now; the commanded one while the reading predates a change."""
