@@ -10,6 +10,11 @@ charger over 127.0.0.1 (`make_harness`); limits are charging profiles per connec
 from __future__ import annotations
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.number import (
+    ATTR_VALUE,
+    DOMAIN as NUMBER_DOMAIN,
+    SERVICE_SET_VALUE,
+)
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN, SERVICE_SELECT_OPTION
 from homeassistant.const import ATTR_ENTITY_ID, ATTR_OPTION, Platform
 from homeassistant.core import HomeAssistant
@@ -39,7 +44,7 @@ async def test_the_surplus_is_shared_equally_between_the_connectors(
     hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
 ) -> None:
     grid(hass, -4600)
-    harness = await make_harness([], tags=TAGS, charger=SOLAR_OPTIONS)
+    harness = await make_harness([Platform.NUMBER], tags=TAGS, charger=SOLAR_OPTIONS)
     await two_cars(harness)
 
     await harness.tick(freezer)
@@ -53,10 +58,18 @@ async def test_the_surplus_is_shared_equally_between_the_connectors(
     assert source is LimitSource.SOLAR
     assert (attributes["limit"], attributes["circuit"]) == (10, None)
 
-    # A user's limit caps its connector inside the sharing: the other takes the rest.
-    assert await load.async_set_user_limit(CHARGER, 1, 8)
-    await hass.async_block_till_done()
-    assert limits(harness) == (8, 12)
+    # A user's limit (the Current limit number) caps its connector inside the sharing:
+    # the other takes the rest; at the maximum it caps nothing.
+    number = harness.entity_id(NUMBER_DOMAIN, f"{CHARGER}_1_current_limit")
+    for amps, expected in ((8, (8, 12)), (16, (10, 10))):
+        await hass.services.async_call(
+            NUMBER_DOMAIN,
+            SERVICE_SET_VALUE,
+            {ATTR_ENTITY_ID: number, ATTR_VALUE: amps},
+            blocking=True,
+        )
+        await hass.async_block_till_done()
+        assert limits(harness) == expected
 
 
 async def test_each_connector_follows_its_own_mode(
