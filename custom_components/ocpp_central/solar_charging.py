@@ -255,14 +255,18 @@ class SolarCharging:
 
     async def async_run(self) -> None:
         """One control step: decide, and send the target if the charger has another limit."""
-        if self._running or not self.configured or self.managed:
-            return  # the previous step still waits, nothing to control, or a circuit does
+        if self._running:
+            return  # the previous step still waits
+        if not self.configured or self.managed:
+            # Nothing to control, or a circuit does: what the sharing knew is stale then.
+            self._drop_shared()
+            return
         self._running = True
         try:
             if self.several_connectors:
                 await self._share()
                 return
-            self.shared = None
+            self._drop_shared()
             decision = self.controller.step(
                 dt_util.utcnow().timestamp(),
                 self._charging_power(),
@@ -292,6 +296,11 @@ class SolarCharging:
         finally:
             self._running = False
             self._notify()
+
+    def _drop_shared(self) -> None:
+        if self.shared is not None:
+            self.shared.remove_member(self.state.charge_box_id)
+            self.shared = None
 
     def _circuit_settings(self) -> CircuitSettings:
         settings = self.settings

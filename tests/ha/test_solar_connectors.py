@@ -118,3 +118,26 @@ async def test_a_charger_with_one_connector_keeps_its_single_controller(
     assert harness.session.state.connector(1).current_limit == 10
     assert harness.control.shared is None
     assert harness.control.decision is not None
+
+
+async def test_a_circuit_taking_over_ends_the_sharing(
+    hass: HomeAssistant, make_harness: HarnessFactory, freezer: FrozenDateTimeFactory
+) -> None:
+    grid(hass, -4600)
+    harness = await make_harness([], tags=TAGS, charger=SOLAR_OPTIONS)
+    await two_cars(harness)
+    await harness.tick(freezer)
+    assert harness.control.shared is not None
+
+    # On a circuit (`managed`) the circuit sets the limits (here 6 A on connector 1);
+    # the sharing forgets what it had confirmed, so once the charger is off the circuit
+    # again it sends its share rather than taking the old 10 A as still in force.
+    harness.control.managed = True
+    await harness.tick(freezer)
+    assert harness.control.shared is None
+    await harness.limiter.set_limit(1, 6)
+    assert limits(harness) == (6, 10)
+    harness.control.managed = False
+    await harness.tick(freezer)
+    assert harness.control.shared is not None
+    assert limits(harness) == (10, 10)
