@@ -3,8 +3,9 @@
 - sensor `limit_source` on every connector: charger, user, circuit, solar, schedule or
   paused, with the numbers behind it as attributes (see `LoadManagement.limit_source`);
 - select `connector_charging_mode` (named as `charging_mode`: off, fast, solar, min_solar)
-  on each connector of a charger with several: its own mode on a circuit (the charger's
-  `charging_mode` else);
+  on each connector of a charger with several: its own mode on a circuit, or on no
+  circuit in the solar controller that shares the surplus between the connectors (the
+  charger's `charging_mode` where none was chosen);
 - select `phase_mode` (auto, 1, 3) on a charger that can switch phases
   (ConnectorSwitch3to1PhaseSupported, OCPP 1.6 section 9.4.4); it acts while the charger
   is on a circuit;
@@ -76,7 +77,7 @@ LOAD_SENSORS: tuple[LimitSourceDescription, ...] = (
 
 @dataclass(frozen=True, kw_only=True)
 class ConnectorModeDescription(OcppEntityDescription, SelectEntityDescription):
-    """The charging mode of one connector of a charger with several, on a circuit."""
+    """The charging mode of one connector of a charger with several."""
 
 
 CONNECTOR_MODE_SELECTS: tuple[ConnectorModeDescription, ...] = (
@@ -220,7 +221,7 @@ class PhaseModeSelect(_LoadEntity, SelectEntity, RestoreEntity):
 
 
 class ConnectorModeSelect(_LoadEntity, SelectEntity, RestoreEntity):
-    """Off, fast, solar or min_solar for one connector on a circuit; survives restarts."""
+    """Off, fast, solar or min_solar for one connector; survives restarts."""
 
     entity_description: ConnectorModeDescription
 
@@ -241,8 +242,12 @@ class ConnectorModeSelect(_LoadEntity, SelectEntity, RestoreEntity):
 
     @override
     def _is_available(self) -> bool:
-        # It acts through the charger's circuit only.
-        return self._load.circuit_of(self._state.charge_box_id) is not None
+        # It acts through the charger's circuit, else its configured solar controller.
+        cbid = self._state.charge_box_id
+        if self._load.circuit_of(cbid) is not None:
+            return True
+        running = self._charger.entry.runtime_data.running(cbid)
+        return running is not None and running.solar.configured
 
     @override
     def _read(self) -> str:

@@ -14,6 +14,9 @@ chargers' limits out, lowering first (`protocol.load`).
   charging mode of a connector is its charger's `charging_mode` (fast without a solar
   controller); each connector gets its own share. A charger on a circuit has its own
   solar controller stand down (`SolarCharging.managed`): the circuit sets its limits.
+  A charger with several connectors on no circuit shares the surplus between them in
+  its solar controller (`SolarCharging.shared`); the connector modes and user limits
+  go there then.
 - A user's limit (the Current limit number) caps its connector inside the circuit.
 - `limit_source` tells, for every connector on a circuit or not, what limits it now.
 """
@@ -430,7 +433,12 @@ class LoadManagement:
         """Cap a connector on a circuit at `amps`; False when the charger is on none."""
         circuit = self.circuit_of(charge_box_id)
         if circuit is None:
-            return False
+            running = self.runtime.running(charge_box_id)
+            if running is None or running.solar.shared is None:
+                return False
+            # Connectors sharing the surplus on no circuit: the cap is part of the share.
+            await running.solar.async_set_user_limit(connector_id, amps)
+            return True
         member = circuit.member(charge_box_id)
         assert member is not None
         if amps >= member.settings.max_current:
@@ -466,6 +474,9 @@ class LoadManagement:
         self.connector_modes[(charge_box_id, connector_id)] = mode
         if (circuit := self.circuit_of(charge_box_id)) is not None:
             circuit.async_request_step()
+        elif (running := self.runtime.running(charge_box_id)) is not None:
+            # On no circuit: the charger's solar controller shares among its connectors.
+            running.solar.async_set_connector_mode(connector_id, mode)
 
     def phases(self, charge_box_id: str) -> int | None:
         """The phases a charger that can switch was last set to."""
@@ -488,7 +499,13 @@ class LoadManagement:
         allocation = None if circuit is None else circuit.allocation
         share = None if allocation is None else allocation.shares.get((charge_box_id, connector_id))
         if circuit is not None and share is not None:
-            return share.source, _share_attributes(circuit, share)
+            return share.source, _share_attributes(circuit.name, share)
+        shared = running.solar.shared
+        allocation = None if shared is None or running.solar.managed else shared.allocation
+        share = None if allocation is None else allocation.shares.get((charge_box_id, connector_id))
+        if share is not None:
+            # Connectors sharing the surplus on no circuit (`SolarCharging.shared`).
+            return share.source, _share_attributes(None, share)
         return self._alone(running, connector_id)
 
     def _alone(
@@ -513,12 +530,12 @@ class LoadManagement:
         return LimitSource.SCHEDULE, attributes
 
 
-def _share_attributes(circuit: CircuitRuntime, share: Share) -> dict[str, Any]:
+def _share_attributes(circuit: str | None, share: Share) -> dict[str, Any]:
     return {
         ATTR_LIMIT: share.amps,
         ATTR_CHARGER_MAX: share.charger_max,
         ATTR_USER_LIMIT: share.user_limit,
-        ATTR_CIRCUIT: circuit.name,
+        ATTR_CIRCUIT: circuit,
         ATTR_CIRCUIT_SHARE: share.circuit_share,
         ATTR_SOLAR_SHARE: share.solar_share,
         ATTR_CAR_LIMIT: share.car_limit,

@@ -10,6 +10,16 @@ read `mode` and `decision` and follow `async_add_listener`.
 The runtime keeps one `SolarCharging` per charger in `runtime.solar` (by charge box id).
 It controls only once a grid power sensor is configured (`configured`); the entities of
 a charger appear then (`async_setup_solar_entities`).
+
+A charger with one connector is driven by the surplus controller alone (its `decision`).
+A charger with several connectors that is on no circuit shares the surplus between
+them the way a circuit does: the charger is the only member of a `CircuitController` of
+its own (`shared`, unmetered, its budget the charger's maximum on every connector), whose
+allocator serves the connectors by priority then equally, each in its own charging mode
+(`connector_modes`, the `connector_charging_mode` selects; the charger's `mode` where none
+was chosen). The surplus controller still reads the sensors: its `net_import` (the mean
+grid import since the last step, the home battery's term taken off) is the circuit's
+grid power.
 """
 
 from __future__ import annotations
@@ -37,7 +47,9 @@ from homeassistant.helpers.event import async_track_state_change_event, async_tr
 from homeassistant.util import dt as dt_util
 
 from .protocol.errors import OcppError
-from .protocol.measurands import active_power
+from .protocol.load.allocation import CircuitSettings, Mode
+from .protocol.load.circuit import CircuitController, MemberSettings
+from .protocol.measurands import active_power, connector_supply
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
 from .surplus_controller import (
@@ -105,6 +117,10 @@ class SolarCharging:
         self._running = False
         # The charger is on a circuit: load management sets its limits (and reads `mode`).
         self.managed = False
+        # Several connectors on no circuit: their own modes and the circuit that shares.
+        self.connector_modes: dict[int, Mode] = {}
+        self.user_limits: dict[int, float] = {}
+        self.shared: CircuitController | None = None
 
     @property
     def configured(self) -> bool:
@@ -171,6 +187,31 @@ class SolarCharging:
             self.async_start()
         self._notify()
 
+    @property
+    def several_connectors(self) -> bool:
+        """Whether the charger has more than one connector (they share the surplus)."""
+        return len(self.state.connector_ids) > 1
+
+    def connector_mode(self, connector_id: int) -> Mode:
+        """A connector's charging mode: its own where chosen, else the charger's."""
+        return self.connector_modes.get(connector_id, self.mode)
+
+    @callback
+    def async_set_connector_mode(self, connector_id: int, mode: Mode) -> None:
+        """Choose one connector's charging mode; act on it at once."""
+        self.connector_modes[connector_id] = mode
+        self._notify()
+        if self._stop:
+            self.hass.async_create_task(self.async_run(), f"solar {self.state.charge_box_id}")
+
+    async def async_set_user_limit(self, connector_id: int, amps: float) -> None:
+        """Cap a connector's share (a user's limit); at or above the maximum: no cap."""
+        if amps >= self.settings.max_current:
+            self.user_limits.pop(connector_id, None)
+        else:
+            self.user_limits[connector_id] = amps
+        await self.async_run()
+
     @callback
     def async_set_mode(self, mode: ChargingMode) -> None:
         """Switch modes and act on it at once rather than at the next period."""
@@ -214,11 +255,23 @@ class SolarCharging:
 
     async def async_run(self) -> None:
         """One control step: decide, and send the target if the charger has another limit."""
-        if self._running or not self.configured or self.managed:
-            return  # the previous step still waits, nothing to control, or a circuit does
+        if self._running:
+            return  # the previous step still waits
+        if not self.configured or self.managed:
+            # Nothing to control, or a circuit does: what the sharing knew is stale then.
+            self._drop_shared()
+            return
         self._running = True
         try:
-            decision = self.controller.step(dt_util.utcnow().timestamp(), self._charging_power())
+            if self.several_connectors:
+                await self._share()
+                return
+            self._drop_shared()
+            decision = self.controller.step(
+                dt_util.utcnow().timestamp(),
+                self._charging_power(),
+                connector_supply(self.state, self.connector_id),
+            )
             self.decision = decision
             # Show the decision now: the limiter may hold the limit back for a while (it
             # spaces the limits it sends), and the answer only changes `last_error`.
@@ -242,4 +295,46 @@ class SolarCharging:
                     self.last_error = None
         finally:
             self._running = False
-        self._notify()
+            self._notify()
+
+    def _drop_shared(self) -> None:
+        if self.shared is not None:
+            self.shared.remove_member(self.state.charge_box_id)
+            self.shared = None
+
+    def _circuit_settings(self) -> CircuitSettings:
+        settings = self.settings
+        return CircuitSettings(
+            # No supply to protect: every connector may have the charger's maximum.
+            max_current=settings.max_current * len(self.state.connector_ids),
+            min_current=settings.min_current,
+            start_delay=settings.start_delay,
+            stop_delay=settings.stop_delay,
+            solar_hysteresis=settings.hysteresis,
+        )
+
+    async def _share(self) -> None:
+        """One step of the connectors sharing the surplus (several connectors, no circuit)."""
+        settings = self.settings
+        now = dt_util.utcnow().timestamp()
+        shared = self.shared
+        if shared is None:
+            shared = self.shared = CircuitController(
+                self._circuit_settings(), clock=lambda: dt_util.utcnow().timestamp()
+            )
+        else:
+            shared.balancer.update_settings(self._circuit_settings())
+        member = shared.members.get(self.state.charge_box_id)
+        member_settings = MemberSettings(
+            max_current=settings.max_current, voltage=settings.voltage, phases=settings.phases
+        )
+        if member is None or member.limiter is not self.limiter:
+            member = shared.add_member(self.state, self.limiter, member_settings)
+        member.settings = member_settings
+        member.modes = {c: self.connector_mode(c) for c in member.connector_ids()}
+        member.user_limits = dict(self.user_limits)
+        self.decision = None
+        await shared.step(grid_power=self.controller.net_import(now))
+        result = shared.last_result
+        unconfirmed = [] if result is None else [key[1] for key in result.unconfirmed]
+        self.last_error = f"limit not set on connector {unconfirmed}" if unconfirmed else None

@@ -23,7 +23,9 @@ Algorithm, at each step:
    - battery priority "car": all battery power counts: what the battery would charge
      goes to the car, and its discharging still subtracts.
 3. Available current = surplus / (voltage x phases), per phase as OCPP limits are
-   (section 7.12 of OCPP 1.6).
+   (section 7.12 of OCPP 1.6): the voltage and phases the charger reports in its meter
+   values, given to each step (`measurands.reported_supply`); the configured ones while
+   it reports none.
 4. The target follows the available current in whole amperes (rounded down: planning
    never imports) with a hysteresis band h = hysteresis W / (voltage x phases): it goes
    up only when the available current reaches target + 1 A + h, and down only when it
@@ -48,6 +50,7 @@ from typing import Any, Final
 
 from .const import DEFAULT_MAX_CURRENT
 from .protocol.load.allocation import Mode
+from .protocol.measurands import Supply
 from .protocol.smart_charging import MIN_CURRENT, NOMINAL_VOLTAGE
 
 # Seconds the car takes to follow a new limit: grid power of that time after a change of
@@ -110,8 +113,8 @@ class BatteryPriority(StrEnum):
 class SolarSettings:
     """The controller's settings (the options of a charger subentry)."""
 
-    phases: int = 3
-    voltage: float = NOMINAL_VOLTAGE  # the nominal phase voltage, V
+    phases: int = 3  # used while the charger reports no phases
+    voltage: float = NOMINAL_VOLTAGE  # the nominal phase voltage, V; used while none reported
     min_current: float = MIN_CURRENT  # A per phase; IEC 61851 does not charge below 6 A
     max_current: float = DEFAULT_MAX_CURRENT  # the charger subentry's default maximum
     start_delay: float = 60.0  # s of enough surplus before charging starts
@@ -271,6 +274,13 @@ class SurplusController:
         self._last_change: float | None = None
         self._start_since: float | None = None
         self._stop_since: float | None = None
+        self._supply = Supply(None, None)
+
+    @property
+    def watts_per_amp(self) -> float:
+        """W of one ampere on every phase: the reported supply, the settings' else."""
+        settings = self.settings
+        return self._supply.watts_per_amp(settings.voltage, settings.phases)
 
     def set_mode(self, mode: ChargingMode) -> None:
         """Switch modes; the delays start over."""
@@ -286,8 +296,17 @@ class SurplusController:
         """Record sensor values (each state change of the grid or battery sensor)."""
         self._samples.add(sample)
 
-    def step(self, now: float, charging: ChargingPower | None = None) -> Decision:
-        """Decide the target current at `now` (seconds, the samples' time base)."""
+    def step(
+        self,
+        now: float,
+        charging: ChargingPower | None = None,
+        supply: Supply | None = None,
+    ) -> Decision:
+        """Decide the target current at `now` (seconds, the samples' time base).
+
+        `supply`: the voltage and phases the charger reports now (None: none reported).
+        """
+        self._supply = supply or Supply(None, None)
         start = self._last_step if self._last_step is not None else now - self.settings.period
         if self._last_change is not None:
             start = max(start, min(self._last_change + SETTLE_TIME, now))
@@ -308,7 +327,7 @@ class SurplusController:
         if self.mode is ChargingMode.FAST:
             return Decision(settings.max_current, ControllerState.FAST, Reason.MODE_FAST)
         surplus = None if mean is None else self._surplus(mean, charging)
-        available = None if surplus is None else surplus / settings.watts_per_amp
+        available = None if surplus is None else surplus / self.watts_per_amp
         if self.mode is ChargingMode.MIN_SOLAR:
             return self._min_solar(surplus, available)
         return self._solar(now, surplus, available)
@@ -372,10 +391,13 @@ class SurplusController:
         )
 
     def _surplus(self, mean: Sample, charging: ChargingPower | None) -> float:
+        return -self._net_import(mean) + self._car_power(charging)
+
+    def _net_import(self, mean: Sample) -> float:
+        """W the house takes from the grid, the battery term (see the module) taken off."""
         settings = self.settings
         grid = mean.grid_power or 0.0
         grid_import = -grid if settings.grid_export_positive else grid
-        car = self._car_power(charging)
         battery = 0.0
         if mean.battery_power is not None:
             discharge = (
@@ -385,11 +407,22 @@ class SurplusController:
                 battery = -discharge
             else:
                 battery = -max(0.0, discharge)
-        return -grid_import + car + battery
+        return grid_import - battery
+
+    def net_import(self, now: float) -> float | None:
+        """The mean grid import since the last call, battery term off; None without grid.
+
+        For a charger whose connectors share the surplus (`solar_charging`): the
+        allocator of `protocol.load` divides -net import + what they draw.
+        """
+        start = self._last_step if self._last_step is not None else now - self.settings.period
+        self._last_step = now
+        mean = self._samples.mean(start, now)
+        return None if mean is None else self._net_import(mean)
 
     def _car_power(self, charging: ChargingPower | None) -> float:
         """The car's power now; the commanded one while the reading predates a change."""
-        expected = max(0.0, self.target) * self.settings.watts_per_amp
+        expected = max(0.0, self.target) * self.watts_per_amp
         if charging is None:
             return expected
         if self._last_change is not None and charging.time < self._last_change:
@@ -399,7 +432,7 @@ class SurplusController:
     @property
     def _band(self) -> float:
         """The hysteresis in amperes per phase."""
-        return self.settings.hysteresis / self.settings.watts_per_amp
+        return self.settings.hysteresis / self.watts_per_amp
 
     def _follow(self, target: float, available: float) -> float:
         """Move to whole amperes of the available current only outside the band."""

@@ -9,14 +9,15 @@ builds on; nothing here sends or waits:
   connector id`), so a new profile replaces ours instead of piling up (section 5.16.3).
 - `build_profile`: the csChargingProfiles object of a limit (sections 7.8, 7.13, 7.14):
   Absolute, a minute in the past, no duration, in A when allowed, else in W with
-  numberPhases (section 7.12); `reported_phases` counts the phases for W.
+  numberPhases (section 7.12); W = A x voltage x phases, the caller's figures
+  (`measurands.reported_supply`).
 - `schedule_limit`: the limit a GetCompositeSchedule answer (section 5.7) puts in force.
 - `LimitRefused`: the error when the charger refused every strategy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -24,7 +25,7 @@ from typing import Any, Final
 from .config_keys import list_contains, lookup_int, lookup_list
 from .errors import CallErrorCode, CallErrorReceived
 from .messages import format_timestamp, parse_timestamp
-from .state import ConfigurationValue, ConnectorState
+from .state import ConfigurationValue
 from .vocabulary import (
     Action,
     ChargingProfileKindType,
@@ -33,8 +34,6 @@ from .vocabulary import (
     ChargingRateUnitType,
     ConfigurationKey,
     FeatureProfile,
-    Measurand,
-    Phase,
     succeeded,
 )
 
@@ -46,13 +45,13 @@ __all__ = [
     "NOMINAL_VOLTAGE",
     "PROFILE_ID_BASE",
     "PURPOSES",
+    "SPEC_DEFAULT_PHASES",
     "TX_DEFAULT_PROFILE",
     "TX_PROFILE",
     "Capabilities",
     "LimitRefused",
     "build_profile",
     "profile_id",
-    "reported_phases",
     "schedule_limit",
 ]
 
@@ -78,7 +77,7 @@ DEFAULT_STACK_LEVEL: Final = 1
 # tolerant of a charger clock a little behind ours (section 5.16.4 note).
 _START_IN_THE_PAST: Final = timedelta(minutes=1)
 # Section 7.12: W limits assume this many phases when numberPhases is absent.
-_SPEC_DEFAULT_PHASES: Final = 3
+SPEC_DEFAULT_PHASES: Final = 3
 
 # Configuration keys (sections 9.1 and 9.4).
 NUMBER_OF_CONNECTORS: Final = ConfigurationKey.number_of_connectors
@@ -98,18 +97,6 @@ CAPABILITY_KEYS: Final = (
 _AMPS: Final[str] = ChargingRateUnitType.amps
 _WATTS: Final[str] = ChargingRateUnitType.watts
 _RATE_UNITS: Final = {"current": _AMPS, "a": _AMPS, "power": _WATTS, "w": _WATTS}
-
-# The phases a charger may supply, and the readings that show it does (voltage to
-# neutral, or plain, and current; OCPP 1.6 sections 7.30 and 7.31).
-_LINE_PHASES: Final = (Phase.l1, Phase.l2, Phase.l3)
-
-
-def _phase_keys(phase: Phase) -> tuple[str, ...]:
-    return (
-        f"{Measurand.voltage}.{phase}-N",
-        f"{Measurand.voltage}.{phase}",
-        f"{Measurand.current_import}.{phase}",
-    )
 
 
 def profile_id(purpose: str, connector_id: int) -> int:
@@ -228,19 +215,6 @@ def build_profile(
         # with RemoteStartTransaction has none yet, section 5.16.2).
         profile["transactionId"] = transaction_id
     return profile
-
-
-def reported_phases(connectors: Iterable[ConnectorState]) -> int:
-    """The phases the first of `connectors` with per-phase readings reports, else 3."""
-    for connector in connectors:
-        seen = {
-            phase
-            for phase in _LINE_PHASES
-            if any(key in connector.readings for key in _phase_keys(phase))
-        }
-        if seen:
-            return len(seen)
-    return _SPEC_DEFAULT_PHASES
 
 
 def schedule_limit(reply: Mapping[str, Any]) -> tuple[float, bool, int | None] | None:

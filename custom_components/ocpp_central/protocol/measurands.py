@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .messages import parse_timestamp
-from .state import Reading
+from .state import ChargerState, Reading
 from .vocabulary import Location, Measurand, Phase, ReadingContext, UnitOfMeasure, ValueFormat
 
 # OCPP 1.6 section 7.43: the defaults of an optional SampledValue field (plain strings:
@@ -253,3 +253,72 @@ def active_power(readings: Mapping[str, Reading]) -> Measured | None:
     no Power.Active.Import has no power figure (None).
     """
     return total_or_phases(readings, POWER, sum, phases_first=False)
+
+
+VOLTAGE: Final = Measurand.voltage.value
+CURRENT: Final = Measurand.current_import.value
+
+
+@dataclass(frozen=True, slots=True)
+class Supply:
+    """The phase voltage and the number of phases a connector reports; None: not reported."""
+
+    voltage: float | None
+    phases: int | None
+
+    def watts_per_amp(self, voltage: float, phases: int) -> float:
+        """W of one ampere on every phase: the reported figures, `voltage`/`phases` else."""
+        return (self.voltage or voltage) * (self.phases or phases)
+
+
+def _phase_voltage(readings: Mapping[str, Reading], phase: str) -> float | None:
+    """Voltage.Lx-N, else Voltage.Lx (section 7.34); None unless a positive figure."""
+    found = readings.get(f"{VOLTAGE}.{phase}-N") or readings.get(f"{VOLTAGE}.{phase}")
+    return found.value if found is not None and found.value > 0 else None
+
+
+def phase_voltages(readings: Mapping[str, Reading]) -> list[float]:
+    """The voltage of each line phase reported (a 0 V reading, e.g. idle, is no figure)."""
+    return [v for phase in LINE_PHASES if (v := _phase_voltage(readings, phase)) is not None]
+
+
+def _reported_phases(readings: Mapping[str, Reading]) -> int | None:
+    count = sum(
+        1
+        for phase in LINE_PHASES
+        if _phase_voltage(readings, phase) is not None or f"{CURRENT}.{phase}" in readings
+    )
+    return count or None
+
+
+def _reported_voltage(readings: Mapping[str, Reading]) -> float | None:
+    voltages = phase_voltages(readings)
+    if voltages:
+        return sum(voltages) / len(voltages)
+    found = readings.get(VOLTAGE)
+    return None if found is None or found.value <= 0 else found.value
+
+
+def reported_supply(*readings: Mapping[str, Reading]) -> Supply:
+    """The voltage and phases a connector reports: the one rule of every W <-> A conversion.
+
+    `readings` are the connector's, then those of connector 0 (the charger's own meter,
+    section 4.7); each figure comes from the first that has it. The voltage is the mean of
+    the phase voltages (Voltage.L1-N.., else Voltage.L1..; sections 7.31 Voltage, 7.34
+    Phase), else the phase-less Voltage. The phases are the line phases with a voltage or
+    a Current.Import reading. None where nothing is reported: the configured value (or
+    the nominal one) stands in then.
+    """
+    voltage: float | None = None
+    phases: int | None = None
+    for found in readings:
+        if voltage is None:
+            voltage = _reported_voltage(found)
+        if phases is None:
+            phases = _reported_phases(found)
+    return Supply(voltage, phases)
+
+
+def connector_supply(state: ChargerState, connector_id: int) -> Supply:
+    """`reported_supply` of a charger's connector (its readings, then connector 0's)."""
+    return reported_supply(state.connector(connector_id).readings, state.connectors[0].readings)

@@ -20,7 +20,8 @@ charging profiles (SetChargingProfile, section 5.16; ChargingProfile types in 7.
    Every profile is Absolute with a startSchedule a minute in the past, so no gap of
    default behaviour opens while it replaces the previous one (section 5.16.4 note),
    without duration (it holds until replaced), in A when the charger allows it, else in
-   W: amperes x voltage x phases with numberPhases set (section 7.12).
+   W: amperes x voltage x phases with numberPhases set (section 7.12), the voltage and
+   phases the connector reports (`measurands.reported_supply`), else the configured ones.
 3. Profiles are ours by id and stack level. Ids are `PROFILE_ID_BASE + 100 x purpose
    index + connector id` (see `profile_id`), so the same request replaces our previous
    profile (section 5.16.3: same chargingProfileId) instead of piling up. The stack
@@ -82,17 +83,18 @@ from .charging_profiles import (
     NOMINAL_VOLTAGE,
     PROFILE_ID_BASE,
     PURPOSES,
+    SPEC_DEFAULT_PHASES,
     TX_DEFAULT_PROFILE,
     TX_PROFILE,
     Capabilities,
     LimitRefused,
     build_profile,
     profile_id,
-    reported_phases,
     schedule_limit,
 )
 from .config_keys import lookup
 from .errors import CallErrorReceived, CallTimeoutError, OcppError
+from .measurands import Supply, connector_supply
 from .messages import ConfigurationResult
 from .retry import SetupRetry
 from .state import (
@@ -207,10 +209,10 @@ class CurrentLimiter:
 
     `min_interval`: seconds between two limits sent to one connector (coalescing).
     `min_current`: requests below it (but above 0) pause charging.
-    `voltage` and `phases` turn amperes into W for chargers that only take W; `phases`
-    None counts the phases the charger reports voltages for (3 when it reports none,
-    as section 7.12 assumes). `clock` and `sleep` are the time source and the wait used
-    by coalescing (tests pass their own).
+    Amperes become W for chargers that only take W with the voltage and phases the
+    connector reports (`measurands.reported_supply`); `voltage` and `phases` stand in
+    while it reports none (`phases` None: 3, as section 7.12 assumes). `clock` and
+    `sleep` are the time source and the wait used by coalescing (tests pass their own).
     """
 
     def __init__(
@@ -504,16 +506,22 @@ class CurrentLimiter:
             amps,
             capabilities,
             transaction_id,
-            voltage=self.voltage,
+            voltage=self._voltage(target),
             phases=self._phases(target),
             number_phases=phases,
         )
 
+    def _supply(self, connector_id: int) -> Supply:
+        # Connector 0's figures are the charger's own (a ChargePointMaxProfile's target).
+        return connector_supply(self.state, connector_id)
+
+    def _voltage(self, connector_id: int) -> float:
+        """Volts for W: the connector's reported voltage, else the setting."""
+        return self._supply(connector_id).voltage or self.voltage
+
     def _phases(self, connector_id: int) -> int:
-        """Phases for W: the setting, else the phases the charger reports voltages for."""
-        if self.phases is not None:
-            return self.phases
-        return reported_phases((self.state.connector(connector_id), self.state.connectors[0]))
+        """Phases for W: the connector's reported phases, else the setting, else 3."""
+        return self._supply(connector_id).phases or self.phases or SPEC_DEFAULT_PHASES
 
     async def _make_room(self, capabilities: Capabilities, connector_id: int, purpose: str) -> None:
         """Clear our other profiles first when the charger could not hold one more."""
@@ -664,7 +672,7 @@ class CurrentLimiter:
             return None
         limit, in_watts, phases = in_force
         if in_watts:
-            limit /= self.voltage * (phases or self._phases(connector_id))
+            limit /= self._voltage(connector_id) * (phases or self._phases(connector_id))
         return self._normalise(limit)
 
     def _watch(self, connector_id: int) -> None:

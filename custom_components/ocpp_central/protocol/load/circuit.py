@@ -7,8 +7,9 @@ period:
 1. Each connector's demand is read from what the charger reported (OCPP 1.6 sections
    4.7 MeterValues and 4.9 StatusNotification): it wants current while a transaction
    runs or a car is plugged in (Preparing, Charging, SuspendedEV, SuspendedEVSE); the
-   car's draw is the highest Current.Import phase, its voltage the mean of the phase
-   voltages (the configured values stand in while the charger reports none); idle
+   car's draw is the highest Current.Import phase, its voltage and phases those the
+   charger reports (`measurands.reported_supply`: the configured values stand in while
+   the charger reports none); idle
    connectors get 0 A so that a car arriving cannot take more than the budget before
    its share is sent (at the next period).
 2. The house current is the meter's per phase minus what the chargers draw
@@ -32,6 +33,7 @@ import time
 from typing import Final
 
 from ..config_keys import lookup_bool
+from ..measurands import connector_supply
 from ..smart_charging import NOMINAL_VOLTAGE, CurrentLimiter
 from ..state import BOOT, CONNECTED, ChargerState, ConnectorState, Reading
 from ..vocabulary import ChargePointStatus, ConfigurationKey, Measurand, Phase
@@ -66,7 +68,6 @@ _WANTING: Final = frozenset(
 )
 _PHASES: Final = (Phase.l1, Phase.l2, Phase.l3)
 _CURRENT: Final = str(Measurand.current_import)
-_VOLTAGE: Final = str(Measurand.voltage)
 _POWER: Final = str(Measurand.power_active_import)
 
 
@@ -124,15 +125,8 @@ class _Track:
     session_start: float | None = None
 
 
-def _phase_values(connector: ConnectorState, measurand: str, suffix: str = "") -> list[float]:
-    values = []
-    for phase in _PHASES:
-        value = connector.reading(f"{measurand}.{phase}{suffix}")
-        if value is None and measurand == _VOLTAGE:
-            value = connector.reading(f"{measurand}.{phase}")
-        if value is not None:
-            values.append(value)
-    return values
+def _phase_currents(connector: ConnectorState) -> list[float]:
+    return [v for phase in _PHASES if (v := connector.reading(f"{_CURRENT}.{phase}")) is not None]
 
 
 def _current_reading(connector: ConnectorState) -> Reading | None:
@@ -268,17 +262,14 @@ class CircuitController:
             track.transaction_id = transaction_id
             track.session_start = None if transaction_id is None else now
         settings = member.settings
+        supply = connector_supply(member.state, connector_id)
         if switching:
             switch = member.switches.setdefault(connector_id, PhaseSwitch(self.phase_settings))
             phases = switch.phases
         else:
             member.switches.pop(connector_id, None)
-            reported = len(_phase_values(connector, _VOLTAGE, "-N"))
-            phases = reported or settings.phases
-        voltages = _phase_values(connector, _VOLTAGE, "-N") or [
-            v for v in (connector.reading(_VOLTAGE),) if v is not None
-        ]
-        currents = _phase_values(connector, _CURRENT)
+            phases = supply.phases or settings.phases
+        currents = _phase_currents(connector)
         total = connector.reading(_CURRENT)
         draw = max(currents) if currents else total
         reading = _current_reading(connector)
@@ -295,7 +286,7 @@ class CircuitController:
             priority=settings.priority,
             mode=member.mode(connector_id),
             phases=phases,
-            voltage=sum(voltages) / len(voltages) if voltages else settings.voltage,
+            voltage=supply.voltage or settings.voltage,
             user_limit=member.user_limits.get(connector_id),
             offered=None if track.in_force is None else track.in_force.amps,
             draw=draw,
