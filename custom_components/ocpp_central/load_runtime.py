@@ -48,6 +48,7 @@ from .const import (
     SUBENTRY_CHARGER,
     SUBENTRY_CIRCUIT,
 )
+from .protocol.listeners import Listeners
 from .protocol.load.allocation import (
     PHASE_COUNT,
     SOLAR_MODES,
@@ -126,7 +127,7 @@ class CircuitRuntime:
         self.phase_modes = phase_modes  # the chargers' phase_mode selects, by charge box id
         # A connector's own charging mode (its connector_charging_mode select), where chosen.
         self.connector_modes = connector_modes if connector_modes is not None else {}
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[[]] = Listeners()
         self._stop: list[CALLBACK_TYPE] = []
         self._members: dict[str, RunningCharger] = {}
         self._mode_listeners: dict[str, CALLBACK_TYPE] = {}
@@ -242,8 +243,7 @@ class CircuitRuntime:
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
         """Call `listener` after each step."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._listeners.add(listener)
 
     @callback
     def _mode_changed(self) -> None:
@@ -304,8 +304,7 @@ class CircuitRuntime:
         await self.controller.step(
             meter=self.meter() if metered else None, grid_power=self.grid_power()
         )
-        for listener in list(self._listeners):
-            listener()
+        self._listeners()
 
 
 class LoadManagement:
@@ -318,8 +317,8 @@ class LoadManagement:
         self.circuits: dict[str, CircuitRuntime] = {}
         self.phase_modes: dict[str, PhaseMode] = {}
         self.connector_modes: dict[tuple[str, int], Mode] = {}
-        self._listeners: list[Callable[[CircuitRuntime], None]] = []
-        self._step_listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[[CircuitRuntime]] = Listeners()
+        self._step_listeners: Listeners[[]] = Listeners()
         self._unsubscribe: dict[str, list[CALLBACK_TYPE]] = {}
 
     @callback
@@ -362,8 +361,7 @@ class LoadManagement:
             circuit.async_start()
             circuit.async_add_listener(self._notify_step)
             self._follow_sensors(circuit)
-            for listener in list(self._listeners):
-                listener(circuit)
+            self._listeners(circuit)
 
     def _follow_sensors(self, circuit: CircuitRuntime) -> None:
         """A meter sensor that loses its value makes the circuit fall back at once."""
@@ -394,20 +392,18 @@ class LoadManagement:
         self, listener: Callable[[CircuitRuntime], None]
     ) -> CALLBACK_TYPE:
         """Call `listener` for every circuit now and for each one added later."""
-        self._listeners.append(listener)
+        remove = self._listeners.add(listener)
         for circuit in self.circuits.values():
             listener(circuit)
-        return lambda: self._listeners.remove(listener)
+        return remove
 
     @callback
     def async_add_step_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
         """Call `listener` after every step of any circuit (and when one is removed)."""
-        self._step_listeners.append(listener)
-        return lambda: self._step_listeners.remove(listener)
+        return self._step_listeners.add(listener)
 
     def _notify_step(self) -> None:
-        for listener in list(self._step_listeners):
-            listener()
+        self._step_listeners()
 
     @callback
     def async_stop(self) -> None:

@@ -47,6 +47,7 @@ from homeassistant.helpers.event import async_track_state_change_event, async_tr
 from homeassistant.util import dt as dt_util
 
 from .protocol.errors import OcppError
+from .protocol.listeners import Listeners
 from .protocol.load.allocation import CircuitSettings, Mode
 from .protocol.load.circuit import CircuitController, MemberSettings
 from .protocol.measurands import active_power, connector_supply
@@ -110,7 +111,7 @@ class SolarCharging:
         self.battery_entity_id: str | None = options.get(CONF_BATTERY_POWER_ENTITY) or None
         self.decision: Decision | None = None
         self.last_error: str | None = None
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[[]] = Listeners()
         self._stop: list[CALLBACK_TYPE] = []
         self._power_reading: Reading | None = None
         self._power_time: float | None = None
@@ -140,12 +141,10 @@ class SolarCharging:
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
         """Call `listener` after each control step, mode or configuration change."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._listeners.add(listener)
 
     def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        self._listeners()
 
     # ------------------------------------------------------------------ life cycle
 
