@@ -180,9 +180,10 @@ class CircuitRuntime:
                 continue
             self._release(cbid)
             data = self.runtime.entry.subentries[running.subentry_id].data
-            self.controller.add_member(
+            member = self.controller.add_member(
                 running.session.state, running.limiter, self._settings_of(running, data)
             )
+            member.user_limits = self.runtime.store.user_caps(cbid)
             self._members[cbid] = running
             running.solar.managed = True
             self._mode_listeners[cbid] = running.solar.async_add_listener(self._mode_changed)
@@ -428,12 +429,16 @@ class LoadManagement:
     ) -> bool:
         """Cap a connector on a circuit at `amps`; False when the charger is on none."""
         circuit = self.circuit_of(charge_box_id)
+        store = self.runtime.store
         if circuit is None:
             running = self.runtime.running(charge_box_id)
             if running is None or running.solar.shared is None:
                 return False
             # Connectors sharing the surplus on no circuit: the cap is part of the share.
             await running.solar.async_set_user_limit(connector_id, amps)
+            store.set_user_cap(
+                charge_box_id, connector_id, running.solar.user_limits.get(connector_id)
+            )
             return True
         member = circuit.member(charge_box_id)
         assert member is not None
@@ -441,6 +446,8 @@ class LoadManagement:
             member.user_limits.pop(connector_id, None)
         else:
             member.user_limits[connector_id] = amps
+        # Kept across restarts, as a limit set without a circuit is.
+        store.set_user_cap(charge_box_id, connector_id, member.user_limits.get(connector_id))
         await circuit.async_step()
         return True
 

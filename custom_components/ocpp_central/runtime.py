@@ -370,6 +370,8 @@ class OcppRuntime:
         # Shown at once after a restart, applied again once the charger is ready.
         limiter.restore(self.store.limits(config.charge_box_id))
         solar = SolarCharging(self.hass, session.state, limiter, subentry.data)
+        # The user's caps of connectors sharing their limit (circuit or shared surplus).
+        solar.user_limits = self.store.user_caps(config.charge_box_id)
         running = RunningCharger(subentry.subentry_id, config, session, limiter, solar)
         self._chargers[running.subentry_id] = self._by_charge_box_id[config.charge_box_id] = running
         running.unsubscribe.append(solar.async_start())

@@ -93,6 +93,7 @@ class StoredCharger(TypedDict, total=False):
     energy: dict[str, StoredEnergy]
     local_list: StoredLocalList
     limits: dict[str, float]  # the current limit (A) we set, by connector id
+    caps: dict[str, float]  # the user's cap (A) of a connector whose limit is shared, by id
     upstream: dict[str, Any]  # the upstream link's snapshot (protocol.upstream)
 
 
@@ -114,6 +115,7 @@ class _Charger:
     energy: dict[int, EnergyState] = field(default_factory=dict)
     local_list: LocalListState | None = None
     limits: dict[int, float] = field(default_factory=dict)
+    caps: dict[int, float] = field(default_factory=dict)
     # The upstream link's data as loaded, and the link's snapshot function once it runs
     # (read at each write, so a queued message costs nothing until then).
     upstream: dict[str, Any] | None = None
@@ -223,6 +225,7 @@ class OcppStore:
         if (local := stored.get("local_list")) is not None:
             charger.local_list = LocalListState(local["version"], dict(local["entries"]))
         charger.limits = {int(c): float(a) for c, a in stored.get("limits", {}).items()}
+        charger.caps = {int(c): float(a) for c, a in stored.get("caps", {}).items()}
         charger.upstream = stored.get("upstream")
         return charger
 
@@ -242,6 +245,8 @@ class OcppStore:
             }
             if charger.limits:
                 stored["limits"] = {str(c): a for c, a in charger.limits.items()}
+            if charger.caps:
+                stored["caps"] = {str(c): a for c, a in charger.caps.items()}
             upstream = (
                 charger.upstream if charger.upstream_source is None else charger.upstream_source()
             )
@@ -385,6 +390,21 @@ class OcppStore:
         limits = self._charger(charge_box_id).limits
         if limits.get(connector_id) != amps:
             limits[connector_id] = amps
+            self._save_soon()
+
+    def user_caps(self, charge_box_id: str) -> dict[int, float]:
+        """The user's caps (A) of connectors whose limit a circuit or shared solar sets."""
+        charger = self._chargers.get(charge_box_id)
+        return {} if charger is None else dict(charger.caps)
+
+    def set_user_cap(self, charge_box_id: str, connector_id: int, amps: float | None) -> None:
+        """Remember (None: forget) a user's cap, at once: a restart keeps it."""
+        caps = self._charger(charge_box_id).caps
+        if caps.get(connector_id) != amps:
+            if amps is None:
+                caps.pop(connector_id, None)
+            else:
+                caps[connector_id] = amps
             self._save_soon()
 
     # --- forwarding to an upstream central system (protocol.upstream) ---

@@ -428,3 +428,37 @@ async def test_removing_a_circuit_removes_its_device_and_sensors(
         assert hass.states.get(sensor.entity_id) is None
     # The chargers' devices stay.
     assert devices.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id) is not None
+
+
+async def test_the_users_cap_on_a_circuit_survives_a_restart(
+    hass: HomeAssistant,
+    mock_config_entry: ConfigEntryFactory,
+    free_port: int,
+    chargers: Chargers,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A Current limit set on a connector of a circuit is kept, as one set without is."""
+    entry, runtime, _cp1, _cp2 = await two_on_a_circuit(
+        hass, mock_config_entry, free_port, chargers
+    )
+
+    async def cap(amps: float) -> None:
+        await hass.services.async_call(
+            "number",
+            "set_value",
+            {"entity_id": entity_id(hass, "number", "CP2_1_current_limit"), "value": amps},
+            blocking=True,
+        )
+
+    await cap(10)
+    assert runtime.store.user_caps("CP2") == {1: 10.0}
+    await cap(16)  # the charger's maximum: no cap
+    assert runtime.store.user_caps("CP2") == {}
+    await cap(8)
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    restarted: OcppRuntime = entry.runtime_data
+    assert restarted is not runtime
+    member = only_circuit(restarted).controller.members["CP2"]
+    assert member.user_limits == {1: 8.0}
