@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
@@ -57,6 +56,7 @@ from .closed import (
     MeterFeed,
     RawCharger,
     ServerProcess,
+    WideFeed,
     percentiles,
     settle,
     status_payload,
@@ -79,78 +79,6 @@ PROFILE_LINES: Final = 30
 PROFILE_ENV: Final = "OCPP_BENCH_PROFILE"
 # A stall sampled at fewer than this share of the sampler's ticks: the process was starved.
 STARVED_COVERAGE: Final = 0.25
-
-
-# -- 24 sampled values ---------------------------------------------------------------------------
-
-type Move = Callable[[int], float]
-
-# (measurand, phase, unit, location, how it moves with message n). Every value but the
-# offered ones and the export registers moves, most with every message.
-WIDE_SAMPLES: Final[tuple[tuple[str, str | None, str | None, str, Move], ...]] = (
-    ("Energy.Active.Import.Register", None, "Wh", "Outlet", lambda n: METER_START + 3.1 * n),
-    ("Current.Import", "L1", "A", "Outlet", lambda n: 16.0 + n % 5 / 10),
-    ("Current.Import", "L2", "A", "Outlet", lambda n: 16.0 + (n + 1) % 5 / 10),
-    ("Current.Import", "L3", "A", "Outlet", lambda n: 16.0 + (n + 2) % 5 / 10),
-    ("Current.Import", "N", "A", "Outlet", lambda n: 0.2 + n % 3 / 10),
-    ("Voltage", "L1-N", "V", "Outlet", lambda n: 230.0 + n % 7 / 10),
-    ("Voltage", "L2-N", "V", "Outlet", lambda n: 230.0 + (n + 2) % 7 / 10),
-    ("Voltage", "L3-N", "V", "Outlet", lambda n: 230.0 + (n + 4) % 7 / 10),
-    ("Voltage", "L1-L2", "V", "Outlet", lambda n: 398.0 + n % 9 / 10),
-    ("Voltage", "L2-L3", "V", "Outlet", lambda n: 398.0 + (n + 3) % 9 / 10),
-    ("Voltage", "L3-L1", "V", "Outlet", lambda n: 398.0 + (n + 6) % 9 / 10),
-    ("Power.Active.Import", "L1", "W", "Outlet", lambda n: 3680.0 + n % 13),
-    ("Power.Active.Import", "L2", "W", "Outlet", lambda n: 3680.0 + (n + 4) % 13),
-    ("Power.Active.Import", "L3", "W", "Outlet", lambda n: 3680.0 + (n + 8) % 13),
-    ("Power.Active.Import", None, "W", "Outlet", lambda n: 11040.0 + n % 17),
-    ("Power.Reactive.Import", None, "var", "Outlet", lambda n: 120.0 + n % 11),
-    ("Power.Factor", None, None, "Outlet", lambda n: 0.95 + n % 4 / 100),
-    ("Energy.Reactive.Import.Register", None, "varh", "Outlet", lambda n: 800.0 + 0.1 * n),
-    ("Energy.Active.Export.Register", None, "Wh", "Outlet", lambda _n: 0.0),
-    ("Current.Offered", None, "A", "Outlet", lambda _n: 16.0),
-    ("Power.Offered", None, "W", "Outlet", lambda _n: 11040.0),
-    ("Frequency", None, None, "Outlet", lambda n: 50.0 + (n % 5 - 2) / 100),
-    ("Temperature", None, "Celsius", "Body", lambda n: 35.0 + n // 50 % 10),
-    ("SoC", None, "Percent", "EV", lambda n: 40.0 + n // 200 % 60),
-)
-
-
-class WideFeed:
-    """MeterValues payloads with the 24 sampled values of WIDE_SAMPLES, from a template."""
-
-    def __init__(self, transaction_id: int | None = None) -> None:
-        samples: list[dict[str, Any]] = []
-        for i, (measurand, phase, unit, location, _move) in enumerate(WIDE_SAMPLES):
-            sample: dict[str, Any] = {
-                "value": f"@{i}",
-                "context": "Sample.Periodic",
-                "format": "Raw",
-                "measurand": measurand,
-                "location": location,
-            }
-            if phase is not None:
-                sample["phase"] = phase
-            if unit is not None:
-                sample["unit"] = unit
-            samples.append(sample)
-        payload: dict[str, Any] = {
-            "connectorId": 1,
-            "meterValue": [{"timestamp": "@t", "sampledValue": samples}],
-        }
-        if transaction_id is not None:
-            payload["transactionId"] = transaction_id
-        template = json.dumps(payload, separators=(",", ":")).replace("%", "%%")
-        template = template.replace('"@t"', '"%s"')
-        for i in range(len(samples)):
-            template = template.replace(f'"@{i}"', '"%.2f"')
-        self._template = template
-        self._moves = tuple(move for *_, move in WIDE_SAMPLES)
-        self._sent = 0
-
-    def next(self) -> str:
-        """The next message's payload."""
-        self._sent = n = self._sent + 1
-        return self._template % (iso(datetime.now(UTC)), *(move(n) for move in self._moves))
 
 
 async def charging_charger(port: int, charge_box_id: str, *, wide: bool) -> RawCharger:

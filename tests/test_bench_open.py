@@ -17,11 +17,10 @@ import time
 import fastjsonschema
 import pytest
 
+from bench.closed import WIDE_SAMPLES, WideFeed
 from bench.open_loop import (
     OPEN_HEADER,
-    WIDE_SAMPLES,
     OpenRun,
-    WideFeed,
     _by_entity_kind,
     growth_lines,
     open_loop,

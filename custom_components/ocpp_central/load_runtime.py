@@ -66,7 +66,7 @@ from .solar_charging import power_of
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigSubentry
 
-    from .runtime import OcppRuntime, RunningCharger
+    from .running import Chargers, RunningCharger
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class CircuitRuntime:
     def __init__(
         self,
         hass: HomeAssistant,
-        runtime: OcppRuntime,
+        runtime: Chargers,
         subentry: ConfigSubentry,
         phase_modes: Mapping[str, PhaseMode],
         connector_modes: Mapping[tuple[str, int], Mode] | None = None,
@@ -311,7 +311,7 @@ class CircuitRuntime:
 class LoadManagement:
     """Every circuit of one central system."""
 
-    def __init__(self, hass: HomeAssistant, runtime: OcppRuntime) -> None:
+    def __init__(self, hass: HomeAssistant, runtime: Chargers) -> None:
         """No circuit before the first `async_sync`."""
         self.hass = hass
         self.runtime = runtime

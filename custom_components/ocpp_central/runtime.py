@@ -10,9 +10,7 @@ SendLocalList, and offers unknown chargers to the user through a discovery flow
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 import logging
 import ssl
@@ -78,6 +76,7 @@ from .repairs import (
     ISSUE_CHARGER_WITHOUT_PASSWORD,
     ISSUE_LOCAL_LIST_REFUSED,
 )
+from .running import Chargers, RunningCharger
 from .solar_charging import SolarCharging
 from .store import OcppStore
 from .upstream_runtime import UpstreamForwarding
@@ -177,35 +176,6 @@ class OcppChargerSession(ChargerSession):
         return status
 
 
-@dataclass(slots=True)
-class RunningCharger:
-    """Everything the runtime runs for one charger subentry, found by either of its keys."""
-
-    subentry_id: str
-    config: ChargerConfig
-    session: ChargerSession
-    limiter: CurrentLimiter
-    solar: SolarCharging
-    unsubscribe: list[CALLBACK_TYPE] = field(default_factory=list)
-    # The local list synchronisation running for it, and whether another one is due.
-    sync_task: asyncio.Task[None] | None = None
-    sync_again: bool = False
-
-    @property
-    def charge_box_id(self) -> str:
-        """The charger's identity."""
-        return self.config.charge_box_id
-
-    def stop(self) -> None:
-        """Stop following the charger: listeners, local list sync, limiter."""
-        for unsubscribe in self.unsubscribe:
-            unsubscribe()
-        self.unsubscribe.clear()
-        if self.sync_task is not None:
-            self.sync_task.cancel()
-        self.limiter.close()
-
-
 class _ByChargeBoxId[T](Mapping[str, T]):
     """A read-only view of one part of the running chargers, by charge box id."""
 
@@ -262,7 +232,7 @@ class OcppRuntime:
         self._by_charge_box_id: dict[str, RunningCharger] = {}
         self._listeners: Listeners[[ConfigSubentry, ChargerSession]] = Listeners()
         # Circuits: the chargers' current shared on one supply (load management).
-        self.load = LoadManagement(hass, self)
+        self.load = LoadManagement(hass, Chargers(entry, self.store, self.running))
 
     # --- chargers ---
 
