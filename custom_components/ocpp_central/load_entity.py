@@ -7,8 +7,7 @@
   circuit in the solar controller that shares the surplus between the connectors (the
   charger's `charging_mode` where none was chosen);
 - select `phase_mode` (auto, 1, 3) on a charger that can switch phases
-  (ConnectorSwitch3to1PhaseSupported, OCPP 1.6 section 9.4.4); it acts while the charger
-  is on a circuit;
+  (ConnectorSwitch3to1PhaseSupported, OCPP 1.6 section 9.4.4), on a circuit or not;
 - sensors `circuit_budget` and `circuit_allocated` on each circuit's own device: the
   current per phase the chargers may take together, and what they were given.
 
@@ -137,14 +136,16 @@ def _several(_d: ConnectorModeDescription, state: ChargerState, _c: ConnectorSta
 
 
 class _LoadEntity(OcppEntity):
-    """A charger entity that also follows every circuit step."""
+    """A charger entity that also follows every circuit step and its solar controller."""
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Follow the circuits' steps too."""
+        """Follow the circuits' steps and the charger's own solar controller too."""
         await super().async_added_to_hass()
-        load = self._charger.entry.runtime_data.load
-        self.async_on_remove(load.async_add_step_listener(self._handle_change))
+        runtime = self._charger.entry.runtime_data
+        self.async_on_remove(runtime.load.async_add_step_listener(self._handle_change))
+        if (running := runtime.running(self._state.charge_box_id)) is not None:
+            self.async_on_remove(running.solar.async_add_listener(self._handle_change))
 
 
 class LimitSourceSensor(_LoadEntity, SensorEntity):
@@ -193,8 +194,8 @@ class PhaseModeSelect(_LoadEntity, SelectEntity, RestoreEntity):
 
     @override
     def _is_available(self) -> bool:
-        # It acts through the charger's circuit only.
-        return self._load.circuit_of(self._state.charge_box_id) is not None
+        # It acts through the charger's circuit, or its own solar controller on none.
+        return self._load.acts_on_phases(self._state.charge_box_id)
 
     @override
     def _read(self) -> tuple[str, int | None]:

@@ -457,11 +457,18 @@ class LoadManagement:
 
     @callback
     def async_set_phase_mode(self, charge_box_id: str, mode: PhaseMode) -> None:
-        """Choose the phases of a charger that can switch; its circuit acts at once."""
+        """Choose the phases of a charger that can switch; it acts at once.
+
+        On a circuit the circuit steps; on none the charger's solar controller does.
+        """
         self.phase_modes[charge_box_id] = mode
         if (circuit := self.circuit_of(charge_box_id)) is not None:
             circuit.sync_members()
             circuit.async_request_step()
+        elif (running := self.runtime.running(charge_box_id)) is not None:
+            self.hass.async_create_task(
+                running.solar.async_run(), f"phase mode {charge_box_id}", eager_start=True
+            )
 
     def connector_mode(self, charge_box_id: str, connector_id: int) -> Mode:
         """The charging mode a connector on a circuit follows: its own, else its charger's."""
@@ -484,10 +491,27 @@ class LoadManagement:
     def phases(self, charge_box_id: str) -> int | None:
         """The phases a charger that can switch was last set to."""
         circuit = self.circuit_of(charge_box_id)
-        member = None if circuit is None else circuit.member(charge_box_id)
+        if circuit is None:
+            running = self.runtime.running(charge_box_id)
+            if running is None or not running.solar.configured:
+                return None
+            # On no circuit: the sharing of several connectors, or the one controller.
+            shared = running.solar.shared
+            member = None if shared is None else shared.members.get(charge_box_id)
+            if member is None:
+                return running.solar.phase_switch.phases
+        else:
+            member = circuit.member(charge_box_id)
         if member is None or not member.switches:
             return None
         return min(switch.phases for switch in member.switches.values())
+
+    def acts_on_phases(self, charge_box_id: str) -> bool:
+        """Whether something chooses the charger's phases: its circuit or its solar controller."""
+        if self.circuit_of(charge_box_id) is not None:
+            return True
+        running = self.runtime.running(charge_box_id)
+        return running is not None and running.solar.configured
 
     # ------------------------------------------------------------------ limit source
 

@@ -342,6 +342,7 @@ class OcppRuntime:
         solar = SolarCharging(self.hass, session.state, limiter, subentry.data)
         # The user's caps of connectors sharing their limit (circuit or shared surplus).
         solar.user_limits = self.store.user_caps(config.charge_box_id)
+        solar.phase_mode_of = partial(self.load.phase_mode, config.charge_box_id)
         running = RunningCharger(subentry.subentry_id, config, session, limiter, solar)
         self._chargers[running.subentry_id] = self._by_charge_box_id[config.charge_box_id] = running
         running.unsubscribe.append(solar.async_start())

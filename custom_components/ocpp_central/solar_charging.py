@@ -49,8 +49,9 @@ from homeassistant.util import dt as dt_util
 from .protocol.errors import OcppError
 from .protocol.listeners import Listeners
 from .protocol.load.allocation import CircuitSettings, Mode
-from .protocol.load.circuit import CircuitController, MemberSettings
-from .protocol.measurands import active_power, connector_supply
+from .protocol.load.circuit import CircuitController, MemberSettings, supports_phase_switching
+from .protocol.load.phase_switch import PhaseMode, PhaseSwitch
+from .protocol.measurands import Supply, active_power, connector_supply
 from .protocol.smart_charging import CurrentLimiter
 from .protocol.state import READINGS, ChargerState, Reading
 from .surplus_controller import (
@@ -122,6 +123,11 @@ class SolarCharging:
         self.connector_modes: dict[int, Mode] = {}
         self.user_limits: dict[int, float] = {}
         self.shared: CircuitController | None = None
+        # One connector of a charger that can switch phases (OCPP 1.6 section 9.4.4): its
+        # phases, and the user's phase_mode select (set by the runtime; auto without one).
+        self.phase_switch = PhaseSwitch()
+        self.phase_mode_of: Callable[[], PhaseMode] = lambda: PhaseMode.AUTO
+        self._phases_sent: int | None = None
 
     @property
     def configured(self) -> bool:
@@ -266,22 +272,24 @@ class SolarCharging:
                 await self._share()
                 return
             self._drop_shared()
-            decision = self.controller.step(
-                dt_util.utcnow().timestamp(),
-                self._charging_power(),
-                connector_supply(self.state, self.connector_id),
-            )
+            now = dt_util.utcnow().timestamp()
+            supply = connector_supply(self.state, self.connector_id)
+            phases = self._phases(now, supply)
+            if phases is not None:
+                supply = Supply(supply.voltage, phases)
+            decision = self.controller.step(now, self._charging_power(), supply)
             self.decision = decision
             # Show the decision now: the limiter may hold the limit back for a while (it
             # spaces the limits it sends), and the answer only changes `last_error`.
             self._notify()
             connector = self.state.connector(self.connector_id)
-            if connector.current_limit == decision.target:
+            if connector.current_limit == decision.target and phases == self._phases_sent:
                 # In force, e.g. applied again by the limiter when the charger reconnected.
                 self.last_error = None
             elif self.state.connected:
                 try:
-                    await self.limiter.set_limit(self.connector_id, decision.target)
+                    await self.limiter.set_limit(self.connector_id, decision.target, phases=phases)
+                    self._phases_sent = phases
                 except OcppError as err:
                     self.last_error = str(err)
                     _LOGGER.warning(
@@ -295,6 +303,28 @@ class SolarCharging:
         finally:
             self._running = False
             self._notify()
+
+    def _phases(self, now: float, supply: Supply) -> int | None:
+        """The phases for a charger that can switch (None: it cannot, send no numberPhases).
+
+        Decided by `PhaseSwitch` (the rule circuits use) from the surplus of the last
+        control step: one phase when it cannot carry three at the minimum current, back
+        to three with hysteresis, never within the first minute of a session or sooner
+        than the minimum interval after the last switch; `phase_mode` 1 or 3 overrides.
+        """
+        if not supports_phase_switching(self.state):
+            return None
+        last = self.decision
+        tx = self.state.connector(self.connector_id).running_transaction
+        return self.phase_switch.decide(
+            now,
+            supported=True,
+            phase_mode=self.phase_mode_of(),
+            mode=self.mode,
+            offer=None if last is None else last.surplus,
+            voltage=supply.voltage or self.settings.voltage,
+            session_start=None if tx is None else tx.start_time.timestamp(),
+        )
 
     def _drop_shared(self) -> None:
         if self.shared is not None:

@@ -183,7 +183,9 @@ class HeldLimiter:
     def __init__(self) -> None:
         self.released = asyncio.Event()
 
-    async def set_limit(self, connector_id: int, amps: float) -> float:
+    async def set_limit(
+        self, connector_id: int, amps: float, *, phases: int | None = None
+    ) -> float:
         await self.released.wait()
         return amps
 
