@@ -19,9 +19,7 @@ from .hooks import SessionHooks
 from .messages import DataTransferResult
 from .retry import SetupRetry
 from .state import (
-    CONNECTED,
     CONNECTORS,
-    READY,
     BootInfo,
     ChargerEvent,
     ChargerState,
@@ -159,29 +157,6 @@ class SessionCore:
         if connection is None:
             raise NotConnectedError(f"{self.charge_box_id} is not connected")
         return await connection.call(action, payload, timeout)
-
-    async def until_ready(self, timeout: float) -> bool:  # noqa: ASYNC109
-        """Wait until the connected charger is ready (its boot answered or its resync done).
-
-        True once ready; False when it is not connected, loses its connection meanwhile or
-        is not ready within `timeout` seconds. OCPP-J 5.4: a charger refuses CALLs before
-        its boot is answered, so commands of others wait here rather than fail there.
-        """
-        state = self.state
-        if state.ready:
-            return True
-        changed = asyncio.Event()
-        unsubscribe = state.subscribe((READY, CONNECTED), changed.set)
-        try:
-            async with asyncio.timeout(timeout):
-                while state.connected and not state.ready:
-                    changed.clear()
-                    await changed.wait()
-        except TimeoutError:
-            return False
-        finally:
-            unsubscribe()
-        return state.ready
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

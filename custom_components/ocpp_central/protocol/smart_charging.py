@@ -252,14 +252,12 @@ class CurrentLimiter:
         # Profiles sent (SetChargingProfile), for diagnostics and tests.
         self.profiles_sent = 0
         self._ready_task: asyncio.Task[None] | None = None
-        self._readiness = asyncio.Event()  # set on every change of connected/ready
         self._warned: set[int] = set()  # connectors whose limit was not verified
         state = session.state
         self._unsubscribe = [
             state.subscribe((CONNECTED, BOOT), self._forget_connection),
             state.subscribe((CONFIGURATION,), self._forget_capabilities),
             state.subscribe((READY,), self._ready),
-            state.subscribe((CONNECTED, READY), self._readiness.set),
         ]
 
     @property
@@ -375,7 +373,9 @@ class CurrentLimiter:
                 if delay > 0 and not self._in_force(connector_id, slot.wanted):
                     await self._sleep(delay)
                     continue
-                await self._until_ready()
+                # Hold a connected charger's limits until its boot is answered (OCPP-J
+                # 5.4); a disconnected one goes on: the command fails NotConnectedError.
+                await self.state.until_ready()
                 amps, waiters = slot.wanted, slot.waiters
                 slot.wanted, slot.waiters = None, []
                 sent_before = self.profiles_sent
@@ -395,15 +395,6 @@ class CurrentLimiter:
                     waiter.cancel()
             slot.waiters = []
             slot.worker = None
-
-    async def _until_ready(self) -> None:
-        """Hold a connected charger's limits until its boot is answered (OCPP-J 5.4).
-
-        A disconnected one goes on at once: the command fails with NotConnectedError.
-        """
-        while self.state.connected and not self.state.ready:
-            self._readiness.clear()
-            await self._readiness.wait()
 
     # ------------------------------------------------------------------ strategy
 

@@ -8,6 +8,7 @@ without comparing whole objects. Connector 0 is the charger itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -295,6 +296,29 @@ class ChargerState:
                     self._listeners[key] = rest
                 else:
                     del self._listeners[key]
+
+    async def until_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until the connected charger is ready (its boot answered or its resync done).
+
+        True once ready; False when it is not connected, loses its connection meanwhile or
+        is not ready within `timeout` seconds (None: no limit). OCPP-J 5.4: a charger
+        refuses CALLs before its boot is answered, so commands wait here rather than fail
+        there (the current limiter's, an upstream's).
+        """
+        if self.ready:
+            return True
+        changed = asyncio.Event()
+        unsubscribe = self.subscribe((READY, CONNECTED), changed.set)
+        try:
+            async with asyncio.timeout(timeout):
+                while self.connected and not self.ready:
+                    changed.clear()
+                    await changed.wait()
+        except TimeoutError:
+            return False
+        finally:
+            unsubscribe()
+        return self.ready
 
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
         """Call `listener` with every ChargerEvent; return the unsubscribe function."""

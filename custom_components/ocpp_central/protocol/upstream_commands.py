@@ -62,7 +62,7 @@ class UpstreamCommands:
         not become ready within `READY_WAIT` seconds is answered GenericError upstream.
         """
         session = self.session
-        if not await session.until_ready(READY_WAIT):
+        if not await session.state.until_ready(READY_WAIT):
             state = "is not ready" if session.state.connected else "is not connected"
             raise CallError(CallErrorCode.GENERIC_ERROR, f"the charger {state}")
         try:
