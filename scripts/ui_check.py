@@ -202,6 +202,20 @@ class Check:
     async def goto(self, path: str) -> None:
         await self.page.goto(self.base + path, wait_until="load")
 
+    async def integration_page(self) -> None:
+        """The integration's page with the charger listed.
+
+        The frontend now and then renders the page before its list of entries arrived and
+        shows "No entries" for good; one reload fetches the list again.
+        """
+        await self.goto("/config/integrations/integration/ocpp_central")
+        listed = self.page.get_by_role("button", name=LABELS["charger_settings"]).first
+        try:
+            await expect(listed).to_be_visible(timeout=20_000)
+        except AssertionError:
+            await self.page.reload(wait_until="load")
+            await expect(listed).to_be_visible()
+
     async def hass(self, expression: str) -> Any:
         """Evaluate `expression` with `hass` (the frontend's connection object) in scope."""
         return await self.page.evaluate(
@@ -329,7 +343,7 @@ class Check:
 
     async def device_page(self) -> None:
         page = self.page
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name=re.compile(rf"^{CHARGER} SimWallbox")).click()
         await page.wait_for_url(re.compile(r"/config/devices/device/"))
         await expect(page.get_by_text("Serial number: SIM-DEMO-1")).to_be_visible()
@@ -382,7 +396,7 @@ class Check:
 
     async def charger_settings(self) -> None:
         page = self.page
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name=LABELS["charger_settings"]).click()
         dialog = self.dialog()
         await expect(dialog.get_by_text(LABELS["lenient"]).first).to_be_visible()
@@ -397,7 +411,7 @@ class Check:
 
     async def upstream_section(self) -> None:
         page = self.page
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name=LABELS["charger_settings"]).click()
         dialog = self.dialog()
         section = dialog.get_by_text(LABELS["upstream"], exact=True)
@@ -412,7 +426,7 @@ class Check:
     async def add_circuit(self) -> None:
         """A static 16 A circuit with the demo charger: its budget sensor shows 16 A."""
         page = self.page
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name=LABELS["add_circuit"]).first.click()
         dialog = self.dialog()
         await expect(dialog.get_by_text(LABELS["circuit_form"])).to_be_visible()
@@ -445,7 +459,7 @@ class Check:
 
     async def options(self) -> None:
         page = self.page
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name="Configure").first.click()
         dialog = self.dialog()
         await expect(dialog.get_by_text(LABELS["options"])).to_be_visible()
@@ -456,7 +470,7 @@ class Check:
 
     async def diagnostics(self) -> None:
         page = self.page
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name=re.compile(rf"^{CHARGER} SimWallbox")).click()
         async with page.expect_download() as info:
             await page.get_by_role("button", name="Download diagnostics").click()
@@ -513,7 +527,7 @@ class Check:
             })()"""
         )
         await self.wait_state("sensor.grid_power", lambda v: _number(v) == -3000, "-3000 W", 30)
-        await self.goto("/config/integrations/integration/ocpp_central")
+        await self.integration_page()
         await page.get_by_role("button", name=LABELS["charger_settings"]).click()
         await page.get_by_text(LABELS["solar"], exact=True).click()
         # The section's first entity picker is the grid power sensor.
