@@ -151,7 +151,7 @@ def _total_or_phases(
 
 
 # How a quantity is shown: the unit suggested to Home Assistant (None: its own) and the
-# decimals. One look across the device page: "11.04 kW", "16.0 A", "230 V", "12.35 kWh".
+# decimals. One look across the device page: "11.04 kW", "16.0 A", "12.35 kWh" (and "230 V").
 DISPLAY: dict[SensorDeviceClass, tuple[str | None, int]] = {
     SensorDeviceClass.POWER: (UnitOfPower.KILO_WATT, 2),
     SensorDeviceClass.CURRENT: (None, 1),
@@ -162,13 +162,15 @@ DISPLAY: dict[SensorDeviceClass, tuple[str | None, int]] = {
 }
 # Decimal places kept of a value in its base unit (W, A, V, Wh, %, Celsius): what is shown,
 # so a state is written (and recorded) only when the displayed value changes; finer digits
-# are meter jitter. 10 W for power shown in kW with 2 decimals. Energy keeps whole Wh: its
-# statistics add up the register, and it moves every sample while a car charges anyway.
+# are meter jitter. 10 W for power and 10 Wh for energy, both shown in k.. with 2 decimals.
+# Rounding a register is monotonic, so an energy state never goes back; what statistics add
+# up is the difference of two rounded readings, off by less than 10 Wh over any span and
+# never accumulating (at 1 s samples and 11 kW a register moves 3 Wh: one state in three).
 RESOLUTION: dict[SensorDeviceClass, int] = {
     SensorDeviceClass.POWER: DISPLAY[SensorDeviceClass.POWER][1] - 3,
     SensorDeviceClass.CURRENT: DISPLAY[SensorDeviceClass.CURRENT][1],
     SensorDeviceClass.VOLTAGE: DISPLAY[SensorDeviceClass.VOLTAGE][1],
-    SensorDeviceClass.ENERGY: 0,
+    SensorDeviceClass.ENERGY: DISPLAY[SensorDeviceClass.ENERGY][1] - 3,
     SensorDeviceClass.BATTERY: DISPLAY[SensorDeviceClass.BATTERY][1],
     SensorDeviceClass.TEMPERATURE: DISPLAY[SensorDeviceClass.TEMPERATURE][1],
 }
@@ -344,11 +346,14 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         SensorDeviceClass.CURRENT,
         UnitOfElectricCurrent.AMPERE,
     ),
+    # Disabled by default: it moves with the grid on most samples (a state row each) and few
+    # look at it; the controllers read the reported voltage from the readings, not from here.
     _meter(
         "voltage",
         _first_of(VOLTAGE, *_voltage_keys("L1")),
         SensorDeviceClass.VOLTAGE,
         UnitOfElectricPotential.VOLT,
+        enabled=False,
     ),
     # Values many chargers never send (the car's state of charge needs ISO 15118 or DC; an
     # AC charger may have no temperature sensor): created once reported.
@@ -416,6 +421,8 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         translation_key="transaction_id",
         fields=(TRANSACTION,),
         entity_category=EntityCategory.DIAGNOSTIC,
+        # Few want it: the session events and the id tag sensor tell sessions apart.
+        entity_registry_enabled_default=False,
         value_fn=lambda _s, c: None if (tx := c.running_transaction) is None else tx.transaction_id,
     ),
     *_per_phase(),
@@ -426,6 +433,9 @@ SENSORS: tuple[OcppSensorEntityDescription, ...] = (
         fields=("heartbeat",),
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # A timestamp that moves with every heartbeat (a state row each): the Connected
+        # binary sensor already tells whether the charger is there.
+        entity_registry_enabled_default=False,
         value_fn=lambda s, _c: s.last_heartbeat,
         available_when_offline=True,
     ),

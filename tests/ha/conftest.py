@@ -36,7 +36,7 @@ import json
 from pathlib import Path
 import socket
 from typing import Any, Protocol
-from unittest.mock import AsyncMock, patch
+from unittest.mock import AsyncMock, PropertyMock, patch
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -101,6 +101,21 @@ LOOPBACK = "127.0.0.1"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/ocpp_central in every test."""
+
+
+@pytest.fixture
+def enable_all_entities() -> Generator[None]:
+    """Create disabled-by-default entities enabled (voltage, transaction id, per-phase values).
+
+    For tests that read them; which entities a user gets enabled is asserted without it
+    (tests/ha/test_entities_enabled.py).
+    """
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ SHOWN = {
 }
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_quantities_are_shown_alike(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,

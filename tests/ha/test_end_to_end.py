@@ -53,6 +53,7 @@ from .conftest import (
 )
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_full_session(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
@@ -209,6 +210,7 @@ async def test_remote_start_and_stop(
     await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_two_chargers_and_two_connectors(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
@@ -378,6 +380,7 @@ async def test_charger_vanishes_mid_transaction(
     assert readings[-1] == pytest.approx(meter_stop, abs=1)
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_home_assistant_restart_mid_transaction(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,

@@ -7,9 +7,6 @@ other end of a real websocket.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from unittest.mock import PropertyMock, patch
-
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -19,17 +16,6 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from syrupy.assertion import SnapshotAssertion
 
 from .conftest import HarnessFactory, ts
-
-
-@pytest.fixture
-def enable_all() -> Generator[None]:
-    """Create disabled-by-default entities enabled, to see them in the snapshot."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
 
 
 @pytest.mark.parametrize(
@@ -43,7 +29,7 @@ def enable_all() -> Generator[None]:
         Platform.SWITCH,
     ],
 )
-@pytest.mark.usefixtures("enable_all")
+@pytest.mark.usefixtures("enable_all_entities")
 # The event loop keeps its own clock: the charger talks over a real socket.
 @pytest.mark.freeze_time("2025-01-01T10:10:00+00:00", real_asyncio=True)
 async def test_entities(

@@ -27,6 +27,7 @@ from .conftest import (
 )
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_one_tag_event_per_card_and_none_for_a_remote_start(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,
@@ -192,6 +193,7 @@ async def test_id_tag_sensor_shows_the_tag_by_its_name(
     assert remote.state == remote.attributes["id_tag"] == DEFAULT_REMOTE_ID_TAG
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_a_superseded_session_shows_as_stopped(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,

@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from ocpp.v16 import call
+import pytest
 
 from .conftest import (
     NOW,
@@ -57,6 +58,7 @@ def shown(hass: HomeAssistant, key: str) -> str:
     return state_of(hass, "sensor", f"CP1_1_{key}").state
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_session_end_without_final_sample(
     hass: HomeAssistant,
     mock_config_entry: ConfigEntryFactory,

@@ -35,6 +35,7 @@ def test_snake_case(ocpp: str, state: str) -> None:
 
 
 # The event loop keeps its own clock: the charger talks over a real socket.
+@pytest.mark.usefixtures("enable_all_entities")
 @pytest.mark.freeze_time("2025-01-01T10:30:00+00:00", real_asyncio=True)
 async def test_session_steps(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """Status, power, energy and session values follow a whole session on one connector."""
@@ -119,6 +120,7 @@ async def test_writes_only_on_change(hass: HomeAssistant, make_harness: HarnessF
     assert offered not in writes
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_values_rounded_to_their_resolution(
     hass: HomeAssistant, make_harness: HarnessFactory
 ) -> None:
@@ -143,8 +145,8 @@ async def test_values_rounded_to_their_resolution(
         "voltage": "230.0",
         "soc": "41.0",
         "temperature": "31.0",
-        "energy": "12.345",  # kWh of a register in whole Wh
-        "session_energy": "2.345",
+        "energy": "12.35",  # kWh with 2 decimals: a register in 10 Wh
+        "session_energy": "2.35",
     }
     for key, state in shown.items():
         assert h.state("sensor", uid + key) == state, key
@@ -156,7 +158,7 @@ async def test_values_rounded_to_their_resolution(
 
     hass.bus.async_listen("state_changed", count)
     jitter = {
-        ENERGY: 12_345.2,
+        ENERGY: 12_348.9,  # still 12.35 kWh
         "Power.Active.Import": 7360.3,
         "Current.Import": 15.9949,
         "Voltage": 229.91,
@@ -194,6 +196,7 @@ async def test_session_duration_written_once_a_minute(
     assert h.state("sensor", uid) == "1.0"
 
 
+@pytest.mark.usefixtures("enable_all_entities")
 async def test_offline(hass: HomeAssistant, make_harness: HarnessFactory) -> None:
     """A disconnected charger's values are unavailable, except those that stay meaningful."""
     h = await make_harness([Platform.SENSOR])
