@@ -21,6 +21,7 @@ import os
 import sys
 
 from . import open_loop
+from .allocator import server_env
 from .closed import (
     HEADER,
     HOSTILE_STARTS,
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(server_main(args.kind, args.chargers))
         return
     open_loop.apply_environment(args)
+    print(f"allocator of the servers: {server_env()[1]}")
     kinds = [kind for kind in args.kinds.split(",") if kind]
     asyncio.run(
         bench_main(

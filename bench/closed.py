@@ -44,6 +44,8 @@ from websockets.typing import Subprotocol
 from simulator.clock import WallClock, iso
 from simulator.model import ConnectorModel, Vehicle
 
+from .allocator import running, server_env
+
 SUBPROTOCOL = Subprotocol("ocpp1.6")
 # The repository root: the server process imports the central system from there.
 _ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +104,7 @@ class Probe:
             "status_times": self.status_times,
             "counters": self.counters,
             "log_bytes": 0 if self.log_meter is None else self.log_meter.bytes,
+            "allocator": running(),
         }
 
 
@@ -206,6 +209,7 @@ class ServerProcess:
 
     @classmethod
     async def start(cls, kind: str, chargers: int) -> ServerProcess:
+        env, _described = server_env()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -216,6 +220,7 @@ class ServerProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=_ROOT,
+            env=env,
         )
         assert process.stdout is not None
         port = int(await process.stdout.readline())
