@@ -23,6 +23,7 @@ import sys
 from . import open_loop
 from .allocator import server_env
 from .closed import (
+    HA_KINDS,
     HEADER,
     HOSTILE_STARTS,
     STATUS_READY_TIMEOUT,
@@ -52,10 +53,18 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
     return await serve(chargers, probe)
 
 
+async def serve_ha_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
+    """Home Assistant with one energy state per MeterValues, no integration (`ha_floor`)."""
+    from .ha_floor import serve_ha_floor as serve
+
+    return await serve(chargers, probe)
+
+
 SERVER_KINDS: dict[str, Callable[[int, Probe], Awaitable[tuple[int, Stop]]]] = {
     "floor": serve_floor,
     "central": serve_central,
     "ha": serve_ha,
+    "ha-floor": serve_ha_floor,
 }
 
 
@@ -114,7 +123,7 @@ async def bench_main(
         print(HEADER)
     results: dict[str, dict[int, Figures]] = {}
     for kind in measured:
-        for size in ha_sizes if kind == "ha" else sizes:
+        for size in ha_sizes if kind in HA_KINDS else sizes:
             figures = results.setdefault(kind, {})[size] = await throughput(
                 kind, size, seconds, wide=wide
             )
@@ -136,7 +145,7 @@ async def bench_main(
         print(found.line(), flush=True)
     if "ha" in kinds:
         print()
-        for line in targets(results["ha"], latencies, changes):
+        for line in targets(results["ha"], latencies, changes, results.get("ha-floor")):
             print(line)
     for found in hostiles:
         print(found.verdict())

@@ -11,7 +11,10 @@ scenario is bounded in time.
 Server kinds (`__main__.SERVER_KINDS`):
 - "floor": a bare websockets server doing json.loads + json.dumps (what any server costs);
 - "central": `CentralSystem` with `MemoryHooks`, chargers configured with `set_charger`;
-- "ha": the integration set up in a running Home Assistant core (see `bench.ha`).
+- "ha": the integration set up in a running Home Assistant core (see `bench.ha`);
+- "ha-floor": the floor on a running Home Assistant core's event loop, setting one energy
+  state per MeterValues (see `bench.ha_floor`): what any integration that puts each
+  reading into Home Assistant's state machine costs.
 
 The "hostile" section runs against "central": one charger sends a fixed mix of bad frames
 (not JSON, unknown actions with 50 kB names, over-long and numeric ids, invalid payloads,
@@ -24,10 +27,11 @@ StartTransactions without stops measure memory growth per 1,000 open transaction
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 import cProfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+import itertools
 import json
 import logging
 import os
@@ -35,6 +39,7 @@ from pathlib import Path
 import sys
 import time
 from typing import Any, Final
+from urllib.parse import unquote
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -141,15 +146,59 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def serve_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
-    """The floor: parse every frame, answer CALLs with an empty CallResult."""
-    del chargers, probe  # nothing to configure, no state to watch
+# Kinds that run inside a Home Assistant core: the Home Assistant sizes (`--ha-sizes`), the
+# per-thread CPU, the recorder's rows and its flush before stats, the allocation trace.
+HA_KINDS: Final = ("ha", "ha-floor")
+
+# What a floor does with one charger's MeterValues.req payloads (made once per connection
+# from the charger's id, the request path).
+type MeterHandler = Callable[[dict[str, Any]], None]
+
+
+def floor_reply(action: str, transaction_ids: Iterator[int]) -> dict[str, Any]:
+    """A minimal valid CallResult payload for a charger's CALL other than MeterValues.
+
+    What the load generator reads of them is the StartTransaction.conf's transactionId
+    (OCPP 1.6 section 6.46); the others hold the fields sections 6.2, 6.4, 6.16, 6.30 and
+    6.50 require.
+    """
+    if action == "BootNotification":
+        return {"currentTime": iso(datetime.now(UTC)), "interval": 300, "status": "Accepted"}
+    if action == "StartTransaction":
+        return {"idTagInfo": {"status": "Accepted"}, "transactionId": next(transaction_ids)}
+    if action in ("Authorize", "StopTransaction"):
+        return {"idTagInfo": {"status": "Accepted"}}
+    if action == "Heartbeat":
+        return {"currentTime": iso(datetime.now(UTC))}
+    if action == "DataTransfer":
+        return {"status": "UnknownVendorId"}
+    return {}  # StatusNotification, MeterValues, the notifications of firmware and diagnostics
+
+
+async def floor_server(
+    meter_handler: Callable[[str], MeterHandler] | None = None,
+) -> tuple[int, Stop]:
+    """A bare websockets server: parse every frame, answer CALLs with a minimal CallResult.
+
+    A MeterValues CALL gets an empty one, once `meter_handler(charge box id)`'s handler
+    (if any) had its payload.
+    """
+    transaction_ids = itertools.count(1)
 
     async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        on_meter = None if meter_handler is None else meter_handler(charge_box_id(ws.request.path))
         async for message in ws:
             frame = json.loads(message)
-            if frame[0] == 2:
-                await ws.send(json.dumps([3, frame[1], {}], separators=(",", ":")))
+            if frame[0] != 2:
+                continue
+            if frame[2] == "MeterValues":
+                if on_meter is not None:
+                    on_meter(frame[3])
+                payload: dict[str, Any] = {}
+            else:
+                payload = floor_reply(frame[2], transaction_ids)
+            await ws.send(json.dumps([3, frame[1], payload], separators=(",", ":")))
 
     server = await serve(
         handler, HOST, 0, compression=None, ping_interval=None, subprotocols=[SUBPROTOCOL]
@@ -161,6 +210,17 @@ async def serve_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
         await server.wait_closed()
 
     return port, stop
+
+
+def charge_box_id(path: str) -> str:
+    """The charger's id: the last segment of the request path (OCPP-J section 3.1)."""
+    return unquote(path.rsplit("/", 1)[-1])
+
+
+async def serve_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
+    """The floor: parse every frame, answer CALLs with a minimal CallResult."""
+    del chargers, probe  # nothing to configure, no state to watch
+    return await floor_server()
 
 
 async def serve_central(chargers: int, probe: Probe) -> tuple[int, Stop]:
@@ -473,7 +533,7 @@ async def open_busy(port: int, count: int, *, wide: bool = False) -> list[RawCha
 
 async def trace_memory(server: ServerProcess, kind: str, what: str) -> None:
     """With OCPP_BENCH_TRACEMALLOC, have a Home Assistant server report its allocations."""
-    if kind == "ha" and os.environ.get(TRACEMALLOC_ENV):
+    if kind in HA_KINDS and os.environ.get(TRACEMALLOC_ENV):
         found = await server.command("tracemalloc")
         where = found.get("file", "stderr")
         print(f"  tracemalloc report {found['report']} ({what}): {where}", flush=True)

@@ -644,11 +644,29 @@ def _verdict(ok: bool, text: str) -> str:
     return f"{'PASS' if ok else 'FAIL'}  {text}"
 
 
-def targets(figures: dict[int, Figures], latencies: list[float], churned: Churn) -> list[str]:
-    """One PASS/FAIL line per product target, with the figure behind it."""
+def targets(
+    figures: dict[int, Figures],
+    latencies: list[float],
+    churned: Churn,
+    floor: dict[int, Figures] | None = None,
+) -> list[str]:
+    """One PASS/FAIL line per product target, with the figure behind it.
+
+    `floor`: the "ha-floor" kind's figures of the same run; the CPU line shows each beside
+    the "ha" figure of the same number of chargers.
+    """
     cpu = {size: f.cpu_ms for size, f in sorted(figures.items())}
     flat = max(cpu.values()) / min(cpu.values())
-    cpu_text = ", ".join(f"{ms:.3f} ms at N={size}" for size, ms in cpu.items())
+    floor = floor or {}
+    cpu_text = ", ".join(
+        f"{ms:.3f} ms at N={size}"
+        + (
+            f" (floor with one state per message: {floor[size].cpu_ms:.3f} ms)"
+            if size in floor
+            else ""
+        )
+        for size, ms in cpu.items()
+    )
     _, p99 = percentiles(latencies)
     largest = max(figures)
     mb = figures[largest].rss_per_charger / 1e6

@@ -18,6 +18,9 @@ shows in the late-reply count, which is taken from the due time). Measured per r
 - for Home Assistant, the CPU of each thread of the server (the event loop, the
   recorder, the executor), and with `--stalls` the loop stalls found by `stall`.
 
+Kind "ha-floor" (`bench.ha_floor`: Home Assistant with one energy state per message, no
+integration) runs here as "ha" does; the targets show its figures beside the floor's.
+
 Also here: Home Assistant's start with a config entry of many chargers (entities in
 the registry from a previous run) against the same start without the entry, and the
 database growth (rows of the recorder's tables per charger-hour at a 10 s meter interval).
@@ -52,6 +55,7 @@ from .allocator import ALLOCATOR_ENV, JEMALLOC, SYSTEM
 from .closed import (
     _ROOT,
     BUSY_PREFIX,
+    HA_KINDS,
     METER_START,
     REMOTE_ID_TAG,
     MeterFeed,
@@ -228,9 +232,10 @@ async def open_loop(
     count_rows: bool = False,
 ) -> OpenRun:
     """One server of `kind`, `chargers` chargers connected: idle, then the open loop."""
-    ha = kind == "ha"
+    ha = kind in HA_KINDS
     profile_base = os.environ.get(PROFILE_ENV) if ha else None
-    profile_to = f"{profile_base}.open-{chargers}" if profile_base else None
+    label = "" if kind == "ha" else f"{kind}-"
+    profile_to = f"{profile_base}.open-{label}{chargers}" if profile_base else None
     server = await _start_server(kind, chargers, profile_to)
     try:
         base = await server.stats()
@@ -652,7 +657,7 @@ async def open_main(args: argparse.Namespace) -> None:
                     )
                 if run.threads:
                     print(run.thread_line())
-                if kind == "ha" and args.stalls:
+                if kind in HA_KINDS and args.stalls:
                     print("\n".join(stall_lines(run)))
                 if run.profile:
                     print(f"  profile of the load window: {run.profile}")
@@ -738,15 +743,15 @@ def _verdict(ok: bool, text: str) -> str:
 def open_targets(runs: dict[tuple[str, int], OpenRun], recorder: str) -> list[str]:
     """PASS/FAIL lines of the open loop's targets at its largest size, beside the floor."""
     largest = max(size for _kind, size in runs)
-    ha, floor = runs.get(("ha", largest)), runs.get(("floor", largest))
+    ha = runs.get(("ha", largest))
     if ha is None:
         return []
-    floor_text = ""
-    if floor is not None:
-        floor_text = (
-            f"; floor {floor.cpu_ms_above_idle:.3f} ms, p99 "
-            f"{percentiles(floor.rtts)[1] * 1000:.2f} ms"
-        )
+    floor_text = "".join(
+        f"; {label} {floor.cpu_ms_above_idle:.3f} ms, p99 "
+        f"{percentiles(floor.rtts)[1] * 1000:.2f} ms"
+        for kind, label in (("floor", "floor"), ("ha-floor", "floor with one state per message"))
+        if (floor := runs.get((kind, largest))) is not None
+    )
     _, p99 = percentiles(ha.rtts)
     # Memory in a session: at the end of the load, every charger charging and sending all
     # along (once connected, the set-up's peak may not have gone back to the system yet).
