@@ -61,7 +61,7 @@ from .closed import (
     rss_bytes,
     settle,
 )
-from .stall import StallWatch
+from .stall import GcWatch, StallWatch
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -554,13 +554,20 @@ def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder
         watch = StallWatch.current
         return {"stalls": None if watch is None else watch.take()}
 
+    collector = GcWatch()
+
+    async def collections() -> dict[str, Any]:
+        return {"gc": collector.take()}
+
     if recorder:
 
         async def flush() -> None:
             await flush_recorder(hass)
 
         probe.flush = flush
-    probe.commands.update({"threads": threads, "db_rows": db_rows, "stalls": stalls})
+    probe.commands.update(
+        {"threads": threads, "db_rows": db_rows, "stalls": stalls, "gc": collections}
+    )
 
 
 # -- load generator ----------------------------------------------------------------------------

@@ -182,6 +182,8 @@ class OpenRun:
     threads: dict[str, float] = field(default_factory=dict)  # CPU s per thread in the window
     # The loop stalls of the window: count, total_ms and the longest (with --stalls).
     stalls: dict[str, Any] | None = None
+    # The cycle collector's pauses in the window (Home Assistant kinds; stall.GcWatch).
+    collections: dict[str, Any] | None = None
     rows: dict[str, int] | None = None  # recorder rows written in the window
     # State rows of the window by kind of entity (the charger's part of the id left out).
     rows_by_entity: dict[str, int] = field(default_factory=dict)
@@ -203,6 +205,17 @@ class OpenRun:
             f"{p50 * 1000:>8.2f} {p99 * 1000:>8.2f} {max(self.rtts, default=0) * 1000:>8.1f} "
             f"{self.late:>6} {self.cpu_ms_above_idle:>11.3f} {100 * self.idle_cpu_rate:>7.2f} "
             f"{self.rss_per_charger / 1e6:>10.3f} {self.rss_in_session_per_charger / 1e6:>10.3f}"
+        )
+
+    def gc_line(self) -> str:
+        """The cycle collector's pauses of the window: full ones stop every thread."""
+        found = self.collections or {}
+        pauses = ", ".join(f"{ms:.0f}" for ms in found.get("full_ms", [])[:5]) or "none"
+        return (
+            f"  cycle collector: {found.get('full', 0)} full collections (ms: {pauses}; "
+            f"{found.get('full_collected', 0)} objects in cycles freed), "
+            f"{found.get('young', 0)} young ones ({found.get('young_ms', 0):.0f} ms in all); "
+            f"{found.get('tracked', 0)} objects tracked"
         )
 
     def thread_line(self) -> str:
@@ -257,6 +270,7 @@ async def open_loop(
         idle_cpu_rate = (idle_after["cpu"] - idle_before["cpu"]) / (time.monotonic() - idle_start)
         if ha:
             await server.command("stalls")  # forget those of the start-up
+            await server.command("gc")
             rows_before = (await server.command("db_rows"))["rows"] if count_rows else None
             threads_before = (await server.command("threads"))["threads"]
         if profile_to:
@@ -294,6 +308,7 @@ async def open_loop(
         if profile_to:
             await server.command("profile_pause")
         if ha:
+            run.collections = (await server.command("gc"))["gc"]
             threads_after = (await server.command("threads"))["threads"]
             run.threads = {
                 name: cpu - threads_before.get(name, 0.0) for name, cpu in threads_after.items()
@@ -657,6 +672,8 @@ async def open_main(args: argparse.Namespace) -> None:
                     )
                 if run.threads:
                     print(run.thread_line())
+                if run.collections is not None:
+                    print(run.gc_line())
                 if kind in HA_KINDS and args.stalls:
                     print("\n".join(stall_lines(run)))
                 if run.profile:

@@ -10,14 +10,18 @@ a long callback (its frames are on the loop's stack) from a loop waiting for the
 for a CPU (the loop's stack then sits in its selector or between two callbacks).
 
 Started with OCPP_BENCH_STALLS=1 (`scripts/bench --stalls`); the load generator asks the
-server for the stalls with the 'stalls' command.
+server for the stalls with the 'stalls' command. `GcWatch` times the cycle collector's
+pauses (always on for the Home Assistant kinds, command 'gc'): a full collection stops
+every thread, and is the longest stall of a big Home Assistant.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+import contextlib
 from dataclasses import dataclass, field
+import gc
 import os
 import sys
 import threading
@@ -32,6 +36,8 @@ LATE: Final = 0.020
 # Frames kept per stack (innermost last), and stalls kept per window.
 DEPTH: Final = 14
 MAX_STALLS: Final = 2000
+# Collections of the cycle collector kept per window (young ones run many times a second).
+MAX_COLLECTIONS: Final = 100_000
 # Stalls described in full per window (the answer is one line of the server's stdout).
 LONGEST: Final = 12
 # A thread whose innermost Python frame is in one of these waits for work.
@@ -149,3 +155,57 @@ class StallWatch:
         self._thread.join(timeout=1)
         if StallWatch.current is self:
             StallWatch.current = None
+
+
+@dataclass(slots=True)
+class _Collection:
+    generation: int
+    ms: float
+    collected: int
+
+
+class GcWatch:
+    """The pauses of Python's cycle collector in a server process, by generation.
+
+    A full collection (generation 2) looks at every tracked object of the process and
+    holds the GIL meanwhile: every thread, the event loop included, waits. Its length grows
+    with what the process holds (all of Home Assistant's objects), and it starts once the
+    objects that outlived the young collections since the last one reach a quarter of
+    the old ones. Installed for the Home Assistant kinds; the 'gc' command answers the
+    collections since the previous call.
+    """
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._collections: list[_Collection] = []
+        self._lock = threading.Lock()
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        found = _Collection(
+            info["generation"], 1000 * (time.perf_counter() - self._started), info["collected"]
+        )
+        with self._lock:
+            if len(self._collections) < MAX_COLLECTIONS:
+                self._collections.append(found)
+
+    def take(self) -> dict[str, Any]:
+        """The collections since the previous call, and the objects tracked now."""
+        with self._lock:
+            taken, self._collections = self._collections, []
+        full = [c for c in taken if c.generation == 2]
+        return {
+            "full": len(full),
+            "full_ms": sorted((round(c.ms, 1) for c in full), reverse=True),
+            "full_collected": sum(c.collected for c in full),
+            "young": len(taken) - len(full),
+            "young_ms": round(sum(c.ms for c in taken if c.generation < 2), 1),
+            "tracked": sum(gc.get_count()) + len(gc.get_objects(generation=2)),
+        }
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._callback)
