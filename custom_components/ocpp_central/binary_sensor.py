@@ -61,6 +61,8 @@ async def async_setup_entry(
 class OcppBinarySensor(OcppEntity, BinarySensorEntity):
     """A binary sensor showing one fact of the charger's state."""
 
+    _notification_context = True
+
     entity_description: OcppBinarySensorEntityDescription
 
     @property

@@ -24,7 +24,7 @@ from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Final, override
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -70,6 +70,24 @@ class Charger:
     _device: tuple[BootInfo | None, DeviceInfo] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # The context of the states written for one notification (see `context_for`).
+    _context: tuple[int, Context] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def context_for(self, notification: int) -> Context:
+        """The one context of the states the entities write for `notification`.
+
+        What one message changes (energy, session energy, power, current) is one change
+        to Home Assistant: the states share its context, as those of one service call do.
+        Each new context becomes a reference cycle with the first event fired with it
+        (`Context.origin_event`), which only Python's cycle collector frees: one per
+        message instead of one per state written.
+        """
+        found = self._context
+        if found is None or found[0] != notification:
+            found = self._context = (notification, Context())
+        return found[1]
 
     @property
     def state(self) -> ChargerState:
@@ -151,6 +169,11 @@ class OcppEntity(Entity):
     # What the entity shows, as `_read` last returned it; the platform's state properties
     # (`native_value`, `is_on`, ...) present it.
     _value: Any = None
+    # Whether the states written for one notification share one context
+    # (`Charger.context_for`): for entities no user acts on, whose changes all come from
+    # the charger. Not for those a service call changes: a state that follows a user's
+    # command keeps the context Home Assistant gave the call.
+    _notification_context: bool = False
 
     def __init__(
         self, charger: Charger, connector_id: int, description: OcppEntityDescription
@@ -203,6 +226,8 @@ class OcppEntity(Entity):
             self._attr_available = available
             changed = True
         if changed:
+            if self._notification_context:
+                self.async_set_context(self._charger.context_for(self._state.notifications))
             self.async_write_ha_state()
 
     def _read(self) -> Any:

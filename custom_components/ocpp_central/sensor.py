@@ -493,6 +493,8 @@ async def async_setup_entry(
 class OcppSensor(OcppEntity, SensorEntity):
     """A sensor showing one value of the charger's state."""
 
+    _notification_context = True
+
     entity_description: OcppSensorEntityDescription
 
     @property
@@ -610,6 +612,8 @@ class OcppRegisterSensor(OcppEntity, RestoreSensor):
     whole register again. So at start the register is held at least at the last state
     recorded for this entity (or restored, without a recorder).
     """
+
+    _notification_context = True
 
     entity_description: OcppSensorEntityDescription
 

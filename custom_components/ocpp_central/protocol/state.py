@@ -239,6 +239,7 @@ class ChargerState:
         "firmware_status",
         "last_heartbeat",
         "last_security_event",
+        "notifications",
         "ready",
         "registration",
     )
@@ -258,6 +259,9 @@ class ChargerState:
         self.configuration: dict[str, ConfigurationValue] = {}
         self._listeners: dict[StateKey, tuple[Listener, ...]] = {}
         self._event_listeners: Listeners[[ChargerEvent]] = Listeners()
+        # Counts `notify` calls: what the listeners of one call hear comes from one cause
+        # (a message, a command's answer), which they may tell apart by this number.
+        self.notifications = 0
 
     def connector(self, connector_id: int) -> ConnectorState:
         """Return connector `connector_id`, creating it if new.
@@ -326,6 +330,7 @@ class ChargerState:
 
     def notify(self, changed: Iterable[StateKey]) -> None:
         """Tell each listener of `changed` once, however many of its keys changed."""
+        self.notifications += 1
         listeners = self._listeners
         # Insertion-ordered and without repeats; cheaper than a membership test per listener.
         called: dict[Listener, None] = {}
