@@ -339,8 +339,20 @@ def status_payload(status: str, connector_id: int = 1) -> str:
 
 # How each measurand of the benchmark moves with message n (i: the sample's place, so the
 # phases differ): enough change that every message brings news, as a real charger's does.
+# What a car charging at about 11 kW adds to the energy register per second (Wh). A feed
+# moves the register by this times its interval with every message (the closed loop's
+# messages count as one second apart), so the register follows the power it reports.
+WH_PER_SECOND: Final = 3.1
+ENERGY_REGISTER: Final = "Energy.Active.Import.Register"
+
+
+def _register_move(interval: float) -> Callable[[int], float]:
+    wh = WH_PER_SECOND * interval
+    return lambda n: METER_START + wh * n
+
+
 _MOVES: dict[str, Callable[[int, int], float]] = {
-    "Energy.Active.Import.Register": lambda n, _i: METER_START + 3.1 * n,
+    ENERGY_REGISTER: lambda n, _i: METER_START + WH_PER_SECOND * n,
     "Power.Active.Import": lambda n, _i: 11000.0 + n % 17,
     "Current.Import": lambda n, i: 16.0 + (n + i) % 5 / 10,
     "Voltage": lambda n, i: 230.0 + (n + i) % 7 / 10,
@@ -357,11 +369,17 @@ class MeterFeed:
     timestamp is the time of sending.
     """
 
-    def __init__(self, transaction_id: int | None = None) -> None:
+    def __init__(self, transaction_id: int | None = None, interval: float = 1.0) -> None:
         payload = json.loads(meter_values_payload())
         meter_value = payload["meterValue"][0]
         samples = meter_value["sampledValue"]
-        self._moves = tuple((_MOVES[sample["measurand"]], i) for i, sample in enumerate(samples))
+        register = _register_move(interval)
+
+        def register_at(n: int, _i: int) -> float:
+            return register(n)
+
+        moves = {**_MOVES, ENERGY_REGISTER: register_at}
+        self._moves = tuple((moves[sample["measurand"]], i) for i, sample in enumerate(samples))
         for i, sample in enumerate(samples):
             sample["value"] = f"@{i}"
         meter_value["timestamp"] = "@t"
@@ -388,7 +406,7 @@ type Move = Callable[[int], float]
 # (measurand, phase, unit, location, how it moves with message n). Every value but the
 # offered ones and the export registers moves, most with every message.
 WIDE_SAMPLES: Final[tuple[tuple[str, str | None, str | None, str, Move], ...]] = (
-    ("Energy.Active.Import.Register", None, "Wh", "Outlet", lambda n: METER_START + 3.1 * n),
+    (ENERGY_REGISTER, None, "Wh", "Outlet", _register_move(1.0)),
     ("Current.Import", "L1", "A", "Outlet", lambda n: 16.0 + n % 5 / 10),
     ("Current.Import", "L2", "A", "Outlet", lambda n: 16.0 + (n + 1) % 5 / 10),
     ("Current.Import", "L3", "A", "Outlet", lambda n: 16.0 + (n + 2) % 5 / 10),
@@ -418,7 +436,7 @@ WIDE_SAMPLES: Final[tuple[tuple[str, str | None, str | None, str, Move], ...]] =
 class WideFeed:
     """MeterValues payloads with the 24 sampled values of WIDE_SAMPLES, from a template."""
 
-    def __init__(self, transaction_id: int | None = None) -> None:
+    def __init__(self, transaction_id: int | None = None, interval: float = 1.0) -> None:
         samples: list[dict[str, Any]] = []
         for i, (measurand, phase, unit, location, _move) in enumerate(WIDE_SAMPLES):
             sample: dict[str, Any] = {
@@ -444,7 +462,11 @@ class WideFeed:
         for i in range(len(samples)):
             template = template.replace(f'"@{i}"', '"%.2f"')
         self._template = template
-        self._moves = tuple(move for *_, move in WIDE_SAMPLES)
+        register = _register_move(interval)
+        self._moves = tuple(
+            register if (measurand, phase) == (ENERGY_REGISTER, None) else move
+            for measurand, phase, _unit, _location, move in WIDE_SAMPLES
+        )
         self._sent = 0
 
     def next(self) -> str:

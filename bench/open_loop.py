@@ -86,10 +86,13 @@ PROFILE_ENV: Final = "OCPP_BENCH_PROFILE"
 STARVED_COVERAGE: Final = 0.25
 
 
-async def charging_charger(port: int, charge_box_id: str, *, wide: bool) -> RawCharger:
+async def charging_charger(
+    port: int, charge_box_id: str, *, wide: bool, interval: float = 1.0
+) -> RawCharger:
     """Connect, boot, start a transaction (section 4.8) and send a first MeterValues.
 
     The first MeterValues makes the connector's readings (and their entities) appear.
+    `interval`: the seconds between its messages, by which its energy register moves.
     """
     charger = await RawCharger.open(port, charge_box_id)
     await charger.call("StatusNotification", status_payload("Charging"))
@@ -101,7 +104,11 @@ async def charging_charger(port: int, charge_box_id: str, *, wide: bool) -> RawC
     }
     reply = json.loads(await charger.call("StartTransaction", json.dumps(start)))
     transaction_id = (reply[2] if reply[0] == 3 else {}).get("transactionId")
-    charger.feed = WideFeed(transaction_id) if wide else MeterFeed(transaction_id)  # type: ignore[assignment]
+    charger.feed = (
+        WideFeed(transaction_id, interval)  # type: ignore[assignment]
+        if wide
+        else MeterFeed(transaction_id, interval)
+    )
     await charger.call("MeterValues", charger.feed.next())
     return charger
 
@@ -254,7 +261,7 @@ async def open_loop(
         base = await server.stats()
         clients = await asyncio.gather(
             *(
-                charging_charger(server.port, f"{BUSY_PREFIX}{n}", wide=wide)
+                charging_charger(server.port, f"{BUSY_PREFIX}{n}", wide=wide, interval=interval)
                 for n in range(chargers)
             )
         )
