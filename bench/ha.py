@@ -405,17 +405,7 @@ async def serve_ha(chargers: int, probe: Probe) -> tuple[int, Stop]:
         return await _churn(hass, entry)
 
     probe.commands["churn"] = churn
-    _instrument(hass, probe, config_dir, recorder=recorder)
-    if trace is not None:
-        probe.commands["tracemalloc"] = trace.report
-    watch = StallWatch.from_env()
-
-    async def stop() -> None:
-        if watch is not None:
-            watch.stop()
-        await hass.async_stop()
-        shutil.rmtree(config_dir, ignore_errors=True)
-
+    stop = _instrument(hass, probe, config_dir, recorder=recorder, trace=trace)
     port: int = entry.runtime_data.central.port
     return port, stop
 
@@ -532,8 +522,18 @@ def _short(filename: str) -> str:
     return filename
 
 
-def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder: bool) -> None:
-    """The recorder flush before stats, and the commands the open-loop scenarios use."""
+def _instrument(
+    hass: HomeAssistant,
+    probe: Probe,
+    config_dir: Path,
+    *,
+    recorder: bool,
+    trace: MemoryTrace | None,
+) -> Stop:
+    """The recorder flush before stats, the commands the scenarios use, the watches.
+
+    Returns how to stop: the watches, then Home Assistant, and its config directory goes.
+    """
 
     async def threads() -> dict[str, Any]:
         return {"threads": thread_cpu()}
@@ -568,6 +568,18 @@ def _instrument(hass: HomeAssistant, probe: Probe, config_dir: Path, *, recorder
     probe.commands.update(
         {"threads": threads, "db_rows": db_rows, "stalls": stalls, "gc": collections}
     )
+    if trace is not None:
+        probe.commands["tracemalloc"] = trace.report
+    watch = StallWatch.from_env()
+
+    async def stop() -> None:
+        if watch is not None:
+            watch.stop()
+        collector.stop()
+        await hass.async_stop()
+        shutil.rmtree(config_dir, ignore_errors=True)
+
+    return stop
 
 
 # -- load generator ----------------------------------------------------------------------------

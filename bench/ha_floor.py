@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any, Final
 
 from .closed import MeterHandler, Probe, Stop, floor_server, rss_bytes
 from .ha import MemoryTrace, _instrument, _start_hass, recorder_enabled
-from .stall import StallWatch
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -107,7 +105,7 @@ async def serve_ha_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
     trace = MemoryTrace.from_env(hass)
     probe.base_rss = rss_bytes()
     port, stop_server = await floor_server(_energy_states(hass))
-    _instrument(hass, probe, config_dir, recorder=recorder)
+    stop_hass = _instrument(hass, probe, config_dir, recorder=recorder, trace=trace)
 
     async def energy() -> dict[str, Any]:
         """The energy states in the state machine, by entity id (state and attributes)."""
@@ -120,15 +118,9 @@ async def serve_ha_floor(chargers: int, probe: Probe) -> tuple[int, Stop]:
         }
 
     probe.commands["energy"] = energy
-    if trace is not None:
-        probe.commands["tracemalloc"] = trace.report
-    watch = StallWatch.from_env()
 
     async def stop() -> None:
-        if watch is not None:
-            watch.stop()
         await stop_server()
-        await hass.async_stop()
-        shutil.rmtree(config_dir, ignore_errors=True)
+        await stop_hass()
 
     return port, stop
