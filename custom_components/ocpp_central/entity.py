@@ -79,7 +79,8 @@ class Charger:
         """The one context of the states the entities write for `notification`.
 
         What one message changes (energy, session energy, power, current) is one change
-        to Home Assistant: the states share its context, as those of one service call do.
+        to Home Assistant: the states share its context, as those of one service call do
+        (per platform: the entities of one platform share their `Charger`).
         Each new context becomes a reference cycle with the first event fired with it
         (`Context.origin_event`), which only Python's cycle collector frees: one per
         message instead of one per state written.
