@@ -51,6 +51,7 @@ from .rpc import (
     ProtocolViolation,
     RpcCore,
 )
+from .tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class Connection:
         # Work scheduled by the handler while a reply is being built, or None when no
         # reply is being built (then scheduled work starts at once).
         self._after: list[Callable[[], object]] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(self._work_failed)
         self._received = 0  # frames read, for the keepalive
         self._last_heard = 0.0  # loop time of the last frame read (or of the start)
         self._attached = False
@@ -268,8 +269,7 @@ class Connection:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             _fail(waiter, NotConnectedError(f"{self.charge_box_id}: disconnected"))
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         return True
 
     async def probe(self, timeout: float) -> Liveness:  # noqa: ASYNC109 - the round's bound
@@ -346,9 +346,7 @@ class Connection:
         # A deferred answer: sent by a task of its own, the reader goes on meanwhile.
         self._deferred += 1
         self._replied.clear()
-        task = asyncio.get_running_loop().create_task(self._answer_later(call, frame, after))
-        self._tasks.add(task)
-        task.add_done_callback(self._work_done)
+        self._tasks.start(self._answer_later(call, frame, after))
 
     async def _answer_later(
         self,
@@ -454,15 +452,9 @@ class Connection:
             _LOGGER.exception("%s: scheduled work failed", self.charge_box_id)
             return
         if inspect.isawaitable(result):
-            task = asyncio.get_running_loop().create_task(_awaited(result))
-            self._tasks.add(task)
-            task.add_done_callback(self._work_done)
+            self._tasks.start(_awaited(result))
 
-    def _work_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
+    def _work_failed(self, error: BaseException) -> None:
         if isinstance(error, OcppError):  # a refused or unanswered CALL: expected
             logs.problem(
                 _LOGGER,
@@ -473,7 +465,7 @@ class Connection:
                 error,
                 level=logging.INFO,
             )
-        elif error is not None:
+        else:
             _LOGGER.error("%s: scheduled work failed", self.charge_box_id, exc_info=error)
 
     async def _keepalive(self) -> None:

@@ -8,7 +8,6 @@ starting background work (`_spawn`, `after_reply`) and finding a connector
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 import logging
 from typing import Any, Final, Protocol
@@ -28,6 +27,7 @@ from .state import (
     Transaction,
 )
 from .tags import TAG_WINDOW, RecentTags
+from .tasks import TaskSet
 
 __all__ = [
     "MAX_CONNECTOR_ID",
@@ -119,7 +119,7 @@ class SessionCore:
         # Actions a charger in Pending may send because we triggered them (section 4.2).
         self._triggered: set[str] = set()
         self._events: list[ChargerEvent] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(self._task_failed)
         self._vendors: dict[str, VendorHandler] = {}
         # The open transactions: at most one per connector, its `transaction`. A new start
         # on a connector closes the one before (see `_supersede`).
@@ -159,19 +159,13 @@ class SessionCore:
         return await connection.call(action, payload, timeout)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._tasks.start(coro)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            _LOGGER.error("%s: background task failed", self.charge_box_id, exc_info=error)
+    def _task_failed(self, error: BaseException) -> None:
+        _LOGGER.error("%s: background task failed", self.charge_box_id, exc_info=error)
 
     def _cancel_tasks(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        self._tasks.clear()
+        self._tasks.cancel()
 
     def after_reply(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start `work` once the reply being built, if any, has gone out.

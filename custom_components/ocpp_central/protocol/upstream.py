@@ -106,6 +106,7 @@ from .errors import (
 from .rpc import RpcCore
 from .schemas import V16, Validator, async_load_schemas
 from .session import ChargerSession
+from .tasks import TaskSet
 from .upstream_commands import UpstreamCommands, reserved_profile_id
 from .upstream_config import UpstreamConfig, UpstreamMode, UpstreamStatus, valid_upstream_url
 from .upstream_queue import QUEUE_LIMIT, OutboundQueue, Outgoing, Payload, TransactionIds
@@ -229,7 +230,7 @@ class UpstreamLink(UpstreamCommands):
         self._connection: Connection | None = None
         self._runner: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(self._task_failed)
         if restored:
             self._restore(restored)
 
@@ -349,10 +350,7 @@ class UpstreamLink(UpstreamCommands):
         if runner is not None:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_and_wait()
         for item in self.queue:
             item.settle(None)
 
@@ -653,18 +651,13 @@ class UpstreamLink(UpstreamCommands):
     # ------------------------------------------------------------------ tasks
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+        return self._tasks.start(coro)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            if isinstance(error, OcppError):
-                _LOGGER.debug("%s: %s", self._name, error)
-            else:
-                _LOGGER.error("%s: upstream task failed", self._name, exc_info=error)
+    def _task_failed(self, error: BaseException) -> None:
+        if isinstance(error, OcppError):
+            _LOGGER.debug("%s: %s", self._name, error)
+        else:
+            _LOGGER.error("%s: upstream task failed", self._name, exc_info=error)
 
 
 def _without_none(**fields: Any) -> Payload:
