@@ -361,6 +361,19 @@ _MOVES: dict[str, Callable[[int, int], float]] = {
 }
 
 
+def _template(
+    payload: dict[str, Any], values: int, transaction_id: int | None, value_format: str
+) -> str:
+    """A %-template of `payload`: its "@t" the timestamp, its "@0".. the values in order."""
+    if transaction_id is not None:
+        payload["transactionId"] = transaction_id
+    template = json.dumps(payload, separators=(",", ":")).replace("%", "%%")
+    template = template.replace('"@t"', '"%s"')
+    for i in range(values):
+        template = template.replace(f'"@{i}"', f'"{value_format}"')
+    return template
+
+
 class MeterFeed:
     """MeterValues payloads of a charging car, each with new values, from a template.
 
@@ -383,13 +396,7 @@ class MeterFeed:
         for i, sample in enumerate(samples):
             sample["value"] = f"@{i}"
         meter_value["timestamp"] = "@t"
-        if transaction_id is not None:
-            payload["transactionId"] = transaction_id
-        template = json.dumps(payload, separators=(",", ":")).replace("%", "%%")
-        template = template.replace('"@t"', '"%s"')
-        for i in range(len(samples)):
-            template = template.replace(f'"@{i}"', '"%.1f"')
-        self._template = template
+        self._template = _template(payload, len(samples), transaction_id, "%.1f")
         self._sent = 0
 
     def next(self) -> str:
@@ -455,13 +462,7 @@ class WideFeed:
             "connectorId": 1,
             "meterValue": [{"timestamp": "@t", "sampledValue": samples}],
         }
-        if transaction_id is not None:
-            payload["transactionId"] = transaction_id
-        template = json.dumps(payload, separators=(",", ":")).replace("%", "%%")
-        template = template.replace('"@t"', '"%s"')
-        for i in range(len(samples)):
-            template = template.replace(f'"@{i}"', '"%.2f"')
-        self._template = template
+        self._template = _template(payload, len(samples), transaction_id, "%.2f")
         register = _register_move(interval)
         self._moves = tuple(
             register if (measurand, phase) == (ENERGY_REGISTER, None) else move
